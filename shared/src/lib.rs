@@ -1,0 +1,29 @@
+//! # fuzz-shared: the connection ID is the state
+//!
+//! The pure, deterministic core of a QUIC fuzzer whose every connection is a function of its
+//! initial (client-chosen) connection ID. No networking and no clocks beyond log timestamps: every
+//! decision a fuzzed connection makes is computed here, from the CID, and tested without sockets.
+//!
+//! - [`cid`]: connection IDs, 8 to 20 bytes, parsed from and printed as hex.
+//! - [`chain`]: each connection's CID derived from the one before it, and the probe CIDs.
+//! - [`seed`]: from a CID to the generators of its plan and of each of its packets.
+//! - [`plan`]: what a connection does besides mutating: where fuzzing starts, requests, resumption.
+//! - [`mutate`]: the mutation engine over the cleartext frames of one packet, and its digest.
+//! - [`checkpoint`]: which connections have finished, so checkpoints are exact.
+//! - [`log`]: the JSON-lines run log both binaries write.
+
+pub mod chain;
+pub mod checkpoint;
+pub mod cid;
+pub mod log;
+pub mod mutate;
+pub mod plan;
+pub mod seed;
+
+pub use cid::{Cid, CidError};
+pub use log::{Event, LogLine, LogWriter, Mode, Outcome};
+pub use plan::{ConnectionPlan, FuzzState, Request};
+pub use seed::{ConnectionSeed, PacketSpace, Role};
+
+/// The version of this crate, logged in `run_start` by both binaries.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

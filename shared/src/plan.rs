@@ -1,0 +1,213 @@
+//! A connection's plan: everything it does besides the mutations themselves, as a function of
+//! its initial CID and the role of the end that follows it.
+//!
+//! The plan says in which connection state fuzzing starts, how many packets of that state pass
+//! untouched first, how many are mutated, whether the client offers a session ticket or tries
+//! 0-RTT, and which requests it makes. Mutations of a packet are decided by the packet's own
+//! generator (see [`crate::seed`]); the plan only says which packets are candidates.
+
+use crate::cid::Cid;
+use crate::seed::{ConnectionSeed, PacketSpace, Role};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The connection states at which fuzzing can start, in the order a connection passes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FuzzState {
+    /// Initial packets: the client's ClientHello, the server's ServerHello (RFC 9000 §17.2.2).
+    Initial,
+    /// Handshake packets: the rest of the TLS handshake (RFC 9000 §17.2.4).
+    Handshake,
+    /// 1-RTT packets of an established connection: streams, flow control, connection IDs.
+    Ready,
+    /// Packets that carry CONNECTION_CLOSE (RFC 9000 §10.2).
+    Closing,
+}
+
+impl FuzzState {
+    pub const ALL: [FuzzState; 4] = [Self::Initial, Self::Handshake, Self::Ready, Self::Closing];
+
+    /// The state a packet belongs to, from its packet number space and whether it closes the
+    /// connection. 0-RTT packets would count as `Ready`, but s2n-quic sends none.
+    pub fn of_packet(space: PacketSpace, closes_connection: bool) -> Self {
+        match (space, closes_connection) {
+            (_, true) => Self::Closing,
+            (PacketSpace::Initial, false) => Self::Initial,
+            (PacketSpace::Handshake, false) => Self::Handshake,
+            (PacketSpace::ApplicationData, false) => Self::Ready,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initial => "initial",
+            Self::Handshake => "handshake",
+            Self::Ready => "ready",
+            Self::Closing => "closing",
+        }
+    }
+}
+
+impl fmt::Display for FuzzState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One hq-interop request (`GET /path\r\n`). Paths `/N` ask the server for a body of N bytes,
+/// as picoquic's demo server and our fuzz-server generate them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub path: String,
+}
+
+/// Response sizes the plans choose from: empty, tiny, about one packet, several packets, and
+/// bodies long enough to need flow-control updates.
+const RESPONSE_SIZES: [u32; 8] = [0, 1, 100, 1_000, 1_200, 4_096, 16_384, 65_536];
+
+/// Everything one end of a connection does besides the mutations, derived from the CID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionPlan {
+    /// The state whose packets are fuzzed.
+    pub fuzz_state: FuzzState,
+    /// Packets of that state (by packet number) that pass untouched before fuzzing starts.
+    pub wait_packets: u64,
+    /// How many packets of that state are mutated after the wait.
+    pub fuzz_packets: u64,
+    /// Whether the client offers a session ticket from an earlier connection (RFC 8446 §2.2).
+    pub resume_session: bool,
+    /// Whether the client would send 0-RTT data. s2n-quic implements no 0-RTT: the client logs
+    /// the attempt as unsupported and never pretends to have made it.
+    pub attempt_0rtt: bool,
+    /// The client's requests, sent on one bidirectional stream each; empty for the server.
+    pub requests: Vec<Request>,
+}
+
+impl ConnectionPlan {
+    /// The plan of `role`'s end of the connection whose initial CID is `cid`.
+    pub fn from_cid(cid: &Cid, role: Role) -> Self {
+        let mut rng = ConnectionSeed::from_cid(cid).plan_rng(role);
+        // Weights favour the handshake, where parsers are most exposed, without starving the
+        // established connection's frame handling.
+        let fuzz_state = [
+            (FuzzState::Initial, 30),
+            (FuzzState::Handshake, 25),
+            (FuzzState::Ready, 35),
+            (FuzzState::Closing, 10),
+        ]
+        .choose_weighted(&mut rng, |(_, w)| *w)
+        .expect("non-empty weights")
+        .0;
+        // A connection sends only a few packets per state: waits stay short or fuzzing would
+        // never begin. The first Initial packet (the ClientHello, or the ServerHello) is the one
+        // most worth mutating, so Initial waits are mostly zero.
+        let wait_packets = match fuzz_state {
+            FuzzState::Initial => [0, 0, 0, 1][rng.gen_range(0..4)],
+            FuzzState::Handshake => rng.gen_range(0..=2),
+            FuzzState::Ready => rng.gen_range(0..=5),
+            FuzzState::Closing => 0,
+        };
+        let fuzz_packets = rng.gen_range(1..=4);
+        let (resume_session, attempt_0rtt, requests) = match role {
+            Role::Client => {
+                let resume = rng.gen_bool(0.25);
+                // 0-RTT needs a resumed session (RFC 9001 §4.6.1).
+                let zero_rtt = resume && rng.gen_bool(0.4);
+                let count = [0, 1, 1, 1, 2, 2, 3][rng.gen_range(0..7)];
+                let requests = (0..count)
+                    .map(|_| Request { path: format!("/{}", RESPONSE_SIZES.choose(&mut rng).expect("sizes")) })
+                    .collect();
+                (resume, zero_rtt, requests)
+            }
+            Role::Server => (false, false, Vec::new()),
+        };
+        Self { fuzz_state, wait_packets, fuzz_packets, resume_session, attempt_0rtt, requests }
+    }
+
+    /// Whether a packet is one the plan mutates. Pure in the packet's own facts, so the answer
+    /// for packet N never depends on the packets before it.
+    pub fn fuzzes(&self, state: FuzzState, packet_number: u64) -> bool {
+        state == self.fuzz_state
+            && packet_number >= self.wait_packets
+            && packet_number - self.wait_packets < self.fuzz_packets
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_answers_v1() {
+        let cid: Cid = "0123456789abcdef".parse().unwrap();
+        let json = serde_json::to_string(&ConnectionPlan::from_cid(&cid, Role::Client)).unwrap();
+        assert_eq!(json, KAT_PLAN_CLIENT_0123);
+        let json = serde_json::to_string(&ConnectionPlan::from_cid(&cid, Role::Server)).unwrap();
+        assert_eq!(json, KAT_PLAN_SERVER_0123);
+    }
+
+    const KAT_PLAN_CLIENT_0123: &str = r#"{"fuzz_state":"closing","wait_packets":0,"fuzz_packets":3,"resume_session":false,"attempt_0rtt":false,"requests":[]}"#;
+    const KAT_PLAN_SERVER_0123: &str = r#"{"fuzz_state":"handshake","wait_packets":1,"fuzz_packets":3,"resume_session":false,"attempt_0rtt":false,"requests":[]}"#;
+
+    /// A compact pin of the client plans of a chain's first connections.
+    #[test]
+    fn known_answers_v1_chain() {
+        let summary: Vec<String> = crate::chain::iter("0123456789abcdef".parse().unwrap())
+            .take(6)
+            .map(|c| {
+                let p = ConnectionPlan::from_cid(&c, Role::Client);
+                let paths: Vec<&str> = p.requests.iter().map(|r| r.path.as_str()).collect();
+                format!("{} {}+{} r{} z{} {}", p.fuzz_state, p.wait_packets, p.fuzz_packets,
+                    p.resume_session as u8, p.attempt_0rtt as u8, paths.join(","))
+            })
+            .collect();
+        assert_eq!(summary, KAT_CHAIN_PLANS);
+    }
+
+    const KAT_CHAIN_PLANS: [&str; 6] = [
+        "closing 0+3 r0 z0 ",
+        "ready 0+1 r1 z0 ",
+        "handshake 0+2 r0 z0 /1000",
+        "ready 5+2 r1 z0 /1200,/4096",
+        "handshake 1+3 r0 z0 /1000,/1,/1",
+        "handshake 2+3 r1 z1 /1000,/4096",
+    ];
+
+    #[test]
+    fn plans_cover_every_state_and_option() {
+        let plans: Vec<ConnectionPlan> = crate::chain::iter("0123456789abcdef".parse().unwrap())
+            .take(2000)
+            .map(|c| ConnectionPlan::from_cid(&c, Role::Client))
+            .collect();
+        for state in FuzzState::ALL {
+            assert!(plans.iter().any(|p| p.fuzz_state == state), "no plan fuzzes {state}");
+        }
+        assert!(plans.iter().any(|p| p.resume_session));
+        assert!(plans.iter().any(|p| !p.resume_session));
+        assert!(plans.iter().any(|p| p.attempt_0rtt));
+        assert!(plans.iter().any(|p| p.requests.is_empty()));
+        assert!(plans.iter().any(|p| p.requests.len() == 3));
+    }
+
+    proptest! {
+        #[test]
+        fn plan_is_a_function_of_cid_and_role(bytes in proptest::collection::vec(any::<u8>(), 8..=20)) {
+            let cid = Cid::from_slice(&bytes).unwrap();
+            for role in [Role::Client, Role::Server] {
+                let plan = ConnectionPlan::from_cid(&cid, role);
+                prop_assert_eq!(&plan, &ConnectionPlan::from_cid(&cid, role));
+                prop_assert!(plan.fuzz_packets >= 1);
+                prop_assert!(!plan.attempt_0rtt || plan.resume_session);
+                let fuzzed = (0..64).filter(|pn| plan.fuzzes(plan.fuzz_state, *pn)).count() as u64;
+                prop_assert_eq!(fuzzed, plan.fuzz_packets);
+                if role == Role::Server {
+                    prop_assert!(plan.requests.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Harness for the end-to-end tests: build the release binaries once, start a fuzz-server on a
+//! free loopback port, run fuzz-client against it, and read both run logs back.
+//!
+//! End-to-end tests always use release builds: s2n-quic is slow in debug builds, and its debug
+//! assertions fire on what a fuzzer does on purpose.
+
+use fuzz_shared::log::{read_log, LogLine};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The path of a release binary of this workspace, built once per test process.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace())
+            .args(["build", "--release", "--quiet", "-p", "fuzz-client", "-p", "fuzz-server"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the release binaries failed");
+    });
+    let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+    dir.join("release").join(name)
+}
+
+/// A fresh, empty directory for one test's files, under the target directory.
+pub fn scratch_dir(test: &str) -> PathBuf {
+    let dir = workspace().join("target").join("e2e").join(format!("{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// A loopback UDP port that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("bind loopback").port()
+}
+
+/// Reads a run log; an absent file is an empty log.
+pub fn log_lines(path: &Path) -> Vec<LogLine> {
+    match std::fs::File::open(path) {
+        Ok(f) => read_log(std::io::BufReader::new(f)).expect("run log parses"),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A running fuzz-server, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Server {
+    /// Starts `fuzz-server --listen 127.0.0.1:<free port> --log <dir>/server.jsonl <extra>` and
+    /// waits until its `run_start` line shows it is listening.
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        Self::start_at(dir, addr, extra)
+    }
+
+    pub fn start_at(dir: &Path, addr: SocketAddr, extra: &[&str]) -> Server {
+        let log = dir.join("server.jsonl");
+        let stderr = dir.join("server.stderr");
+        let _ = std::fs::remove_file(&log);
+        let child = Command::new(bin("fuzz-server"))
+            .args(["--listen", &addr.to_string(), "--log"])
+            .arg(&log)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("server stderr file"))
+            .spawn()
+            .expect("start fuzz-server");
+        let server = Server { child, addr, log, stderr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !log_lines(&server.log).iter().any(|l| matches!(l.event, fuzz_shared::Event::RunStart { .. })) {
+            assert!(Instant::now() < deadline, "fuzz-server did not start: {}", server.stderr_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Asks the server to stop (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait for fuzz-server");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The result of one fuzz-client run.
+pub struct ClientRun {
+    pub status: ExitStatus,
+    pub stderr: String,
+    pub log: Vec<LogLine>,
+}
+
+/// Runs fuzz-client to completion with `args`, logging to `log`.
+pub fn run_client(log: &Path, args: &[&str]) -> ClientRun {
+    let _ = std::fs::remove_file(log);
+    let out = Command::new(bin("fuzz-client"))
+        .arg("--log")
+        .arg(log)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fuzz-client");
+    ClientRun { status: out.status, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), log: log_lines(log) }
+}
