@@ -11,13 +11,17 @@
 //! - [`mutate`]: the mutation engine over the cleartext frames of one packet, and its digest.
 //! - [`checkpoint`]: which connections have finished, so checkpoints are exact.
 //! - [`log`]: the JSON-lines run log both binaries write.
+//! - [`resume`]: where to restart a campaign, read from an earlier run log.
+//! - [`bisect`]: narrowing a crashing stretch of the chain down to its culprit connection.
 
+pub mod bisect;
 pub mod chain;
 pub mod checkpoint;
 pub mod cid;
 pub mod log;
 pub mod mutate;
 pub mod plan;
+pub mod resume;
 pub mod seed;
 
 pub use cid::{Cid, CidError};

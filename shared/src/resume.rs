@@ -1,0 +1,92 @@
+//! Where to restart a campaign, read from the run log of an earlier run.
+//!
+//! A `checkpoint` line says that every connection before `seq` finished and the server was still
+//! up afterwards, so restarting at its CID, with its sequence number, repeats the tail of the run
+//! from there with the original numbering. Without any checkpoint, the restart point is the
+//! start of the first run in the log.
+
+use crate::cid::Cid;
+use crate::log::{Event, LogLine};
+use crate::seed::Role;
+
+/// A place in a chain to restart from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub seq: u64,
+    pub cid: Cid,
+    /// True when it comes from a checkpoint, false when it is the start of the logged run.
+    pub from_checkpoint: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    #[error("the run log has no fuzz-client run_start line: it is not a client run log, or it is empty")]
+    NoClientRun,
+}
+
+/// The last checkpoint with the server up in a client run log, or the start of its first run.
+pub fn resume_point(lines: &[LogLine]) -> Result<ResumePoint, ResumeError> {
+    let client = lines.iter().filter(|l| l.role == Role::Client);
+    let mut point = None;
+    for line in client {
+        match &line.event {
+            Event::RunStart { start_cid: Some(cid), start_seq, .. } if point.is_none() => {
+                point = Some(ResumePoint { seq: *start_seq, cid: *cid, from_checkpoint: false });
+            }
+            Event::Checkpoint { seq, cid, server_up: true, .. } => {
+                point = Some(ResumePoint { seq: *seq, cid: *cid, from_checkpoint: true });
+            }
+            _ => {}
+        }
+    }
+    point.ok_or(ResumeError::NoClientRun)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{read_log, LogWriter, Mode};
+
+    fn cid(s: &str) -> Cid {
+        s.parse().unwrap()
+    }
+
+    fn run_start(start: Cid) -> Event {
+        Event::RunStart {
+            start_cid: Some(start),
+            start_seq: 0,
+            target: "127.0.0.1:4433".into(),
+            mode: Mode::Fuzz,
+            derivation: "v1".into(),
+            version: "0".into(),
+            args: vec![],
+            planted_faults: vec![],
+        }
+    }
+
+    #[test]
+    fn last_good_checkpoint_wins() {
+        let start = cid("0123456789abcdef");
+        let mut w = LogWriter::new(Vec::new(), Role::Client);
+        w.write(run_start(start)).unwrap();
+        assert_eq!(
+            resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap(),
+            ResumePoint { seq: 0, cid: start, from_checkpoint: false }
+        );
+
+        let mut w = LogWriter::new(Vec::new(), Role::Client);
+        w.write(run_start(start)).unwrap();
+        let c50 = crate::chain::nth(start, 50);
+        w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint { seq: 100, cid: crate::chain::nth(start, 100), server_up: false, probe_ms: 1, server_rss_kb: None }).unwrap();
+        let lines = read_log(&w.into_inner()[..]).unwrap();
+        assert_eq!(resume_point(&lines).unwrap(), ResumePoint { seq: 50, cid: c50, from_checkpoint: true });
+    }
+
+    #[test]
+    fn a_server_log_is_refused() {
+        let mut w = LogWriter::new(Vec::new(), Role::Server);
+        w.write(run_start(cid("0123456789abcdef"))).unwrap();
+        assert_eq!(resume_point(&read_log(&w.into_inner()[..]).unwrap()), Err(ResumeError::NoClientRun));
+    }
+}
