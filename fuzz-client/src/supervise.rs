@@ -1,0 +1,184 @@
+//! Supervising the target server: start it, watch it, measure it, and say how it died.
+//!
+//! With `--server-cmd`, the client starts the server itself, so that when the server dies the
+//! run log can say how (exit status or signal) and show the last lines of its stderr, where
+//! AddressSanitizer and friends write their reports, and so that checkpoints can record the
+//! server's resident memory: a leak then shows up between two checkpoints.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How many lines of the server's stderr are kept for the `server_down` record.
+const STDERR_TAIL_LINES: usize = 40;
+
+/// A server process started from a shell command line.
+pub struct Supervisor {
+    child: Child,
+    pid: u32,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    exit: Option<ExitStatus>,
+}
+
+impl Supervisor {
+    /// Starts `command` with `sh -c 'exec <command>'`: `exec` makes the server the process we
+    /// watch, not a shell around it. Its stderr is kept (the last lines in memory, all of it in
+    /// `stderr_copy` when given); its stdout is discarded.
+    pub async fn start(command: &str, stderr_copy: Option<&Path>) -> io::Result<Self> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec {command}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().ok_or_else(|| io::Error::other("the server exited at once"))?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+        let mut copy = match stderr_copy {
+            Some(path) => Some(tokio::fs::File::create(path).await?),
+            None => None,
+        };
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let tail = stderr_tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(file) = copy.as_mut() {
+                    let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+                }
+                let mut tail = tail.lock().expect("stderr tail lock");
+                if tail.len() == STDERR_TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+        Ok(Self { child, pid, stderr_tail, exit: None })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The exit status if the server has exited, without waiting.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = self.child.try_wait().ok().flatten();
+        }
+        self.exit
+    }
+
+    /// Waits up to `limit` for the server to exit; a server that dies is often still writing
+    /// its sanitizer report when the client notices it is unreachable.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = tokio::time::timeout(limit, self.child.wait()).await.ok().and_then(Result::ok);
+        }
+        if self.exit.is_some() {
+            // Let the stderr reader drain the last lines of the report.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.exit
+    }
+
+    /// The server's resident memory in KiB (`VmRSS` in /proc/PID/status), while it runs.
+    pub fn rss_kb(&mut self) -> Option<u64> {
+        if self.exited().is_some() {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        parse_vm_rss_kb(&status)
+    }
+
+    /// The last lines the server wrote on stderr.
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.stderr_tail.lock().expect("stderr tail lock").iter().cloned().collect()
+    }
+
+    /// Stops the server: SIGTERM, then SIGKILL if it has not exited within `grace`.
+    pub async fn stop(mut self, grace: Duration) {
+        if self.exited().is_some() {
+            return;
+        }
+        // `kill` runs as a command: one signal does not justify a libc binding.
+        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status().await;
+        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Reads `VmRSS:   1234 kB` out of a /proc/PID/status text.
+pub fn parse_vm_rss_kb(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A server's death in words, for the log: `exit status 1`, `killed by signal 6 (SIGABRT)`.
+pub fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(sig) => {
+            let name = match sig {
+                4 => " (SIGILL)",
+                6 => " (SIGABRT)",
+                7 => " (SIGBUS)",
+                8 => " (SIGFPE)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            let core = if status.core_dumped() { ", core dumped" } else { "" };
+            format!("killed by signal {sig}{name}{core}")
+        }
+        None => format!("{status}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_is_read_from_proc_status() {
+        let status = "Name:\tfuzz-server\nVmPeak:\t  200 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss_kb(status), Some(12345));
+        assert_eq!(parse_vm_rss_kb("Name:\tx\n"), None);
+    }
+
+    #[tokio::test]
+    async fn reports_signal_deaths_and_stderr() {
+        let mut server = Supervisor::start("sh -c 'echo first >&2; echo ==ERROR: AddressSanitizer >&2; kill -ABRT $$'", None)
+            .await
+            .unwrap();
+        let status = server.wait_exit(Duration::from_secs(10)).await.expect("exits");
+        assert_eq!(describe_exit(status), "killed by signal 6 (SIGABRT)");
+        assert_eq!(server.stderr_tail(), vec!["first".to_string(), "==ERROR: AddressSanitizer".to_string()]);
+        assert_eq!(server.rss_kb(), None);
+    }
+
+    #[tokio::test]
+    async fn measures_a_running_server_and_stops_it() {
+        let mut server = Supervisor::start("sleep 30", None).await.unwrap();
+        assert!(server.exited().is_none());
+        assert!(server.rss_kb().unwrap() > 0);
+        server.stop(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
+    async fn plain_exit_codes() {
+        let mut server = Supervisor::start("sh -c 'exit 7'", None).await.unwrap();
+        let status = server.wait_exit(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(describe_exit(status), "exit status 7");
+    }
+}
