@@ -10,8 +10,31 @@
 //! - a mutated payload is empty or at least [`MIN_PAYLOAD_LEN`] bytes long: s2n-quic panics in
 //!   header protection on payloads of 1 to 3 bytes and takes the whole endpoint down;
 //! - it is never longer than the buffer it was given.
+//!
+//! The engine parses the payload into frames ([`frame`]), then applies 1 to 4 operators, each
+//! from one family chosen by the generator:
+//! - `field:<frame>.<field>`: an interesting value in one field ([`field`]);
+//! - `insert:<frame>`, `remove`, `duplicate`, `reorder`, `flip:<type>`: whole frames
+//!   ([`structure`], with frames from [`library`]);
+//! - `havoc:<op>`: plain bytes ([`havoc`]), also the fallback when nothing else applies.
+//!
+//! Choices are made by position and count (the k-th frame, the j-th field), never by byte
+//! values, so decisions follow the packet's structure, which is stable from run to run. The
+//! scratch space carries no state from one call to the next.
 
 pub mod digest;
+pub mod edit;
+pub mod field;
+pub mod frame;
+pub mod havoc;
+pub mod library;
+pub mod structure;
+pub mod varint;
+
+#[doc(hidden)]
+pub mod corpus;
+#[cfg(test)]
+mod tests;
 
 use crate::seed::{PacketSpace, Role};
 use rand::Rng;
@@ -37,15 +60,45 @@ pub struct PacketInfo {
 pub struct Decision {
     pub space: PacketSpace,
     pub packet_number: u64,
-    /// The operator's stable name, e.g. `"field:stream.offset"` or `"havoc:flip_byte"`.
+    /// The operator's stable name, e.g. `"field:stream.offset"` or `"havoc:flip_bit"`.
     pub operator: String,
     /// The byte offset in the payload where it applied.
     pub offset: u32,
 }
 
-/// Mutates packets; holds scratch space so that mutating allocates nothing in steady state.
+/// The families of operators; each mutation draws one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Field,
+    Insert,
+    Remove,
+    Duplicate,
+    Reorder,
+    Flip,
+    Havoc,
+}
+
+/// Family weights for a payload that parses. Field mutations reach the most parser code per
+/// mutation; insertions bring frames the packet would never carry; havoc keeps a share so that
+/// what the grammar does not predict still gets tried.
+const WEIGHTS: [(Family, u32); 7] = [
+    (Family::Field, 35),
+    (Family::Insert, 20),
+    (Family::Remove, 8),
+    (Family::Duplicate, 8),
+    (Family::Reorder, 8),
+    (Family::Flip, 6),
+    (Family::Havoc, 15),
+];
+
+/// How many mutations a packet gets: mostly one, sometimes a few.
+const COUNTS: [usize; 8] = [1, 1, 1, 1, 2, 2, 3, 4];
+
+/// Mutates packets; holds scratch space so that mutating allocates nothing in steady state
+/// (beyond the operator names of the decisions it records).
 #[derive(Default)]
 pub struct Mutator {
+    frames: frame::Frames,
     scratch: Vec<u8>,
 }
 
@@ -65,30 +118,102 @@ impl Mutator {
         len: usize,
         decisions: &mut Vec<Decision>,
     ) -> usize {
-        // Placeholder engine until the frame-aware one lands: flip one byte.
-        let _ = &mut self.scratch;
-        let len = len.min(buf.len());
+        let mut len = len.min(buf.len());
         if len == 0 {
+            // Nothing to mutate, and an empty payload is already legal.
             return 0;
         }
-        let offset = rng.gen_range(0..len);
-        buf[offset] ^= 1 << rng.gen_range(0..8);
-        decisions.push(Decision {
-            space: packet.space,
-            packet_number: packet.packet_number,
-            operator: "havoc:flip_bit".into(),
-            offset: offset as u32,
-        });
-        if len < MIN_PAYLOAD_LEN {
-            return 0;
+        let count = COUNTS[rng.gen_range(0..COUNTS.len())];
+        for _ in 0..count {
+            if len == 0 {
+                break;
+            }
+            let (prefix, name, offset, new_len) = self.mutate_once(rng, packet, buf, len);
+            debug_assert!(new_len <= buf.len());
+            len = new_len.min(buf.len());
+            decisions.push(Decision {
+                space: packet.space,
+                packet_number: packet.packet_number,
+                operator: [prefix, name].concat(),
+                offset: offset.min(u32::MAX as usize) as u32,
+            });
+        }
+        // The floor s2n-quic needs: pad rather than hand back 1 to 3 bytes.
+        if len > 0 && len < MIN_PAYLOAD_LEN {
+            if buf.len() >= MIN_PAYLOAD_LEN {
+                buf[len..MIN_PAYLOAD_LEN].fill(0);
+                len = MIN_PAYLOAD_LEN;
+            } else {
+                len = 0;
+            }
         }
         len
     }
+
+    /// One mutation: returns the operator's name (in two parts, so that field names need no
+    /// table of their own), its offset and the new length.
+    fn mutate_once<R: Rng>(
+        &mut self,
+        rng: &mut R,
+        packet: &PacketInfo,
+        buf: &mut [u8],
+        len: usize,
+    ) -> (&'static str, &'static str, usize, usize) {
+        self.frames.parse(&buf[..len]);
+        let hot = len - self.frames.trailing_padding(len);
+        let family = if self.frames.frames.is_empty() {
+            Family::Havoc
+        } else {
+            choose(rng, &WEIGHTS)
+        };
+        let frames = &self.frames;
+        let scratch = &mut self.scratch;
+        if family == Family::Field {
+            if let Some((name, at, new_len)) =
+                field::mutate(rng, packet.role, frames, buf, len, scratch)
+            {
+                return ("field:", name, at, new_len);
+            }
+        }
+        let applied = match family {
+            Family::Field => None,
+            Family::Insert => structure::insert(rng, packet.role, frames, buf, len, scratch),
+            Family::Remove => structure::remove(rng, frames, buf, len),
+            Family::Duplicate => structure::duplicate(rng, frames, buf, len, scratch),
+            Family::Reorder => structure::reorder(rng, frames, buf, len, scratch),
+            Family::Flip => structure::flip(rng, frames, buf, len),
+            Family::Havoc => None,
+        };
+        let (name, at, new_len) = match applied {
+            Some(a) => a,
+            None => havoc::apply(rng, buf, len, hot),
+        };
+        ("", name, at, new_len)
+    }
+}
+
+/// A weighted choice; the weights are constants, so the draw never depends on the payload.
+fn choose<R: Rng, T: Copy>(rng: &mut R, weights: &[(T, u32)]) -> T {
+    let total: u32 = weights.iter().map(|(_, w)| w).sum();
+    let mut x = rng.gen_range(0..total);
+    for (item, w) in weights {
+        if x < *w {
+            return *item;
+        }
+        x -= w;
+    }
+    weights[weights.len() - 1].0
 }
 
 /// Whether a payload carries a CONNECTION_CLOSE frame (types 0x1c, 0x1d; RFC 9000 §19.19), which
 /// puts the packet in the `closing` fuzz state. Payloads that do not parse count as not closing.
 pub fn closes_connection(payload: &[u8]) -> bool {
-    // Placeholder until the frame parser lands: look for the frame type at the start.
-    matches!(payload.first(), Some(0x1c | 0x1d))
+    let mut closes = false;
+    let parsed = frame::all_types(payload, |t| {
+        closes |= matches!(
+            t,
+            frame::ty::CONNECTION_CLOSE | frame::ty::CONNECTION_CLOSE_APP
+        );
+    });
+    parsed.is_some() && closes
 }

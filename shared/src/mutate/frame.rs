@@ -1,0 +1,817 @@
+//! The frames of one packet's payload (RFC 9000 §12.4, §19; RFC 9221 §4;
+//! draft-ietf-quic-ack-frequency §4): a parser that records where every frame and every field
+//! lies, and a typed [`Frame`] that encodes itself, used for the library of frames to insert.
+//!
+//! The parser is tolerant on purpose: it checks structure (varints, lengths, that the bytes are
+//! there), not semantics, so a payload the engine has already mutated (a stream ID of the wrong
+//! direction, a CID of 25 bytes) still parses and can be mutated again. It never allocates once
+//! its vectors have grown, and it stops at the first frame it cannot read.
+
+use super::varint;
+
+/// Frame types, RFC 9000 §19 (Table 3 of §12.4), RFC 9221 §4 and draft-ietf-quic-ack-frequency §4.
+pub mod ty {
+    pub const PADDING: u64 = 0x00;
+    pub const PING: u64 = 0x01;
+    pub const ACK: u64 = 0x02;
+    pub const ACK_ECN: u64 = 0x03;
+    pub const RESET_STREAM: u64 = 0x04;
+    pub const STOP_SENDING: u64 = 0x05;
+    pub const CRYPTO: u64 = 0x06;
+    pub const NEW_TOKEN: u64 = 0x07;
+    /// STREAM frames are 0x08..=0x0f: bit 0x04 OFF, 0x02 LEN, 0x01 FIN (RFC 9000 §19.8).
+    pub const STREAM: u64 = 0x08;
+    pub const MAX_DATA: u64 = 0x10;
+    pub const MAX_STREAM_DATA: u64 = 0x11;
+    pub const MAX_STREAMS_BIDI: u64 = 0x12;
+    pub const MAX_STREAMS_UNI: u64 = 0x13;
+    pub const DATA_BLOCKED: u64 = 0x14;
+    pub const STREAM_DATA_BLOCKED: u64 = 0x15;
+    pub const STREAMS_BLOCKED_BIDI: u64 = 0x16;
+    pub const STREAMS_BLOCKED_UNI: u64 = 0x17;
+    pub const NEW_CONNECTION_ID: u64 = 0x18;
+    pub const RETIRE_CONNECTION_ID: u64 = 0x19;
+    pub const PATH_CHALLENGE: u64 = 0x1a;
+    pub const PATH_RESPONSE: u64 = 0x1b;
+    pub const CONNECTION_CLOSE: u64 = 0x1c;
+    pub const CONNECTION_CLOSE_APP: u64 = 0x1d;
+    pub const HANDSHAKE_DONE: u64 = 0x1e;
+    /// DATAGRAM, RFC 9221 §4: 0x30 without and 0x31 with a Length field.
+    pub const DATAGRAM: u64 = 0x30;
+    pub const DATAGRAM_LEN: u64 = 0x31;
+    /// ACK_FREQUENCY, draft-ietf-quic-ack-frequency §4.
+    pub const ACK_FREQUENCY: u64 = 0xaf;
+
+    /// Whether `t` is one of the STREAM types.
+    pub fn is_stream(t: u64) -> bool {
+        (0x08..=0x0f).contains(&t)
+    }
+}
+
+/// The name of a frame type, as used in operator names (`insert:max_data`).
+pub fn name_of(t: u64) -> &'static str {
+    match t {
+        ty::PADDING => "padding",
+        ty::PING => "ping",
+        ty::ACK => "ack",
+        ty::ACK_ECN => "ack_ecn",
+        ty::RESET_STREAM => "reset_stream",
+        ty::STOP_SENDING => "stop_sending",
+        ty::CRYPTO => "crypto",
+        ty::NEW_TOKEN => "new_token",
+        0x08..=0x0f => "stream",
+        ty::MAX_DATA => "max_data",
+        ty::MAX_STREAM_DATA => "max_stream_data",
+        ty::MAX_STREAMS_BIDI => "max_streams_bidi",
+        ty::MAX_STREAMS_UNI => "max_streams_uni",
+        ty::DATA_BLOCKED => "data_blocked",
+        ty::STREAM_DATA_BLOCKED => "stream_data_blocked",
+        ty::STREAMS_BLOCKED_BIDI => "streams_blocked_bidi",
+        ty::STREAMS_BLOCKED_UNI => "streams_blocked_uni",
+        ty::NEW_CONNECTION_ID => "new_connection_id",
+        ty::RETIRE_CONNECTION_ID => "retire_connection_id",
+        ty::PATH_CHALLENGE => "path_challenge",
+        ty::PATH_RESPONSE => "path_response",
+        ty::CONNECTION_CLOSE => "connection_close",
+        ty::CONNECTION_CLOSE_APP => "connection_close_app",
+        ty::HANDSHAKE_DONE => "handshake_done",
+        ty::DATAGRAM | ty::DATAGRAM_LEN => "datagram",
+        ty::ACK_FREQUENCY => "ack_frequency",
+        _ => "unknown",
+    }
+}
+
+/// What a field means, which decides the interesting values a mutation writes into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sem {
+    /// A stream ID (RFC 9000 §2.1): its two low bits say who opened it and in which direction.
+    StreamId,
+    /// A byte offset in a stream or the crypto stream.
+    Offset,
+    /// The length of the [`Sem::Bytes`] field that follows.
+    Length,
+    /// A count of things that follow (ACK Range Count).
+    Count,
+    /// Any other varint: limits, sequence numbers, error codes, packet numbers.
+    Varint,
+    /// The one-byte Length of NEW_CONNECTION_ID (RFC 9000 §19.15: 1 to 20 valid).
+    CidLength,
+    /// Opaque bytes: data, tokens, CIDs, reasons.
+    Bytes,
+}
+
+/// Where one field of a frame lies in the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Stable name, `frame.field`, used in operator names (`field:stream.offset`).
+    pub name: &'static str,
+    pub at: u32,
+    /// The encoded width of a varint, or the byte count of `Bytes`.
+    pub len: u32,
+    pub sem: Sem,
+}
+
+impl Field {
+    pub fn is_varint(&self) -> bool {
+        !matches!(self.sem, Sem::CidLength | Sem::Bytes)
+    }
+}
+
+/// Where one frame lies in the payload. A run of PADDING bytes is one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameSpan {
+    pub ty: u64,
+    pub at: u32,
+    pub end: u32,
+    /// The frame's fields are `Frames::fields[first_field..first_field + field_count]`.
+    pub first_field: u32,
+    pub field_count: u32,
+}
+
+impl FrameSpan {
+    pub fn len(&self) -> usize {
+        (self.end - self.at) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.at
+    }
+
+    pub fn is_padding(&self) -> bool {
+        self.ty == ty::PADDING
+    }
+}
+
+/// The parsed layout of a payload: scratch space owned by the mutator, refilled on every parse.
+#[derive(Clone, Debug, Default)]
+pub struct Frames {
+    pub frames: Vec<FrameSpan>,
+    pub fields: Vec<Field>,
+    /// The offset where parsing stopped: the payload length when every byte parsed.
+    pub parsed_end: usize,
+}
+
+impl Frames {
+    /// Parses `payload` into frames, stopping at the first frame that does not parse.
+    pub fn parse(&mut self, payload: &[u8]) {
+        self.frames.clear();
+        self.fields.clear();
+        let mut at = 0;
+        while at < payload.len() {
+            let first_field = self.fields.len();
+            match parse_one(payload, at, Some(&mut self.fields)) {
+                Some((t, end)) => {
+                    self.frames.push(FrameSpan {
+                        ty: t,
+                        at: at as u32,
+                        end: end as u32,
+                        first_field: first_field as u32,
+                        field_count: (self.fields.len() - first_field) as u32,
+                    });
+                    at = end;
+                }
+                None => {
+                    self.fields.truncate(first_field);
+                    break;
+                }
+            }
+        }
+        self.parsed_end = at;
+    }
+
+    /// Whether every byte of the payload parsed as frames.
+    pub fn complete(&self, len: usize) -> bool {
+        self.parsed_end == len
+    }
+
+    pub fn fields_of(&self, frame: &FrameSpan) -> &[Field] {
+        let first = frame.first_field as usize;
+        &self.fields[first..first + frame.field_count as usize]
+    }
+
+    /// The number of PADDING bytes that end the payload: room that insertions may take over,
+    /// since Initial packets come padded to their capacity (RFC 9000 §14.1).
+    pub fn trailing_padding(&self, len: usize) -> usize {
+        match self.frames.last() {
+            Some(f) if f.is_padding() && f.end as usize == len && self.complete(len) => f.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Reads fields at a position, recording each one.
+struct Cursor<'a, 'f> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Where fields are recorded; `None` when only the frame boundaries are wanted.
+    fields: Option<&'f mut Vec<Field>>,
+}
+
+impl Cursor<'_, '_> {
+    fn record(&mut self, name: &'static str, len: usize, sem: Sem) {
+        if let Some(fields) = self.fields.as_deref_mut() {
+            fields.push(Field {
+                name,
+                at: self.pos as u32,
+                len: len as u32,
+                sem,
+            });
+        }
+    }
+
+    fn varint(&mut self, name: &'static str, sem: Sem) -> Option<u64> {
+        let (value, width) = varint::decode(self.buf, self.pos)?;
+        self.record(name, width, sem);
+        self.pos += width;
+        Some(value)
+    }
+
+    fn byte(&mut self, name: &'static str, sem: Sem) -> Option<u8> {
+        let b = *self.buf.get(self.pos)?;
+        self.record(name, 1, sem);
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn bytes(&mut self, name: &'static str, n: u64) -> Option<()> {
+        let left = (self.buf.len() - self.pos) as u64;
+        if n > left {
+            return None;
+        }
+        self.record(name, n as usize, Sem::Bytes);
+        self.pos += n as usize;
+        Some(())
+    }
+
+    fn rest(&mut self, name: &'static str) {
+        let n = (self.buf.len() - self.pos) as u64;
+        let _ = self.bytes(name, n);
+    }
+}
+
+/// Parses the frame at `buf[at..]`, appending its fields; returns its type and end.
+fn parse_one(buf: &[u8], at: usize, fields: Option<&mut Vec<Field>>) -> Option<(u64, usize)> {
+    let (t, width) = varint::decode(buf, at)?;
+    let mut c = Cursor {
+        buf,
+        pos: at + width,
+        fields,
+    };
+    use Sem::*;
+    match t {
+        // §19.1: a run of PADDING bytes is kept as one frame, so a padded Initial packet is two
+        // frames, not a thousand.
+        ty::PADDING => {
+            let run = buf[c.pos..].iter().take_while(|b| **b == 0).count();
+            c.pos += run;
+        }
+        ty::PING | ty::HANDSHAKE_DONE => {}
+        // §19.3: Largest Acknowledged, ACK Delay, ACK Range Count, First ACK Range, ranges of
+        // (Gap, ACK Range Length), and for 0x03 the three ECN counts (§19.3.2).
+        ty::ACK | ty::ACK_ECN => {
+            c.varint("ack.largest", Varint)?;
+            c.varint("ack.delay", Varint)?;
+            let count = c.varint("ack.range_count", Count)?;
+            c.varint("ack.first_range", Varint)?;
+            // Each range takes at least two bytes: the count cannot make this loop run long.
+            for _ in 0..count {
+                c.varint("ack.gap", Varint)?;
+                c.varint("ack.range_length", Varint)?;
+            }
+            if t == ty::ACK_ECN {
+                c.varint("ack.ect0", Varint)?;
+                c.varint("ack.ect1", Varint)?;
+                c.varint("ack.ecn_ce", Varint)?;
+            }
+        }
+        // §19.4
+        ty::RESET_STREAM => {
+            c.varint("reset_stream.stream_id", StreamId)?;
+            c.varint("reset_stream.error_code", Varint)?;
+            c.varint("reset_stream.final_size", Offset)?;
+        }
+        // §19.5
+        ty::STOP_SENDING => {
+            c.varint("stop_sending.stream_id", StreamId)?;
+            c.varint("stop_sending.error_code", Varint)?;
+        }
+        // §19.6
+        ty::CRYPTO => {
+            c.varint("crypto.offset", Offset)?;
+            let n = c.varint("crypto.length", Length)?;
+            c.bytes("crypto.data", n)?;
+        }
+        // §19.7
+        ty::NEW_TOKEN => {
+            let n = c.varint("new_token.length", Length)?;
+            c.bytes("new_token.token", n)?;
+        }
+        // §19.8: "The OFF bit (0x04) ... The LEN bit (0x02) ... If this bit is set to 0, the
+        // Length field is absent and the Stream Data field extends to the end of the packet."
+        0x08..=0x0f => {
+            c.varint("stream.stream_id", StreamId)?;
+            if t & 0x04 != 0 {
+                c.varint("stream.offset", Offset)?;
+            }
+            if t & 0x02 != 0 {
+                let n = c.varint("stream.length", Length)?;
+                c.bytes("stream.data", n)?;
+            } else {
+                c.rest("stream.data");
+            }
+        }
+        ty::MAX_DATA => {
+            c.varint("max_data.maximum", Varint)?;
+        }
+        ty::MAX_STREAM_DATA => {
+            c.varint("max_stream_data.stream_id", StreamId)?;
+            c.varint("max_stream_data.maximum", Varint)?;
+        }
+        ty::MAX_STREAMS_BIDI => {
+            c.varint("max_streams_bidi.maximum", Varint)?;
+        }
+        ty::MAX_STREAMS_UNI => {
+            c.varint("max_streams_uni.maximum", Varint)?;
+        }
+        ty::DATA_BLOCKED => {
+            c.varint("data_blocked.limit", Varint)?;
+        }
+        ty::STREAM_DATA_BLOCKED => {
+            c.varint("stream_data_blocked.stream_id", StreamId)?;
+            c.varint("stream_data_blocked.limit", Varint)?;
+        }
+        ty::STREAMS_BLOCKED_BIDI => {
+            c.varint("streams_blocked_bidi.limit", Varint)?;
+        }
+        ty::STREAMS_BLOCKED_UNI => {
+            c.varint("streams_blocked_uni.limit", Varint)?;
+        }
+        // §19.15: Sequence Number, Retire Prior To, Length (8 bits), CID, Stateless Reset
+        // Token (128 bits).
+        ty::NEW_CONNECTION_ID => {
+            c.varint("new_connection_id.sequence", Varint)?;
+            c.varint("new_connection_id.retire_prior_to", Varint)?;
+            let n = c.byte("new_connection_id.length", CidLength)?;
+            c.bytes("new_connection_id.cid", u64::from(n))?;
+            c.bytes("new_connection_id.reset_token", 16)?;
+        }
+        ty::RETIRE_CONNECTION_ID => {
+            c.varint("retire_connection_id.sequence", Varint)?;
+        }
+        // §19.17, §19.18: 64 bits of data.
+        ty::PATH_CHALLENGE => c.bytes("path_challenge.data", 8)?,
+        ty::PATH_RESPONSE => c.bytes("path_response.data", 8)?,
+        // §19.19: 0x1c carries the Frame Type that triggered the error, 0x1d does not.
+        ty::CONNECTION_CLOSE => {
+            c.varint("connection_close.error_code", Varint)?;
+            c.varint("connection_close.frame_type", Varint)?;
+            let n = c.varint("connection_close.reason_length", Length)?;
+            c.bytes("connection_close.reason", n)?;
+        }
+        ty::CONNECTION_CLOSE_APP => {
+            c.varint("connection_close_app.error_code", Varint)?;
+            let n = c.varint("connection_close_app.reason_length", Length)?;
+            c.bytes("connection_close_app.reason", n)?;
+        }
+        // RFC 9221 §4: like STREAM, 0x30 extends to the end of the packet.
+        ty::DATAGRAM => c.rest("datagram.data"),
+        ty::DATAGRAM_LEN => {
+            let n = c.varint("datagram.length", Length)?;
+            c.bytes("datagram.data", n)?;
+        }
+        // draft-ietf-quic-ack-frequency §4: Sequence Number, Ack-Eliciting Threshold, Request
+        // Max Ack Delay, Reordering Threshold.
+        ty::ACK_FREQUENCY => {
+            c.varint("ack_frequency.sequence", Varint)?;
+            c.varint("ack_frequency.ack_eliciting_threshold", Varint)?;
+            c.varint("ack_frequency.request_max_ack_delay", Varint)?;
+            c.varint("ack_frequency.reordering_threshold", Varint)?;
+        }
+        _ => return None,
+    }
+    Some((t, c.pos))
+}
+
+/// The types of the frames of `payload`, or `None` if it does not parse to its end. Allocates
+/// nothing.
+pub fn all_types(payload: &[u8], mut each: impl FnMut(u64)) -> Option<()> {
+    let mut at = 0;
+    while at < payload.len() {
+        let (t, end) = parse_one(payload, at, None)?;
+        each(t);
+        at = end;
+    }
+    Some(())
+}
+
+/// One frame with its values, for the library of frames to insert and for round-trip tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// `len` PADDING bytes.
+    Padding {
+        len: usize,
+    },
+    Ping,
+    Ack {
+        largest: u64,
+        delay: u64,
+        first_range: u64,
+        ranges: Vec<(u64, u64)>,
+        ecn: Option<[u64; 3]>,
+    },
+    ResetStream {
+        stream_id: u64,
+        error_code: u64,
+        final_size: u64,
+    },
+    StopSending {
+        stream_id: u64,
+        error_code: u64,
+    },
+    Crypto {
+        offset: u64,
+        data: &'a [u8],
+    },
+    NewToken {
+        token: &'a [u8],
+    },
+    /// `explicit_len: false` is the form whose data extends to the end of the packet.
+    Stream {
+        stream_id: u64,
+        offset: Option<u64>,
+        data: &'a [u8],
+        explicit_len: bool,
+        fin: bool,
+    },
+    MaxData {
+        maximum: u64,
+    },
+    MaxStreamData {
+        stream_id: u64,
+        maximum: u64,
+    },
+    MaxStreams {
+        bidi: bool,
+        maximum: u64,
+    },
+    DataBlocked {
+        limit: u64,
+    },
+    StreamDataBlocked {
+        stream_id: u64,
+        limit: u64,
+    },
+    StreamsBlocked {
+        bidi: bool,
+        limit: u64,
+    },
+    NewConnectionId {
+        sequence: u64,
+        retire_prior_to: u64,
+        cid: &'a [u8],
+        reset_token: [u8; 16],
+    },
+    RetireConnectionId {
+        sequence: u64,
+    },
+    PathChallenge {
+        data: [u8; 8],
+    },
+    PathResponse {
+        data: [u8; 8],
+    },
+    /// `frame_type: None` is the application variant, 0x1d.
+    ConnectionClose {
+        error_code: u64,
+        frame_type: Option<u64>,
+        reason: &'a [u8],
+    },
+    HandshakeDone,
+    Datagram {
+        data: &'a [u8],
+        explicit_len: bool,
+    },
+    AckFrequency {
+        sequence: u64,
+        ack_eliciting_threshold: u64,
+        request_max_ack_delay: u64,
+        reordering_threshold: u64,
+    },
+}
+
+impl<'a> Frame<'a> {
+    /// The frame's type.
+    pub fn frame_type(&self) -> u64 {
+        match self {
+            Frame::Padding { .. } => ty::PADDING,
+            Frame::Ping => ty::PING,
+            Frame::Ack { ecn: None, .. } => ty::ACK,
+            Frame::Ack { ecn: Some(_), .. } => ty::ACK_ECN,
+            Frame::ResetStream { .. } => ty::RESET_STREAM,
+            Frame::StopSending { .. } => ty::STOP_SENDING,
+            Frame::Crypto { .. } => ty::CRYPTO,
+            Frame::NewToken { .. } => ty::NEW_TOKEN,
+            Frame::Stream {
+                offset,
+                explicit_len,
+                fin,
+                ..
+            } => {
+                ty::STREAM
+                    | (offset.is_some() as u64) << 2
+                    | (*explicit_len as u64) << 1
+                    | *fin as u64
+            }
+            Frame::MaxData { .. } => ty::MAX_DATA,
+            Frame::MaxStreamData { .. } => ty::MAX_STREAM_DATA,
+            Frame::MaxStreams { bidi: true, .. } => ty::MAX_STREAMS_BIDI,
+            Frame::MaxStreams { bidi: false, .. } => ty::MAX_STREAMS_UNI,
+            Frame::DataBlocked { .. } => ty::DATA_BLOCKED,
+            Frame::StreamDataBlocked { .. } => ty::STREAM_DATA_BLOCKED,
+            Frame::StreamsBlocked { bidi: true, .. } => ty::STREAMS_BLOCKED_BIDI,
+            Frame::StreamsBlocked { bidi: false, .. } => ty::STREAMS_BLOCKED_UNI,
+            Frame::NewConnectionId { .. } => ty::NEW_CONNECTION_ID,
+            Frame::RetireConnectionId { .. } => ty::RETIRE_CONNECTION_ID,
+            Frame::PathChallenge { .. } => ty::PATH_CHALLENGE,
+            Frame::PathResponse { .. } => ty::PATH_RESPONSE,
+            Frame::ConnectionClose {
+                frame_type: Some(_),
+                ..
+            } => ty::CONNECTION_CLOSE,
+            Frame::ConnectionClose {
+                frame_type: None, ..
+            } => ty::CONNECTION_CLOSE_APP,
+            Frame::HandshakeDone => ty::HANDSHAKE_DONE,
+            Frame::Datagram {
+                explicit_len: false,
+                ..
+            } => ty::DATAGRAM,
+            Frame::Datagram {
+                explicit_len: true, ..
+            } => ty::DATAGRAM_LEN,
+            Frame::AckFrequency { .. } => ty::ACK_FREQUENCY,
+        }
+    }
+
+    /// Appends the frame's encoding, with shortest varints (frame types must be shortest,
+    /// RFC 9000 §12.4).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let v = |x: u64, out: &mut Vec<u8>| varint::push(x, out);
+        let with_len = |d: &[u8], out: &mut Vec<u8>| {
+            varint::push(d.len() as u64, out);
+            out.extend_from_slice(d);
+        };
+        if let Frame::Padding { len } = self {
+            out.resize(out.len() + len, 0);
+            return;
+        }
+        v(self.frame_type(), out);
+        match self {
+            Frame::Padding { .. } | Frame::Ping | Frame::HandshakeDone => {}
+            Frame::Ack {
+                largest,
+                delay,
+                first_range,
+                ranges,
+                ecn,
+            } => {
+                for x in [*largest, *delay, ranges.len() as u64, *first_range] {
+                    v(x, out);
+                }
+                for (gap, len) in ranges {
+                    v(*gap, out);
+                    v(*len, out);
+                }
+                for x in ecn.iter().flatten() {
+                    v(*x, out);
+                }
+            }
+            Frame::ResetStream {
+                stream_id,
+                error_code,
+                final_size,
+            } => {
+                for x in [*stream_id, *error_code, *final_size] {
+                    v(x, out);
+                }
+            }
+            Frame::StopSending {
+                stream_id,
+                error_code,
+            } => {
+                v(*stream_id, out);
+                v(*error_code, out);
+            }
+            Frame::Crypto { offset, data } => {
+                v(*offset, out);
+                with_len(data, out);
+            }
+            Frame::NewToken { token } => with_len(token, out),
+            Frame::Stream {
+                stream_id,
+                offset,
+                data,
+                explicit_len,
+                ..
+            } => {
+                v(*stream_id, out);
+                if let Some(o) = offset {
+                    v(*o, out);
+                }
+                if *explicit_len {
+                    with_len(data, out);
+                } else {
+                    out.extend_from_slice(data);
+                }
+            }
+            Frame::MaxData { maximum: x }
+            | Frame::MaxStreams { maximum: x, .. }
+            | Frame::DataBlocked { limit: x }
+            | Frame::StreamsBlocked { limit: x, .. }
+            | Frame::RetireConnectionId { sequence: x } => v(*x, out),
+            Frame::MaxStreamData {
+                stream_id,
+                maximum: x,
+            }
+            | Frame::StreamDataBlocked {
+                stream_id,
+                limit: x,
+            } => {
+                v(*stream_id, out);
+                v(*x, out);
+            }
+            Frame::NewConnectionId {
+                sequence,
+                retire_prior_to,
+                cid,
+                reset_token,
+            } => {
+                v(*sequence, out);
+                v(*retire_prior_to, out);
+                out.push(cid.len() as u8);
+                out.extend_from_slice(cid);
+                out.extend_from_slice(reset_token);
+            }
+            Frame::PathChallenge { data } | Frame::PathResponse { data } => {
+                out.extend_from_slice(data)
+            }
+            Frame::ConnectionClose {
+                error_code,
+                frame_type,
+                reason,
+            } => {
+                v(*error_code, out);
+                if let Some(t) = frame_type {
+                    v(*t, out);
+                }
+                with_len(reason, out);
+            }
+            Frame::Datagram { data, explicit_len } => {
+                if *explicit_len {
+                    with_len(data, out);
+                } else {
+                    out.extend_from_slice(data);
+                }
+            }
+            Frame::AckFrequency {
+                sequence,
+                ack_eliciting_threshold,
+                request_max_ack_delay,
+                reordering_threshold,
+            } => {
+                for x in [
+                    *sequence,
+                    *ack_eliciting_threshold,
+                    *request_max_ack_delay,
+                    *reordering_threshold,
+                ] {
+                    v(x, out);
+                }
+            }
+        }
+    }
+
+    /// Decodes the first frame of `buf` and returns it with its encoded length.
+    pub fn decode(buf: &'a [u8]) -> Option<(Frame<'a>, usize)> {
+        let mut fields = Vec::new();
+        let (t, end) = parse_one(buf, 0, Some(&mut fields))?;
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f: &Field| varint::decode(buf, f.at as usize))
+                .map(|(x, _)| x)
+        };
+        let bytes = |i: usize| {
+            fields
+                .get(i)
+                .map(|f: &Field| &buf[f.at as usize..(f.at + f.len) as usize])
+        };
+        let frame = match t {
+            ty::PADDING => Frame::Padding { len: end },
+            ty::PING => Frame::Ping,
+            ty::HANDSHAKE_DONE => Frame::HandshakeDone,
+            ty::ACK | ty::ACK_ECN => {
+                let count = num(2)? as usize;
+                let ranges = (0..count)
+                    .map(|i| Some((num(4 + 2 * i)?, num(5 + 2 * i)?)))
+                    .collect::<Option<_>>()?;
+                let e = 4 + 2 * count;
+                let ecn = if t == ty::ACK_ECN {
+                    Some([num(e)?, num(e + 1)?, num(e + 2)?])
+                } else {
+                    None
+                };
+                Frame::Ack {
+                    largest: num(0)?,
+                    delay: num(1)?,
+                    first_range: num(3)?,
+                    ranges,
+                    ecn,
+                }
+            }
+            ty::RESET_STREAM => Frame::ResetStream {
+                stream_id: num(0)?,
+                error_code: num(1)?,
+                final_size: num(2)?,
+            },
+            ty::STOP_SENDING => Frame::StopSending {
+                stream_id: num(0)?,
+                error_code: num(1)?,
+            },
+            ty::CRYPTO => Frame::Crypto {
+                offset: num(0)?,
+                data: bytes(2)?,
+            },
+            ty::NEW_TOKEN => Frame::NewToken { token: bytes(1)? },
+            0x08..=0x0f => {
+                let has_off = t & 0x04 != 0;
+                let explicit_len = t & 0x02 != 0;
+                let data = bytes(fields.len() - 1)?;
+                Frame::Stream {
+                    stream_id: num(0)?,
+                    offset: if has_off { Some(num(1)?) } else { None },
+                    data,
+                    explicit_len,
+                    fin: t & 0x01 != 0,
+                }
+            }
+            ty::MAX_DATA => Frame::MaxData { maximum: num(0)? },
+            ty::MAX_STREAM_DATA => Frame::MaxStreamData {
+                stream_id: num(0)?,
+                maximum: num(1)?,
+            },
+            ty::MAX_STREAMS_BIDI | ty::MAX_STREAMS_UNI => Frame::MaxStreams {
+                bidi: t == ty::MAX_STREAMS_BIDI,
+                maximum: num(0)?,
+            },
+            ty::DATA_BLOCKED => Frame::DataBlocked { limit: num(0)? },
+            ty::STREAM_DATA_BLOCKED => Frame::StreamDataBlocked {
+                stream_id: num(0)?,
+                limit: num(1)?,
+            },
+            ty::STREAMS_BLOCKED_BIDI | ty::STREAMS_BLOCKED_UNI => Frame::StreamsBlocked {
+                bidi: t == ty::STREAMS_BLOCKED_BIDI,
+                limit: num(0)?,
+            },
+            ty::NEW_CONNECTION_ID => Frame::NewConnectionId {
+                sequence: num(0)?,
+                retire_prior_to: num(1)?,
+                cid: bytes(3)?,
+                reset_token: bytes(4)?.try_into().ok()?,
+            },
+            ty::RETIRE_CONNECTION_ID => Frame::RetireConnectionId { sequence: num(0)? },
+            ty::PATH_CHALLENGE => Frame::PathChallenge {
+                data: bytes(0)?.try_into().ok()?,
+            },
+            ty::PATH_RESPONSE => Frame::PathResponse {
+                data: bytes(0)?.try_into().ok()?,
+            },
+            ty::CONNECTION_CLOSE => Frame::ConnectionClose {
+                error_code: num(0)?,
+                frame_type: Some(num(1)?),
+                reason: bytes(3)?,
+            },
+            ty::CONNECTION_CLOSE_APP => Frame::ConnectionClose {
+                error_code: num(0)?,
+                frame_type: None,
+                reason: bytes(2)?,
+            },
+            ty::DATAGRAM => Frame::Datagram {
+                data: bytes(0)?,
+                explicit_len: false,
+            },
+            ty::DATAGRAM_LEN => Frame::Datagram {
+                data: bytes(1)?,
+                explicit_len: true,
+            },
+            ty::ACK_FREQUENCY => Frame::AckFrequency {
+                sequence: num(0)?,
+                ack_eliciting_threshold: num(1)?,
+                request_max_ack_delay: num(2)?,
+                reordering_threshold: num(3)?,
+            },
+            _ => return None,
+        };
+        Some((frame, end))
+    }
+}
