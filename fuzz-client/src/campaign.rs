@@ -1,0 +1,459 @@
+//! The campaign: the CID chain, connections in flight, checkpoints, probes, and the run log.
+//!
+//! Connection #seq has CID `chain::nth(start_cid, seq - start_seq)` and its plan is
+//! `ConnectionPlan::from_cid(cid, Client)`. Connections start in chain order (`cid_start` lines
+//! are in `seq` order) and end in any order. A checkpoint at #i (i a multiple of
+//! `checkpoint_every`) is logged only once every connection below i has logged its `cid_end`
+//! *and* a clean probe connection started after that succeeded, so restarting at `cid_i`
+//! repeats the campaign's tail from a moment the server was known to be up. When probes keep
+//! failing, the server is down: `server_down` names the last checkpoint and the command line
+//! that restarts there, and the campaign stops.
+//!
+//! [`run`] is a reusable function of a [`CampaignConfig`] and a [`ServerWatch`] hook, so later
+//! commands (resume from a log, supervise the server, bisect, replay) drive the same runner.
+
+use crate::connection::{self, ConnReport, ConnShared, Timeouts};
+use crate::endpoint::{ClientEndpoint, EndpointSettings};
+use crate::progress::Progress;
+use crate::repro;
+use crate::summary::Summary;
+use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
+use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, Role};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How the server is checked: `tries` clean probes, waiting `backoff[k]` before try k+1.
+#[derive(Clone, Debug)]
+pub struct ProbePolicy {
+    pub backoff: Vec<Duration>,
+    /// The idle limit of a probe: generous, a probe must not fail because the server is busy.
+    pub idle: Duration,
+}
+
+impl Default for ProbePolicy {
+    fn default() -> Self {
+        Self {
+            backoff: [200, 400, 800].map(Duration::from_millis).to_vec(),
+            idle: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// Everything a campaign needs; built from the command line by `cli`, or by other commands.
+#[derive(Clone, Debug)]
+pub struct CampaignConfig {
+    pub server: SocketAddr,
+    /// SERVER as given on the command line, for the log.
+    pub target: String,
+    pub server_name: String,
+    pub start_cid: Cid,
+    pub start_seq: u64,
+    pub count: Option<u64>,
+    pub duration: Option<Duration>,
+    pub concurrency: usize,
+    pub checkpoint_every: u64,
+    pub log: Option<PathBuf>,
+    pub mode: Mode,
+    pub alpn: String,
+    pub ca: Option<Vec<u8>>,
+    pub timeouts: Timeouts,
+    /// The RTT assumed before the first sample (RFC 9002 §6.2.2).
+    pub initial_rtt: Duration,
+    pub probe: ProbePolicy,
+    /// Consecutive failed connections (handshake_failed, timeout, refused) after which the
+    /// server is probed early rather than burning the chain against a dead server.
+    pub failure_streak: u32,
+    pub progress: bool,
+    /// The original command line, program first: logged, and the base of the restart command.
+    pub argv: Vec<String>,
+}
+
+/// A hook on the server under test, called at checkpoints and when the server is down. The
+/// default does nothing; a supervisor of the server process (`--server-cmd`) fills it in.
+pub trait ServerWatch: Send {
+    /// The server's resident memory in KiB, logged with each checkpoint.
+    fn rss_kb(&mut self) -> Option<u64> {
+        None
+    }
+    /// How the server died and the last lines of its stderr, for `server_down`.
+    fn death(&mut self) -> (Option<String>, Vec<String>) {
+        (None, Vec::new())
+    }
+}
+
+/// A [`ServerWatch`] that knows nothing about the server (it runs elsewhere).
+pub struct Unwatched;
+impl ServerWatch for Unwatched {}
+
+/// How a campaign ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CampaignEnd {
+    /// Every connection ran and the server answered a final probe.
+    Done,
+    /// Probes failed: the server is down. `repro` restarts at the last checkpoint.
+    ServerDown { repro: String },
+    /// Interrupted (Ctrl-C) before the end.
+    Interrupted,
+}
+
+/// The outcome of a run, for the exit status (and, later, for `bisect`, which runs many).
+#[derive(Debug)]
+#[allow(dead_code)] // `connections` and `elapsed` are for callers other than main
+pub struct CampaignResult {
+    pub end: CampaignEnd,
+    pub connections: u64,
+    pub elapsed: Duration,
+}
+
+/// A fatal bug of the fuzzer: exit status 1.
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: {0}")]
+pub struct InternalError(pub String);
+
+/// What a probe is for.
+#[derive(Debug, Clone, Copy)]
+enum ProbeKind {
+    /// The checkpoint at (seq, cid).
+    Checkpoint { seq: u64, cid: Cid },
+    /// Many consecutive failures: is the server still there?
+    Health { cid: Cid },
+    /// The end of the campaign.
+    Final { cid: Cid },
+}
+
+impl ProbeKind {
+    fn base_cid(&self) -> Cid {
+        match *self {
+            Self::Checkpoint { cid, .. } | Self::Health { cid } | Self::Final { cid } => cid,
+        }
+    }
+}
+
+struct ProbeResult {
+    kind: ProbeKind,
+    up: bool,
+    /// Duration of the successful try.
+    probe_ms: u64,
+    failed_tries: u64,
+}
+
+/// The plan of a probe: no mutation (the probe runs in clean mode), no resumption, one small
+/// request whose answer proves the server serves.
+fn probe_plan() -> ConnectionPlan {
+    ConnectionPlan {
+        fuzz_state: FuzzState::Ready,
+        wait_packets: 0,
+        fuzz_packets: 0,
+        resume_session: false,
+        attempt_0rtt: false,
+        requests: vec![Request { path: "/1".into() }],
+    }
+}
+
+/// Probes until one try succeeds or the backoff list is used up. Try k (from 0) uses
+/// `probe^(k+1)(cid)`: every probe CID is from the probe domain, so none collides with the chain,
+/// and a retry gets a fresh CID (a CID-seeded server may fuzz a given probe CID's replies).
+async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, cap: Duration) -> ProbeResult {
+    let mut cid = kind.base_cid();
+    let mut failed_tries = 0;
+    for k in 0..=policy.backoff.len() {
+        cid = chain::probe(&cid);
+        let shared = ConnShared::new(u64::MAX, cid, probe_plan(), Mode::Clean);
+        let (_tx, rx) = watch::channel(false);
+        let t = Timeouts::new(policy.idle, cap.max(policy.idle * 3));
+        let started = Instant::now();
+        let report = connection::run(&ep, shared, t, rx).await;
+        if report.outcome == Outcome::Completed {
+            return ProbeResult { kind, up: true, probe_ms: started.elapsed().as_millis() as u64, failed_tries };
+        }
+        failed_tries += 1;
+        tracing::warn!(
+            "probe {} ({:?}) failed: {}{}",
+            cid,
+            kind,
+            report.outcome.as_str(),
+            report.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+        );
+        if let Some(wait) = policy.backoff.get(k) {
+            tokio::time::sleep(*wait).await;
+        }
+    }
+    ProbeResult { kind, up: false, probe_ms: 0, failed_tries }
+}
+
+/// The run log, or nothing when `--log` is absent.
+struct Log(Option<LogWriter<File>>);
+
+impl Log {
+    fn write(&mut self, event: Event) -> anyhow::Result<()> {
+        if let Some(w) = self.0.as_mut() {
+            w.write(event).map_err(|e| anyhow::anyhow!("writing the run log: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a campaign to its end.
+pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow::Result<CampaignResult> {
+    let c = &config;
+    let mut log = Log(match &c.log {
+        Some(path) => Some(LogWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("opening the run log {}: {e}", path.display()))?,
+            Role::Client,
+        )),
+        None => {
+            tracing::warn!("no --log: the campaign is not recorded");
+            None
+        }
+    });
+    let ep = ClientEndpoint::start(&EndpointSettings {
+        server: c.server,
+        server_name: &c.server_name,
+        alpn: &c.alpn,
+        ca: c.ca.as_deref(),
+        // RFC 9000 §10.1: each end advertises max_idle_timeout and the minimum applies, so the
+        // server, too, forgets a silent connection of ours soon.
+        transport_idle: (c.timeouts.idle * 4).max(Duration::from_secs(2)),
+        handshake_cap: c.timeouts.cap,
+        initial_rtt: c.initial_rtt,
+    })?;
+    log.write(Event::RunStart {
+        start_cid: Some(c.start_cid),
+        start_seq: c.start_seq,
+        target: c.target.clone(),
+        mode: c.mode,
+        derivation: chain::DERIVATION.into(),
+        version: fuzz_shared::VERSION.into(),
+        args: c.argv.clone(),
+        planted_faults: Vec::new(),
+    })?;
+    tracing::info!(
+        "campaign from cid {} (seq {}) against {} ({}), mode {}, concurrency {}, checkpoint every {}",
+        c.start_cid,
+        c.start_seq,
+        c.target,
+        c.server,
+        c.mode.as_str(),
+        c.concurrency,
+        c.checkpoint_every
+    );
+    tracing::warn!("0-RTT is not implemented by s2n-quic/s2n-tls: plans that ask for it run without it (counted in the summary)");
+
+    let started = Instant::now();
+    let deadline = c.duration.map(|d| tokio::time::Instant::now() + d);
+    let end_seq = c.count.map(|n| c.start_seq + n);
+    let schedule = CheckpointSchedule { every: c.checkpoint_every };
+    let mut tracker = CheckpointTracker::new(c.start_seq);
+    let mut summary = Summary::default();
+    let progress = Progress::new(c.progress, c.count);
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<ConnReport>();
+
+    let mut next_seq = c.start_seq;
+    let mut next_cid = c.start_cid;
+    let mut in_flight = 0usize;
+    let mut stopping = false; // no more launches
+    let mut interrupted = false;
+    let mut server_down = false;
+    let mut last_cp = (c.start_seq, c.start_cid);
+    // The next checkpoint to confirm, and the CID at that seq once it has been launched.
+    let mut pending_cp = schedule.next_after(c.start_seq);
+    let mut pending_cp_cid: Option<Cid> = None;
+    let mut probe_task: Option<JoinHandle<ProbeResult>> = None;
+    let mut final_checked = false;
+    let mut streak = 0u32;
+    let mut health_wanted: Option<Cid> = None;
+    let mut health_running = false;
+
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    loop {
+        // Launch what may be launched. A health probe pauses launching; so does reaching the
+        // checkpoint after a pending one, so a dead server costs at most one period of CIDs.
+        while !stopping
+            && !server_down
+            && in_flight < c.concurrency
+            && end_seq.is_none_or(|e| next_seq < e)
+            && next_seq < pending_cp + c.checkpoint_every
+            && !health_running
+        {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                stopping = true;
+                break;
+            }
+            let seq = next_seq;
+            let cid = next_cid;
+            if seq == pending_cp {
+                pending_cp_cid = Some(cid);
+            }
+            let plan = ConnectionPlan::from_cid(&cid, Role::Client);
+            if plan.attempt_0rtt {
+                summary.zero_rtt_unsupported += 1;
+            }
+            log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
+            let shared = ConnShared::new(seq, cid, plan, c.mode);
+            let ep = ep.clone();
+            let done = done_tx.clone();
+            let cancel = cancel_rx.clone();
+            let t = c.timeouts;
+            tokio::spawn(async move {
+                let report = connection::run(&ep, shared, t, cancel).await;
+                let _ = done.send(report);
+            });
+            in_flight += 1;
+            next_seq += 1;
+            next_cid = chain::next(&cid);
+        }
+        if end_seq.is_some_and(|e| next_seq >= e) {
+            stopping = true;
+        }
+        if pending_cp_cid.is_none() && next_seq == pending_cp {
+            // The checkpoint seq is the first not launched: its CID is known, and all below it
+            // are launched.
+            pending_cp_cid = Some(next_cid);
+        }
+
+        // Start a probe when one is due and none runs.
+        if probe_task.is_none() && !server_down && !interrupted {
+            if let Some(cid) = health_wanted.take() {
+                health_running = true;
+                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Health { cid }, c.probe.clone(), c.timeouts.cap)));
+            } else if let Some(cid) = pending_cp_cid.filter(|_| tracker.all_done_before(pending_cp)) {
+                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Checkpoint { seq: pending_cp, cid }, c.probe.clone(), c.timeouts.cap)));
+            } else if stopping && in_flight == 0 && !final_checked && last_cp.0 == next_seq && next_seq != c.start_seq {
+                // The last checkpoint is the end of the campaign: it was the final probe.
+                final_checked = true;
+            } else if stopping && in_flight == 0 && !final_checked {
+                final_checked = true;
+                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Final { cid: next_cid }, c.probe.clone(), c.timeouts.cap)));
+            }
+        }
+
+        if (stopping || server_down || interrupted) && in_flight == 0 && probe_task.is_none() && (final_checked || server_down || interrupted) {
+            break;
+        }
+
+        tokio::select! {
+            Some(report) = done_rx.recv() => {
+                in_flight -= 1;
+                if let Some(err) = &report.odcid_error {
+                    cancel_tx.send_replace(true);
+                    return Err(InternalError(format!("connection #{} ({}): {err}", report.seq, report.cid)).into());
+                }
+                log.write(Event::CidEnd {
+                    seq: report.seq,
+                    cid: report.cid,
+                    outcome: report.outcome,
+                    error_code: report.error_code,
+                    fuzzed_packets: report.fuzzed_packets(),
+                    sent_packets: Some(report.sent_packets()),
+                    mutation_digest: report.mutation_digest.clone(),
+                    duration_ms: report.duration.as_millis() as u64,
+                    detail: report.detail.clone(),
+                })?;
+                tracker.finish(report.seq);
+                summary.add(&report);
+                progress.inc(&report);
+                match report.outcome {
+                    Outcome::HandshakeFailed | Outcome::Timeout | Outcome::Refused => {
+                        streak += 1;
+                        if streak >= c.failure_streak && !server_down {
+                            tracing::warn!("{streak} connections in a row failed (last #{} {}): probing the server", report.seq, report.cid);
+                            health_wanted = Some(report.cid);
+                            streak = 0;
+                        }
+                    }
+                    _ => streak = 0,
+                }
+            }
+            result = join_probe(&mut probe_task) => {
+                probe_task = None;
+                health_running = false;
+                let result = result?;
+                summary.probes += 1;
+                summary.probe_failures += result.failed_tries;
+                if !result.up {
+                    server_down = true;
+                    stopping = true;
+                    cancel_tx.send_replace(true);
+                    continue;
+                }
+                match result.kind {
+                    ProbeKind::Checkpoint { seq, cid } => {
+                        let rss = watch.rss_kb();
+                        log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss })?;
+                        progress.println(&format!("checkpoint #{seq} cid {cid}: server up (probe {} ms)", result.probe_ms));
+                        last_cp = (seq, cid);
+                        pending_cp = schedule.next_after(seq);
+                        pending_cp_cid = None;
+                    }
+                    ProbeKind::Health { .. } => tracing::info!("server answered the probe: the failures were the connections'"),
+                    ProbeKind::Final { .. } => {}
+                }
+            }
+            _ = sleep_until_opt(deadline), if !stopping => {
+                stopping = true;
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                tracing::warn!("interrupted: closing the connections in flight");
+                interrupted = true;
+                stopping = true;
+                cancel_tx.send_replace(true);
+                if let Some(p) = probe_task.take() { p.abort(); }
+            }
+        }
+    }
+    progress.finish();
+    let elapsed = started.elapsed();
+    let end = if server_down {
+        let (seq, cid) = last_cp;
+        let repro = repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid);
+        let (cause, stderr_tail) = watch.death();
+        log.write(Event::ServerDown { last_checkpoint_seq: seq, last_checkpoint_cid: cid, repro: repro.clone(), cause, stderr_tail })?;
+        CampaignEnd::ServerDown { repro }
+    } else if interrupted {
+        CampaignEnd::Interrupted
+    } else {
+        CampaignEnd::Done
+    };
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    log.write(Event::RunEnd {
+        connections: summary.connections(),
+        fuzzed_connections: summary.fuzzed_connections(),
+        elapsed_s: secs,
+        conn_per_s: summary.connections() as f64 / secs,
+        server_up: end == CampaignEnd::Done,
+    })?;
+    if ep.odcid_mismatches() > 0 {
+        return Err(InternalError(format!("{} connections had an ODCID other than the intended CID", ep.odcid_mismatches())).into());
+    }
+    eprint!("{}", summary.render(elapsed));
+    let tickets = ep.tickets.received.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("session tickets received: {tickets}");
+    Ok(CampaignResult { end, connections: summary.connections(), elapsed })
+}
+
+/// Waits for the running probe; never resolves when there is none.
+async fn join_probe(task: &mut Option<JoinHandle<ProbeResult>>) -> anyhow::Result<ProbeResult> {
+    match task.as_mut() {
+        Some(t) => t.await.map_err(|e| InternalError(format!("the probe task failed: {e}")).into()),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

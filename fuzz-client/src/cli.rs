@@ -1,0 +1,278 @@
+//! The command line: parsing with clap, then validation into a [`CampaignConfig`].
+//!
+//! Parsing and validation are separate so that every bad input gets one clear message and exit
+//! status 2 ([`UsageError`]), and so validation is unit-tested without a network: the only
+//! effectful step is resolving the server's host name.
+
+use crate::campaign::{CampaignConfig, ProbePolicy};
+use crate::connection::Timeouts;
+use clap::{Parser, ValueEnum};
+use fuzz_shared::{cid, Cid, Mode};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  the campaign ended and the server is up
+  1  internal error of the fuzzer (e.g. a connection whose initial CID is not the chosen one)
+  2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
+  3  the server went down: `server_down` in the log and the restart command on stderr";
+
+/// A CID-seeded QUIC fuzzing client: every connection is a function of its initial connection
+/// ID, and each next CID is derived from the previous one.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "fuzz-client", version, after_help = EXIT_CODES)]
+pub struct Args {
+    /// The QUIC v1 server to fuzz, as host:port.
+    #[arg(value_name = "SERVER")]
+    pub server: String,
+
+    /// The first initial CID of the chain (16 hex digits: 8 bytes). Random when absent; always
+    /// logged in `run_start`.
+    #[arg(long, value_name = "HEX")]
+    pub start_cid: Option<String>,
+
+    /// The sequence number of --start-cid, so that a restarted run keeps an earlier numbering.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub start_seq: u64,
+
+    /// Stop after N connections (whichever of --count and --duration comes first).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Stop starting connections after SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Connections in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+
+    /// A checkpoint every N connections (at sequence numbers that are multiples of N).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub checkpoint_every: u64,
+
+    /// The JSON-lines run log (appended to).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// `clean` makes the same connections with the same plans and requests, and mutates nothing.
+    #[arg(long, value_enum, default_value_t = ModeArg::Fuzz)]
+    pub mode: ModeArg,
+
+    /// The ALPN to offer.
+    #[arg(long, value_name = "ALPN", default_value = "hq-interop")]
+    pub alpn: String,
+
+    /// The TLS server name (SNI). Default: the host of SERVER, or `localhost` for an IP address.
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+
+    /// Verify the server's certificate against this PEM CA. Without it the certificate is not
+    /// verified, as fuzzers against lab servers expect.
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
+
+    /// A connection silent for this long is abandoned (and closed, so the server frees it).
+    #[arg(long, value_name = "MS", default_value_t = 400)]
+    pub idle_ms: u64,
+
+    /// The RTT assumed before the first RTT sample (RFC 9002 §6.2.2 default: 333 ms). Short by
+    /// default for lab servers: a silently dropped (fuzzed) Initial is retransmitted soon.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub initial_rtt_ms: u64,
+
+    /// The hard cap on one connection's life.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub max_conn_ms: u64,
+
+    /// Probe the server early after this many consecutive connections that failed to handshake,
+    /// timed out or were refused.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub failure_streak: u32,
+
+    /// No progress bar even when stderr is a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Fuzz,
+    Clean,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Fuzz => Mode::Fuzz,
+            ModeArg::Clean => Mode::Clean,
+        }
+    }
+}
+
+/// Bad input: reported on stderr with exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// Parses a start CID. s2n-quic always chooses 8-byte initial CIDs (RFC 9000 §7.2 allows 8 to
+/// 20), so a chain of any other length could never be replayed by this client.
+pub fn parse_start_cid(s: &str) -> Result<Cid, UsageError> {
+    let cid: Cid = s.parse().map_err(|e| usage(format!("--start-cid {s:?}: {e}")))?;
+    if cid.len() != cid::CLIENT_LEN {
+        return Err(usage(format!(
+            "--start-cid {s:?} is {} bytes; this client's initial CIDs are {} bytes (16 hex digits), the only length s2n-quic chooses",
+            cid.len(),
+            cid::CLIENT_LEN
+        )));
+    }
+    Ok(cid)
+}
+
+/// Splits `host:port` (or `[v6]:port`) and resolves it; the first address wins.
+pub fn resolve_server(server: &str) -> Result<(SocketAddr, String), UsageError> {
+    let (host, port) = match server.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() => (h.trim_start_matches('[').trim_end_matches(']'), p),
+        _ => return Err(usage(format!("SERVER {server:?} must be host:port, e.g. 127.0.0.1:4433"))),
+    };
+    let port: u16 = port.parse().map_err(|_| usage(format!("SERVER {server:?}: {port:?} is not a port number")))?;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| usage(format!("SERVER {server:?}: cannot resolve {host:?}: {e}")))?
+        .next()
+        .ok_or_else(|| usage(format!("SERVER {server:?}: {host:?} resolves to no address")))?;
+    Ok((addr, host.to_string()))
+}
+
+/// The default SNI: the host name as given, but never an IP literal (RFC 6066 §3: "Literal
+/// IPv4 and IPv6 addresses are not permitted in HostName").
+pub fn default_sni(host: &str) -> String {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        "localhost".to_string()
+    } else {
+        host.to_string()
+    }
+}
+
+impl Args {
+    /// Checks every argument and builds the campaign's configuration. `argv` is the original
+    /// command line (program first), kept for `run_start` and the restart command.
+    pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
+        let start_cid = match &self.start_cid {
+            Some(s) => parse_start_cid(s)?,
+            None => {
+                let bytes: [u8; cid::CLIENT_LEN] = rand::random();
+                Cid::from_slice(&bytes).expect("8 bytes is a valid CID length")
+            }
+        };
+        if self.count == Some(0) {
+            return Err(usage("--count 0: a campaign needs at least one connection"));
+        }
+        if self.concurrency == 0 {
+            return Err(usage("--concurrency 0: at least one connection must be in flight"));
+        }
+        if self.checkpoint_every == 0 {
+            return Err(usage("--checkpoint-every 0: checkpoints need a period of at least 1 connection"));
+        }
+        let duration = match self.duration {
+            None => None,
+            Some(d) if d.is_finite() && d > 0.0 => Some(Duration::from_secs_f64(d)),
+            Some(d) => return Err(usage(format!("--duration {d}: must be a positive number of seconds"))),
+        };
+        if self.idle_ms == 0 || self.max_conn_ms == 0 {
+            return Err(usage("--idle-ms and --max-conn-ms must be at least 1"));
+        }
+        if self.alpn.is_empty() || self.alpn.len() > 255 {
+            return Err(usage("--alpn must be 1 to 255 bytes (RFC 7301 §3.1)"));
+        }
+        let ca = match &self.ca {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| usage(format!("--ca {}: {e}", path.display())))?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(usage(format!("--ca {}: no PEM certificate in it", path.display())));
+                }
+                Some(pem)
+            }
+        };
+        let (server, host) = resolve_server(&self.server)?;
+        let server_name = self.sni.clone().unwrap_or_else(|| default_sni(&host));
+        Ok(CampaignConfig {
+            server,
+            target: self.server.clone(),
+            server_name,
+            start_cid,
+            start_seq: self.start_seq,
+            count: self.count,
+            duration,
+            concurrency: self.concurrency,
+            checkpoint_every: self.checkpoint_every,
+            log: self.log.clone(),
+            mode: self.mode.into(),
+            alpn: self.alpn.clone(),
+            ca,
+            timeouts: Timeouts::new(Duration::from_millis(self.idle_ms), Duration::from_millis(self.max_conn_ms)),
+            initial_rtt: Duration::from_millis(self.initial_rtt_ms.max(1)),
+            probe: ProbePolicy::default(),
+            failure_streak: self.failure_streak.max(1),
+            progress: !self.no_progress,
+            argv,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<CampaignConfig, UsageError> {
+        let mut argv = vec!["fuzz-client"];
+        argv.extend_from_slice(extra);
+        let parsed = Args::try_parse_from(&argv).map_err(|e| UsageError(e.to_string()))?;
+        parsed.into_config(argv.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn good_arguments() {
+        let c = args(&["127.0.0.1:4433", "--start-cid", "0123456789ABCDEF", "--count", "5"]).unwrap();
+        assert_eq!(c.start_cid.to_hex(), "0123456789abcdef");
+        assert_eq!(c.count, Some(5));
+        assert_eq!(c.server_name, "localhost");
+        assert_eq!(c.mode, Mode::Fuzz);
+        let c = args(&["localhost:4433", "--sni", "example.org", "--mode", "clean"]).unwrap();
+        assert_eq!(c.server_name, "example.org");
+        assert_eq!(c.start_cid.len(), 8, "a random start CID has the client's length");
+        assert_eq!(c.mode, Mode::Clean);
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let msg = |extra: &[&str]| args(extra).expect_err("rejected").0;
+        assert!(msg(&["127.0.0.1:4433", "--start-cid", "xyz"]).contains("non-hex"));
+        assert!(msg(&["127.0.0.1:4433", "--start-cid", "000102030405060708090a0b"]).contains("12 bytes"));
+        assert!(msg(&["127.0.0.1:4433", "--start-cid", "0011"]).contains("at least 8"));
+        assert!(msg(&["127.0.0.1:4433", "--count", "0"]).contains("--count 0"));
+        assert!(msg(&["127.0.0.1:4433", "--concurrency", "0"]).contains("--concurrency 0"));
+        assert!(msg(&["127.0.0.1:4433", "--checkpoint-every", "0"]).contains("--checkpoint-every 0"));
+        assert!(msg(&["127.0.0.1:4433", "--ca", "/nonexistent/ca.pem"]).contains("/nonexistent/ca.pem"));
+        assert!(msg(&["no-such-host.invalid:4433"]).contains("cannot resolve"));
+        assert!(msg(&["127.0.0.1"]).contains("host:port"));
+        assert!(msg(&["127.0.0.1:http"]).contains("not a port"));
+        assert!(msg(&["127.0.0.1:4433", "--duration=0"]).contains("--duration"));
+    }
+
+    #[test]
+    fn ipv6_and_sni() {
+        let (addr, host) = resolve_server("[::1]:4433").unwrap();
+        assert_eq!(addr.port(), 4433);
+        assert_eq!(host, "::1");
+        assert_eq!(default_sni("::1"), "localhost");
+        assert_eq!(default_sni("quic.example"), "quic.example");
+    }
+}

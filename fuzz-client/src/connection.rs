@@ -1,0 +1,377 @@
+//! One connection: from its CID and plan to its requests, answers and outcome.
+//!
+//! A connection ends when its requests are answered (`completed`), the peer closes it
+//! (`peer_closed`, or `handshake_failed` before the handshake completed, or `refused` for
+//! CONNECTION_REFUSED), this end detects an error (`local_closed`), or it is silent for
+//! `idle` (`timeout`). Whatever it abandons it closes with an application CONNECTION_CLOSE
+//! (RFC 9000 §10.2) so that the server frees it at once instead of at its idle timeout.
+
+use crate::endpoint::{Attempt, ClientEndpoint};
+use fuzz_shared::mutate::{self, Decision};
+use fuzz_shared::{Cid, ConnectionPlan, ConnectionSeed, FuzzState, Mode, Outcome, Request};
+use s2n_quic::connection::Error as ConnError;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// The application error code of a normal close after every request was answered
+/// (hq-interop has no error codes of its own; 0 is the conventional NO_ERROR).
+pub const CLOSE_DONE: u32 = 0;
+/// The application error code with which the fuzzer abandons a stalled connection.
+pub const CLOSE_ABANDONED: u32 = 0x46_5a; // "FZ"
+
+/// How long to wait for things.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Silence after which a connection is abandoned.
+    pub idle: Duration,
+    /// The hard cap on a connection's life.
+    pub cap: Duration,
+}
+
+impl Timeouts {
+    pub fn new(idle: Duration, cap: Duration) -> Self {
+        Self { idle, cap: cap.max(idle) }
+    }
+
+    /// The whole handshake's budget: two idle periods.
+    pub fn handshake(&self) -> Duration {
+        (self.idle * 2).min(self.cap)
+    }
+
+}
+
+/// Counters and decisions of one connection, updated by the interceptor and the subscriber.
+#[derive(Default, Debug)]
+pub struct ConnStats {
+    /// Packets sent, per fuzz state (indexed by `FuzzState as usize`).
+    pub sent: [u64; 4],
+    /// Packets mutated, per fuzz state.
+    pub fuzzed: [u64; 4],
+    pub decisions: Vec<Decision>,
+    /// Packets received from the server.
+    pub received: u64,
+    /// A packet carrying CONNECTION_CLOSE was sent.
+    pub close_sent: bool,
+    /// Whether a session ticket was offered (None: the plan did not ask for resumption).
+    pub resumption_offered: Option<bool>,
+    /// Set when the ODCID was not the intended CID: a bug.
+    pub odcid_error: Option<String>,
+}
+
+/// Everything about one connection that the endpoint's providers need.
+pub struct ConnShared {
+    pub seq: u64,
+    pub cid: Cid,
+    pub seed: ConnectionSeed,
+    pub plan: ConnectionPlan,
+    /// `Clean` for probes and clean runs: nothing is mutated.
+    pub mode: Mode,
+    pub stats: Mutex<ConnStats>,
+    /// Signalled by the interceptor when a CONNECTION_CLOSE leaves.
+    pub close_sent: Notify,
+}
+
+impl ConnShared {
+    pub fn new(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode) -> Arc<Self> {
+        Arc::new(Self {
+            seq,
+            cid,
+            seed: ConnectionSeed::from_cid(&cid),
+            plan,
+            mode,
+            stats: Mutex::new(ConnStats::default()),
+            close_sent: Notify::new(),
+        })
+    }
+}
+
+/// How a connection went, for `cid_end` and the summary.
+#[derive(Debug, Clone)]
+pub struct ConnReport {
+    pub seq: u64,
+    pub cid: Cid,
+    pub outcome: Outcome,
+    pub error_code: Option<u64>,
+    pub sent: [u64; 4],
+    pub fuzzed: [u64; 4],
+    pub mutation_digest: String,
+    pub duration: Duration,
+    pub detail: Option<String>,
+    pub odcid_error: Option<String>,
+    pub fuzz_state: FuzzState,
+}
+
+impl ConnReport {
+    pub fn fuzzed_packets(&self) -> u64 {
+        self.fuzzed.iter().sum()
+    }
+    pub fn sent_packets(&self) -> u64 {
+        self.sent.iter().sum()
+    }
+}
+
+/// Where the connection ended, before the counters are added.
+struct End {
+    outcome: Outcome,
+    error_code: Option<u64>,
+    detail: Option<String>,
+}
+
+impl End {
+    fn new(outcome: Outcome, error_code: Option<u64>, detail: impl Into<String>) -> Self {
+        let detail: String = detail.into();
+        Self { outcome, error_code, detail: (!detail.is_empty()).then_some(detail) }
+    }
+}
+
+/// Classifies a connection error. RFC 9000 §20.1: CONNECTION_REFUSED (0x2) is "the server
+/// refused to accept a new connection".
+fn classify(error: &ConnError, handshake_done: bool) -> End {
+    use s2n_quic::connection::Error as E;
+    let remote = |initiator: &s2n_quic_core::endpoint::Location| initiator.is_remote();
+    match error {
+        E::Transport { code, initiator, reason, .. } if remote(initiator) => {
+            let code = code.as_u64();
+            if !handshake_done && code == 0x2 {
+                End::new(Outcome::Refused, Some(code), "CONNECTION_REFUSED")
+            } else if !handshake_done {
+                End::new(Outcome::HandshakeFailed, Some(code), format!("peer closed the handshake: {}{reason}", error_name(code)))
+            } else {
+                End::new(Outcome::PeerClosed, Some(code), format!("peer closed: {}{reason}", error_name(code)))
+            }
+        }
+        E::Application { error, initiator, .. } if remote(initiator) => {
+            let code: u64 = (*error).into();
+            let outcome = if handshake_done { Outcome::PeerClosed } else { Outcome::HandshakeFailed };
+            End::new(outcome, Some(code), "application close")
+        }
+        E::Closed { initiator, .. } if remote(initiator) => {
+            let outcome = if handshake_done { Outcome::PeerClosed } else { Outcome::HandshakeFailed };
+            End::new(outcome, None, "closed by peer")
+        }
+        E::StatelessReset { .. } => End::new(Outcome::PeerClosed, None, "stateless reset"),
+        E::IdleTimerExpired { .. } => End::new(Outcome::Timeout, None, "transport idle timeout"),
+        E::MaxHandshakeDurationExceeded { .. } => End::new(Outcome::Timeout, None, "handshake too long"),
+        E::Transport { code, reason, .. } => {
+            let outcome = if handshake_done { Outcome::LocalClosed } else { Outcome::HandshakeFailed };
+            End::new(outcome, Some(code.as_u64()), format!("local error: {}{reason}", error_name(code.as_u64())))
+        }
+        other => {
+            let outcome = if handshake_done { Outcome::LocalClosed } else { Outcome::HandshakeFailed };
+            End::new(outcome, None, other.to_string())
+        }
+    }
+}
+
+/// The name of a QUIC transport error code (RFC 9000 §20.1; RFC 9001 §4.8 for CRYPTO_ERROR,
+/// 0x0100-0x01ff, which carries a TLS alert), followed by a space.
+pub fn error_name(code: u64) -> String {
+    let name = match code {
+        0x0 => "NO_ERROR",
+        0x1 => "INTERNAL_ERROR",
+        0x2 => "CONNECTION_REFUSED",
+        0x3 => "FLOW_CONTROL_ERROR",
+        0x4 => "STREAM_LIMIT_ERROR",
+        0x5 => "STREAM_STATE_ERROR",
+        0x6 => "FINAL_SIZE_ERROR",
+        0x7 => "FRAME_ENCODING_ERROR",
+        0x8 => "TRANSPORT_PARAMETER_ERROR",
+        0x9 => "CONNECTION_ID_LIMIT_ERROR",
+        0xa => "PROTOCOL_VIOLATION",
+        0xb => "INVALID_TOKEN",
+        0xc => "APPLICATION_ERROR",
+        0xd => "CRYPTO_BUFFER_EXCEEDED",
+        0xe => "KEY_UPDATE_ERROR",
+        0xf => "AEAD_LIMIT_REACHED",
+        0x10 => "NO_VIABLE_PATH",
+        0x100..=0x1ff => return format!("CRYPTO_ERROR (TLS alert {}) ", code - 0x100),
+        _ => return format!("error 0x{code:x} "),
+    };
+    format!("{name} ")
+}
+
+/// Waits for `fut`, at most `limit`, giving up early when the campaign is cancelled.
+async fn bounded<F: Future>(fut: F, limit: Duration, cancel: &mut watch::Receiver<bool>) -> Result<F::Output, &'static str> {
+    if *cancel.borrow() {
+        return Err("cancelled");
+    }
+    tokio::select! {
+        out = fut => Ok(out),
+        _ = tokio::time::sleep(limit) => Err("silent"),
+        _ = cancel.changed() => Err("cancelled"),
+    }
+}
+
+/// The outcome of one request's stream.
+enum Answer {
+    /// The stream ended (FIN) after `bytes`.
+    Done { bytes: u64 },
+    /// The server reset the stream.
+    Reset,
+    Error(ConnError),
+    Silent,
+    Cancelled,
+}
+
+async fn request(conn: &s2n_quic::connection::Handle, mut stream: s2n_quic::stream::BidirectionalStream, req: &Request, t: Timeouts, cancel: &mut watch::Receiver<bool>) -> Answer {
+    use s2n_quic::stream::Error as SE;
+    let _ = conn;
+    let to_answer = |e: SE| match e {
+        SE::StreamReset { error, .. } => { let _ = error; Answer::Reset },
+        SE::ConnectionError { error, .. } => Answer::Error(error),
+        _ => Answer::Reset,
+    };
+    // hq-interop (as in the QUIC interop runner): `GET /path\r\n`, then the stream's end.
+    let line = bytes::Bytes::from(format!("GET {}\r\n", req.path));
+    match bounded(stream.send(line), t.idle, cancel).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return to_answer(e),
+        Err("cancelled") => return Answer::Cancelled,
+        Err(_) => return Answer::Silent,
+    }
+    if let Err(e) = stream.finish() {
+        return to_answer(e);
+    }
+    let mut bytes = 0u64;
+    loop {
+        match bounded(stream.receive(), t.idle, cancel).await {
+            Ok(Ok(Some(chunk))) => bytes += chunk.len() as u64,
+            Ok(Ok(None)) => return Answer::Done { bytes },
+            Ok(Err(e)) => return to_answer(e),
+            Err("cancelled") => return Answer::Cancelled,
+            Err(_) => return Answer::Silent,
+        }
+    }
+}
+
+/// Runs one connection to its end. Never panics on anything the network does.
+pub async fn run(ep: &ClientEndpoint, shared: Arc<ConnShared>, t: Timeouts, mut cancel: watch::Receiver<bool>) -> ConnReport {
+    let started = Instant::now();
+    let end = match tokio::time::timeout(t.cap, drive(ep, &shared, t, &mut cancel)).await {
+        Ok(end) => end,
+        Err(_) => End::new(Outcome::Timeout, None, "hard per-connection cap reached"),
+    };
+    let duration = started.elapsed();
+    let mut stats = shared.stats.lock().expect("stats");
+    let mut detail = end.detail;
+    if let Some(offered) = stats.resumption_offered {
+        let note = if offered { "resumption: ticket offered" } else { "resumption: no ticket yet" };
+        detail = Some(match detail {
+            Some(d) => format!("{d}; {note}"),
+            None => note.to_string(),
+        });
+    }
+    if stats.received == 0 && matches!(end.outcome, Outcome::Timeout | Outcome::HandshakeFailed) {
+        detail = Some(format!("{}; nothing received from the server", detail.unwrap_or_default()));
+    }
+    ConnReport {
+        seq: shared.seq,
+        cid: shared.cid,
+        outcome: end.outcome,
+        error_code: end.error_code,
+        sent: stats.sent,
+        fuzzed: stats.fuzzed,
+        mutation_digest: mutate::digest(&stats.decisions),
+        duration,
+        detail,
+        odcid_error: stats.odcid_error.take(),
+        fuzz_state: shared.plan.fuzz_state,
+    }
+}
+
+async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cancel: &mut watch::Receiver<bool>) -> End {
+    let attempt = match ep.connect(shared.clone()).await {
+        Attempt::Pending(a) => a,
+        Attempt::Failed(e) => return classify(&e, false),
+    };
+    // The handshake may take two idle periods as long as the server keeps answering, but not
+    // one idle period of silence: a fuzzed handshake often stalls with the server only ACKing.
+    // Dropping the attempt makes s2n-quic close the connection if its handshake completes later;
+    // until then the transport's idle timeout (ours, and the server's, which is at most ours,
+    // RFC 9000 §10.1) bounds it.
+    tokio::pin!(attempt);
+    let mut heard = 0;
+    let handshake_deadline = Instant::now() + t.handshake();
+    let mut conn = loop {
+        let left = handshake_deadline.saturating_duration_since(Instant::now());
+        match bounded(&mut attempt, t.idle.min(left), cancel).await {
+            Ok(Ok(conn)) => break conn,
+            Ok(Err(e)) => return classify(&e, false),
+            Err("cancelled") => return End::new(Outcome::Timeout, None, "abandoned: campaign stopping"),
+            Err(_) => {
+                let now = shared.stats.lock().expect("stats").received;
+                if Instant::now() >= handshake_deadline {
+                    return End::new(Outcome::Timeout, None, "handshake too slow");
+                }
+                if now == heard {
+                    return End::new(Outcome::Timeout, None, "handshake silent");
+                }
+                heard = now;
+            }
+        }
+    };
+    let handle = conn.handle();
+    let requests = shared.plan.requests.clone();
+    let mut answers = Vec::with_capacity(requests.len());
+    // Requests go out together, one bidirectional stream each, as hq-interop clients do.
+    let mut streams = Vec::with_capacity(requests.len());
+    for _ in &requests {
+        match bounded(conn.open_bidirectional_stream(), t.idle, cancel).await {
+            Ok(Ok(s)) => streams.push(s),
+            Ok(Err(e)) => return finish_error(&handle, shared, e).await,
+            Err(_) => return abandon(&handle, shared, "silent while opening a stream").await,
+        }
+    }
+    {
+        let futs = streams.into_iter().zip(requests.iter()).map(|(s, r)| {
+            let mut cancel = cancel.clone();
+            let handle = handle.clone();
+            async move { request(&handle, s, r, t, &mut cancel).await }
+        });
+        answers.extend(futures::future::join_all(futs).await);
+    }
+    let mut resets = 0;
+    let mut bytes = 0;
+    for a in answers {
+        match a {
+            Answer::Done { bytes: b } => bytes += b,
+            Answer::Reset => resets += 1,
+            Answer::Error(e) => return finish_error(&handle, shared, e).await,
+            Answer::Silent => return abandon(&handle, shared, "silent").await,
+            Answer::Cancelled => return abandon(&handle, shared, "abandoned: campaign stopping").await,
+        }
+    }
+    handle.close(CLOSE_DONE.into());
+    wait_close_sent(shared).await;
+    let detail = if resets > 0 { format!("{resets} stream(s) reset by the server") } else { String::new() };
+    let _ = bytes;
+    End::new(Outcome::Completed, None, detail)
+}
+
+/// The connection failed after its handshake: classify, and make sure a close went out.
+async fn finish_error(handle: &s2n_quic::connection::Handle, shared: &ConnShared, e: ConnError) -> End {
+    let end = classify(&e, true);
+    if end.outcome == Outcome::LocalClosed {
+        // s2n-quic sends the CONNECTION_CLOSE itself; its mutation belongs to this connection.
+        wait_close_sent(shared).await;
+    }
+    let _ = handle;
+    end
+}
+
+async fn abandon(handle: &s2n_quic::connection::Handle, shared: &ConnShared, why: &str) -> End {
+    handle.close(CLOSE_ABANDONED.into());
+    wait_close_sent(shared).await;
+    End::new(Outcome::Timeout, Some(CLOSE_ABANDONED as u64), why)
+}
+
+/// After a local close, waits (briefly) for the CONNECTION_CLOSE packet to leave, so that its
+/// mutation, if the plan fuzzes the closing state, is in this connection's decisions.
+async fn wait_close_sent(shared: &ConnShared) {
+    if shared.stats.lock().expect("stats").close_sent {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(50), shared.close_sent.notified()).await;
+}
