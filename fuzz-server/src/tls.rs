@@ -1,0 +1,80 @@
+//! TLS set-up: the certificate (loaded, or generated self-signed for localhost), the ALPN list,
+//! and session tickets so that clients can resume (RFC 8446 §2.2).
+
+use anyhow::{anyhow, Context, Result};
+use rand::RngCore;
+use s2n_quic::provider::tls::s2n_tls;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// A certificate chain and its private key, both PEM.
+pub struct CertPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Where it came from, for the start-up banner.
+    pub origin: String,
+}
+
+impl CertPair {
+    /// Reads `--cert` and `--key`.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self> {
+        let cert_pem = std::fs::read_to_string(cert)
+            .with_context(|| format!("cannot read certificate {}", cert.display()))?;
+        let key_pem =
+            std::fs::read_to_string(key).with_context(|| format!("cannot read private key {}", key.display()))?;
+        Ok(CertPair { cert_pem, key_pem, origin: cert.display().to_string() })
+    }
+
+    /// A fresh self-signed certificate for localhost, 127.0.0.1 and ::1 (rcgen prints IP
+    /// addresses as IP subject alternative names).
+    pub fn self_signed() -> Result<Self> {
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+        let certified = rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
+        Ok(CertPair {
+            cert_pem: certified.cert.pem(),
+            key_pem: certified.key_pair.serialize_pem(),
+            origin: "self-signed for localhost, generated at start-up".into(),
+        })
+    }
+}
+
+/// How long tickets stay usable for encryption: the key is made at start-up and kept for the
+/// server's whole life (s2n-tls would otherwise stop issuing tickets after two hours).
+const TICKET_KEY_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The s2n-tls server configuration: certificate, ALPN preference, session tickets.
+pub fn server(pair: &CertPair, alpn: &[String]) -> Result<s2n_tls::Server> {
+    let mut builder = s2n_tls::Server::builder()
+        .with_certificate(pair.cert_pem.as_str(), pair.key_pem.as_str())
+        .map_err(|e| anyhow!("certificate or key ({}) is not usable: {e}", pair.origin))?
+        .with_application_protocols(alpn.iter().map(|p| p.as_bytes()))
+        .map_err(|e| anyhow!("cannot set ALPN: {e}"))?;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    builder
+        .config_mut()
+        .set_ticket_key_encrypt_decrypt_lifetime(TICKET_KEY_LIFETIME)
+        .and_then(|c| c.add_session_ticket_key(b"fuzz-server", &key, SystemTime::now()))
+        .map_err(|e| anyhow!("cannot set up session tickets: {e}"))?;
+    builder.build().map_err(|e| anyhow!("cannot build the TLS configuration: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_certificate_is_usable() {
+        let pair = CertPair::self_signed().unwrap();
+        assert!(pair.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        server(&pair, &["hq-interop".into()]).unwrap();
+    }
+
+    #[test]
+    fn garbage_certificate_is_an_error() {
+        let pair = CertPair { cert_pem: "nope".into(), key_pem: "nope".into(), origin: "test".into() };
+        let Err(err) = server(&pair, &["hq-interop".into()]) else { panic!("garbage accepted") };
+        let err = err.to_string();
+        assert!(err.contains("not usable"), "{err}");
+    }
+}
