@@ -46,6 +46,8 @@ fn packet(role: Role, space: PacketSpace, packet_number: u64) -> PacketInfo {
 pub fn all(seed: u64) -> Vec<Sample> {
     vec![
         client_initial(seed),
+        client_initial_split(seed).0,
+        client_initial_split(seed).1,
         server_initial(seed),
         server_handshake(seed),
         client_handshake(seed),
@@ -110,6 +112,16 @@ pub fn client_transport_parameters(rng: &mut Pcg64) -> Vec<u8> {
 
 /// A TLS 1.3 ClientHello as a QUIC client sends it (RFC 8446 §4.1.2, RFC 9001 §8).
 pub fn client_hello(seed: u64) -> Vec<u8> {
+    hello_with_shares(seed, false)
+}
+
+/// A ClientHello that also offers the hybrid post-quantum group X25519MLKEM768 (0x11ec, a
+/// 1216-byte share): too long for one Initial packet.
+pub fn client_hello_pq(seed: u64) -> Vec<u8> {
+    hello_with_shares(seed, true)
+}
+
+fn hello_with_shares(seed: u64, pq: bool) -> Vec<u8> {
     let mut rng = Pcg64::seed_from_u64(seed);
     let mut out = vec![0x01]; // msg_type client_hello
     vector(&mut out, 3, |b| {
@@ -148,7 +160,13 @@ pub fn client_hello(seed: u64) -> Vec<u8> {
                 let x25519 = random::<32>(&mut rng);
                 let mut p256 = random::<65>(&mut rng);
                 p256[0] = 0x04;
+                let mut mlkem = vec![0u8; 1216];
+                rng.fill(&mut mlkem[..]);
                 vector(b, 2, |b| {
+                    if pq {
+                        b.extend_from_slice(&[0x11, 0xec]);
+                        vector(b, 2, |b| b.extend_from_slice(&mlkem));
+                    }
                     b.extend_from_slice(&[0x00, 0x1d]);
                     vector(b, 2, |b| b.extend_from_slice(&x25519));
                     b.extend_from_slice(&[0x00, 0x17]);
@@ -254,6 +272,38 @@ pub fn client_initial(seed: u64) -> Sample {
         capacity: payload.len(),
         payload,
     }
+}
+
+/// The client's first two Initials when the ClientHello spans them: the first packet's CRYPTO
+/// frame holds as much of the message as fits (it ends inside the post-quantum key share), the
+/// second the rest, padded.
+pub fn client_initial_split(seed: u64) -> (Sample, Sample) {
+    let hello = client_hello_pq(seed);
+    // CRYPTO type, offset 0, a 2-byte length: 4 bytes of frame header.
+    let first = INITIAL_PAYLOAD_LEN - 4;
+    let one = frames(&[Frame::Crypto {
+        offset: 0,
+        data: &hello[..first],
+    }]);
+    let two = frames(&[Frame::Crypto {
+        offset: first as u64,
+        data: &hello[first..],
+    }]);
+    let two = pad_to(two, INITIAL_PAYLOAD_LEN);
+    (
+        Sample {
+            name: "client_initial_split_1",
+            packet: packet(Role::Client, PacketSpace::Initial, 0),
+            capacity: one.len(),
+            payload: one,
+        },
+        Sample {
+            name: "client_initial_split_2",
+            packet: packet(Role::Client, PacketSpace::Initial, 1),
+            capacity: two.len(),
+            payload: two,
+        },
+    )
 }
 
 /// The server's Initial: ACK, CRYPTO(ServerHello).

@@ -16,6 +16,9 @@
 //! - `field:<frame>.<field>`: an interesting value in one field ([`field`]);
 //! - `insert:<frame>`, `remove`, `duplicate`, `reorder`, `flip:<type>`: whole frames
 //!   ([`structure`], with frames from [`library`]);
+//! - `tls:<part>`: the TLS handshake message that starts the crypto stream: the ClientHello's
+//!   key shares, versions, ALPN, SNI and QUIC transport parameters, and the server's ServerHello
+//!   and EncryptedExtensions ([`tls`]);
 //! - `havoc:<op>`: plain bytes ([`havoc`]), also the fallback when nothing else applies.
 //!
 //! Choices are made by position and count (the k-th frame, the j-th field), never by byte
@@ -29,6 +32,7 @@ pub mod frame;
 pub mod havoc;
 pub mod library;
 pub mod structure;
+pub mod tls;
 pub mod varint;
 
 #[doc(hidden)]
@@ -75,6 +79,7 @@ enum Family {
     Duplicate,
     Reorder,
     Flip,
+    Tls,
     Havoc,
 }
 
@@ -91,6 +96,32 @@ const WEIGHTS: [(Family, u32); 7] = [
     (Family::Havoc, 15),
 ];
 
+/// Family weights when the packet starts a ClientHello, ServerHello or EncryptedExtensions:
+/// the handshake message is where the richest parsing is, and where real crashes were found.
+const WEIGHTS_HELLO: [(Family, u32); 8] = [
+    (Family::Tls, 45),
+    (Family::Field, 18),
+    (Family::Insert, 12),
+    (Family::Remove, 4),
+    (Family::Duplicate, 4),
+    (Family::Reorder, 4),
+    (Family::Flip, 3),
+    (Family::Havoc, 10),
+];
+
+/// Family weights when the packet starts another handshake message (Finished, Certificate):
+/// only its header is understood.
+const WEIGHTS_MESSAGE: [(Family, u32); 8] = [
+    (Family::Tls, 8),
+    (Family::Field, 33),
+    (Family::Insert, 20),
+    (Family::Remove, 8),
+    (Family::Duplicate, 8),
+    (Family::Reorder, 8),
+    (Family::Flip, 5),
+    (Family::Havoc, 10),
+];
+
 /// How many mutations a packet gets: mostly one, sometimes a few.
 const COUNTS: [usize; 8] = [1, 1, 1, 1, 2, 2, 3, 4];
 
@@ -99,6 +130,7 @@ const COUNTS: [usize; 8] = [1, 1, 1, 1, 2, 2, 3, 4];
 #[derive(Default)]
 pub struct Mutator {
     frames: frame::Frames,
+    tls: tls::Layout,
     scratch: Vec<u8>,
 }
 
@@ -163,6 +195,19 @@ impl Mutator {
         let hot = len - self.frames.trailing_padding(len);
         let family = if self.frames.frames.is_empty() {
             Family::Havoc
+        } else if self.tls.parse(&self.frames, &buf[..len]) {
+            let hello = matches!(
+                self.tls.msg_type,
+                tls::msg::CLIENT_HELLO | tls::msg::SERVER_HELLO | tls::msg::ENCRYPTED_EXTENSIONS
+            );
+            choose(
+                rng,
+                if hello {
+                    &WEIGHTS_HELLO
+                } else {
+                    &WEIGHTS_MESSAGE
+                },
+            )
         } else {
             choose(rng, &WEIGHTS)
         };
@@ -182,6 +227,7 @@ impl Mutator {
             Family::Duplicate => structure::duplicate(rng, frames, buf, len, scratch),
             Family::Reorder => structure::reorder(rng, frames, buf, len, scratch),
             Family::Flip => structure::flip(rng, frames, buf, len),
+            Family::Tls => tls::mutate(rng, packet.role, &self.tls, frames, buf, len, scratch),
             Family::Havoc => None,
         };
         let (name, at, new_len) = match applied {

@@ -10,6 +10,9 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use std::collections::BTreeSet;
 
+/// How many samples [`corpus::all`] gives.
+const SAMPLES: usize = 10;
+
 /// Mutates a copy of `sample` with the generator `seed` gives; returns decisions and bytes.
 fn run(m: &mut Mutator, sample: &Sample, seed: u64) -> (Vec<Decision>, Vec<u8>) {
     let mut buf = sample.buffer();
@@ -78,6 +81,9 @@ fn every_operator_family_is_reachable() {
         "field:new_connection_id.length",
     ] {
         assert!(ops.contains(op), "operator {op} never used");
+    }
+    for op in super::tls::Op::ALL {
+        assert!(ops.contains(op.name()), "operator {} never used", op.name());
     }
     // Every frame of the library gets inserted.
     for t in [
@@ -321,7 +327,7 @@ proptest! {
 
     /// The length rules on realistic payloads, mutated repeatedly, with or without spare room.
     #[test]
-    fn realistic_inputs_give_legal_lengths(seed in any::<u64>(), which in 0usize..8, rounds in 1usize..6, tight in any::<bool>()) {
+    fn realistic_inputs_give_legal_lengths(seed in any::<u64>(), which in 0usize..SAMPLES, rounds in 1usize..6, tight in any::<bool>()) {
         let sample = &corpus::all(seed)[which];
         let mut buf = sample.buffer();
         if tight {
@@ -339,7 +345,7 @@ proptest! {
     }
 
     #[test]
-    fn same_seed_same_decisions_and_bytes(seed in any::<u64>(), which in 0usize..8, cid in any::<[u8; 8]>()) {
+    fn same_seed_same_decisions_and_bytes(seed in any::<u64>(), which in 0usize..SAMPLES, cid in any::<[u8; 8]>()) {
         let sample = &corpus::all(seed)[which];
         let cseed = ConnectionSeed::from_cid(&crate::Cid::from_slice(&cid).unwrap());
         let p = sample.packet;
@@ -359,12 +365,38 @@ proptest! {
 
     /// Packet N's decisions do not depend on what the mutator did before.
     #[test]
-    fn packets_are_independent(seed in any::<u64>(), which in 0usize..8, before in proptest::collection::vec((0usize..8, any::<u64>()), 0..6)) {
+    fn packets_are_independent(seed in any::<u64>(), which in 0usize..SAMPLES, before in proptest::collection::vec((0usize..SAMPLES, any::<u64>()), 0..6)) {
         let samples = corpus::all(seed);
         let mut used = Mutator::new();
         for (i, s) in before {
             run(&mut used, &samples[i], s);
         }
         prop_assert_eq!(run(&mut used, &samples[which], seed), run(&mut Mutator::new(), &samples[which], seed));
+    }
+}
+
+/// Mutations of mutations: every operator meets payloads that earlier ones broke (a length
+/// that lies, a truncated extension, a frame type flipped), with and without room to grow.
+#[test]
+fn chained_mutations_never_break_the_rules() {
+    let mut m = Mutator::new();
+    let mut decisions = Vec::new();
+    for seed in 0..1500u64 {
+        for sample in corpus::all(seed) {
+            let mut buf = sample.buffer();
+            if seed % 2 == 0 {
+                buf.truncate(sample.payload.len());
+            }
+            let mut len = sample.payload.len();
+            let mut rng = Pcg64::seed_from_u64(seed);
+            for _ in 0..8 {
+                len = m.mutate(&mut rng, &sample.packet, &mut buf, len, &mut decisions);
+                check_len(len, buf.len());
+                if len == 0 {
+                    break;
+                }
+            }
+            decisions.clear();
+        }
     }
 }
