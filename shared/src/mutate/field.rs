@@ -59,7 +59,6 @@ pub fn mutate<R: Rng>(
     let frame = frames.frames.iter().filter(|f| f.field_count > 0).nth(k)?;
     let fields = frames.fields_of(frame);
     let field = fields[rng.gen_range(0..fields.len())];
-    let droppable = frames.trailing_padding(len);
     let at = field.at as usize;
     let new_len = match field.sem {
         Sem::Bytes => {
@@ -94,7 +93,7 @@ pub fn mutate<R: Rng>(
         }
         _ => {
             let value = interesting_value(rng, role, &field, buf, len);
-            write_varint(buf, len, &field, value, droppable, scratch)
+            write_varint(frames, buf, len, &field, value, scratch)
         }
     };
     Some((field.name, at, new_len))
@@ -147,14 +146,14 @@ fn interesting_value<R: Rng>(
 }
 
 /// Writes `value` into the varint `field`: in its own width when it fits, else in a wider one
-/// (moving what follows, which may take trailing padding), else clamped to the width's maximum.
+/// (moving what follows, see [`edit::grow`]), else clamped to the width's maximum.
 /// Returns the new payload length.
 fn write_varint(
+    frames: &Frames,
     buf: &mut [u8],
     len: usize,
     field: &Field,
     value: u64,
-    droppable: usize,
     scratch: &mut Vec<u8>,
 ) -> usize {
     let at = field.at as usize;
@@ -164,7 +163,7 @@ fn write_varint(
     }
     scratch.clear();
     varint::push(value, scratch);
-    if let Some(new_len) = edit::splice(buf, len, at, width, scratch, droppable) {
+    if let Some(new_len) = edit::grow(frames, buf, len, (at, width, scratch)) {
         return new_len;
     }
     varint::write_with_width(varint::max_for_width(width), width, &mut buf[at..]);

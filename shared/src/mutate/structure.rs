@@ -2,7 +2,7 @@
 //! duplication, reordering, and type flips among the one-byte frames PING (0x01), PADDING (0x00)
 //! and HANDSHAKE_DONE (0x1e) (RFC 9000 §19.1, §19.2, §19.20).
 //!
-//! Frames are chosen by index, edits go through [`edit::splice`], so the payload never shrinks
+//! Frames are chosen by index, edits go through [`edit::grow`], so the payload never shrinks
 //! (removed bytes become PADDING) and only grows into its capacity or its trailing padding.
 
 use super::edit;
@@ -48,7 +48,7 @@ pub fn insert<R: Rng>(
         .map_or(frames.parsed_end, |f| f.at as usize);
     scratch.clear();
     new.encode(scratch);
-    let new_len = edit::splice(buf, len, at, 0, scratch, frames.trailing_padding(len))?;
+    let new_len = edit::grow(frames, buf, len, (at, 0, scratch))?;
     Some((insert_name(new.frame_type()), at, new_len))
 }
 
@@ -104,14 +104,7 @@ pub fn duplicate<R: Rng>(
     let f = frames.frames[pick_frame(rng, frames)?];
     scratch.clear();
     scratch.extend_from_slice(&buf[f.at as usize..f.end as usize]);
-    let new_len = edit::splice(
-        buf,
-        len,
-        f.end as usize,
-        0,
-        scratch,
-        frames.trailing_padding(len),
-    )?;
+    let new_len = edit::grow(frames, buf, len, (f.end as usize, 0, scratch))?;
     Some(("duplicate", f.end as usize, new_len))
 }
 

@@ -400,3 +400,54 @@ fn chained_mutations_never_break_the_rules() {
         }
     }
 }
+
+/// Payloads of 0 to 5 bytes in buffers of 0 to 6: never 1 to 3 bytes back, never past the
+/// buffer.
+#[test]
+fn tiny_payloads_and_buffers() {
+    let mut m = Mutator::new();
+    let mut decisions = Vec::new();
+    let packet = corpus::closing(0).packet;
+    for cap in 0..=6usize {
+        for len in 0..=cap {
+            for pattern in [0x00u8, 0x01, 0x1c, 0x40, 0xff] {
+                for seed in 0..200 {
+                    let mut buf = vec![pattern; cap];
+                    let mut rng = Pcg64::seed_from_u64(seed);
+                    let out = m.mutate(&mut rng, &packet, &mut buf, len, &mut decisions);
+                    check_len(out, cap);
+                    assert_eq!(
+                        out == 0,
+                        len == 0 || cap < MIN_PAYLOAD_LEN,
+                        "len {len} cap {cap}"
+                    );
+                }
+            }
+        }
+    }
+    // A length larger than the buffer is taken as the buffer.
+    let mut buf = [1u8; 5];
+    let out = m.mutate(
+        &mut Pcg64::seed_from_u64(1),
+        &packet,
+        &mut buf,
+        50,
+        &mut decisions,
+    );
+    check_len(out, 5);
+}
+
+/// Packets filled to capacity with data (a server's response) still take insertions and
+/// duplications: room is cut from the stream data.
+#[test]
+fn full_packets_still_grow() {
+    let mut m = Mutator::new();
+    let sample = corpus::server_stream(5);
+    assert_eq!(sample.payload.len(), sample.capacity);
+    let mut ops = BTreeSet::new();
+    for seed in 0..400 {
+        ops.extend(run(&mut m, &sample, seed).0.into_iter().map(|d| d.operator));
+    }
+    assert!(ops.iter().any(|o| o.starts_with("insert:")), "{ops:?}");
+    assert!(ops.contains("duplicate"), "{ops:?}");
+}

@@ -335,7 +335,7 @@ impl Layout {
         self.extensions.iter().filter(|e| self.holds(e.end)).count()
     }
 
-    /// Replaces `buf[at..at + remove]` with `insert` (the `edit`) and moves every enclosing length by the
+    /// Replaces `buf[at..at + remove]` with `insert` (the `edit`, through [`edit::grow`]) and moves every enclosing length by the
     /// difference: the CRYPTO frame's, the message's, the extension block's, the extension
     /// `ext`'s (by index) and the 2-byte list lengths in `lists`. Returns the new payload length,
     /// or `None` (nothing changed) when a length would not fit its field or the payload its
@@ -344,7 +344,7 @@ impl Layout {
         &self,
         buf: &mut [u8],
         len: usize,
-        droppable: usize,
+        frames: &Frames,
         (at, remove, insert): (usize, usize, &[u8]),
         ext: Option<usize>,
         lists: &[usize],
@@ -353,7 +353,7 @@ impl Layout {
         if at + remove > self.data_end {
             return None;
         }
-        // Every length to move, as (offset, width in bytes); width 0 marks the varint.
+        // Every big-endian length to move, as (offset, width in bytes).
         let mut fix: [(usize, usize); 6] = [(0, 0); 6];
         let mut n = 0;
         let mut add = |at: usize, width: usize| {
@@ -385,11 +385,13 @@ impl Layout {
         if crypto_len < 0 || crypto_len as u64 > varint::max_for_width(clen_w) {
             return None;
         }
-        let new_len = edit::splice(buf, len, at, remove, insert, droppable)?;
+        let new_len = edit::grow(frames, buf, len, (at, remove, insert))?;
         // All the lengths lie before the edit: the splice did not move them.
         for (i, (fat, width)) in fix[..n].iter().enumerate() {
             write_be(buf, *fat, *width, values[i]);
         }
+        // Read again: making room may have cut the end of this very CRYPTO frame.
+        let crypto_len = (varint::decode(buf, clen_at)?.0 as i64 + delta).max(0);
         varint::write_with_width(crypto_len as u64, clen_w, &mut buf[clen_at..]);
         Some(new_len)
     }
@@ -576,7 +578,7 @@ pub fn mutate<R: Rng>(
         layout,
         buf,
         len,
-        droppable: frames.trailing_padding(len),
+        frames,
         role,
         scratch,
     };
@@ -594,8 +596,8 @@ pub struct Context<'a> {
     pub layout: &'a Layout,
     pub buf: &'a mut [u8],
     pub len: usize,
-    /// Trailing PADDING bytes that growth may take over.
-    pub droppable: usize,
+    /// The payload's frames, for growth to find room (see [`edit::grow`]).
+    pub frames: &'a Frames,
     pub role: Role,
     pub scratch: &'a mut Vec<u8>,
 }
@@ -613,7 +615,7 @@ impl Context<'_> {
         self.layout.resize(
             self.buf,
             self.len,
-            self.droppable,
+            self.frames,
             (range.0, range.1, insert),
             ext,
             lists,
