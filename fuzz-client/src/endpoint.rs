@@ -297,6 +297,12 @@ pub struct ClientEndpoint {
     pub tickets: Arc<Tickets>,
 }
 
+/// The smallest MTU QUIC allows: 1200-byte UDP payloads (RFC 9000 §14) plus the IP and UDP
+/// headers; a maximum equal to the base disables path MTU discovery.
+fn min_mtu(ipv6: bool) -> u16 {
+    1200 + 8 + if ipv6 { 40 } else { 20 }
+}
+
 /// Transport settings for a fuzzer: short idle timeouts (the minimum of both ends' values
 /// applies, RFC 9000 §10.1, so the server also frees silent connections quickly).
 pub struct EndpointSettings<'a> {
@@ -333,8 +339,14 @@ impl ClientEndpoint {
             .map_err(|e| anyhow::anyhow!("random provider: {e}"))?;
         let random = CidRandom { inner, control: control.clone() };
         let bind: SocketAddr = if s.server.is_ipv6() { "[::]:0".parse()? } else { "0.0.0.0:0".parse()? };
+        // No path MTU discovery (RFC 9000 §14.3): its probe packets take packet numbers at times
+        // that depend on timing, and would shift which packets a plan mutates from run to run.
+        let io = s2n_quic::provider::io::tokio::Builder::default()
+            .with_receive_address(bind)?
+            .with_max_mtu(min_mtu(s.server.is_ipv6()))?
+            .build()?;
         let client = Client::builder()
-            .with_io(bind)?
+            .with_io(io)?
             .with_tls(tls)?
             .with_limits(limits)?
             .with_connection_id(CidFormatProvider(format))?

@@ -83,6 +83,10 @@ impl PacketInterceptor for FuzzInterceptor {
         let closes = mutate::closes_connection(buf.as_mut_slice());
         let state = FuzzState::of_packet(space, closes);
         let fuzz = conn.mode == Mode::Fuzz && conn.plan.fuzzes(state, pn);
+        if tracing::enabled!(target: "packets", tracing::Level::TRACE) {
+            let head: Vec<String> = buf.as_mut_slice().iter().take(12).map(|b| format!("{b:02x}")).collect();
+            tracing::trace!(target: "packets", "{} tx {} pn {pn} len {len} fuzz {fuzz}: {}", conn.cid, space.as_str(), head.join(""));
+        }
         let mut stats = conn.stats.lock().expect("stats");
         stats.sent[state as usize] += 1;
         if closes {
@@ -95,8 +99,14 @@ impl PacketInterceptor for FuzzInterceptor {
             // The payload is `[..len]` of a `capacity`-byte buffer: expose all of it as room to grow.
             buf.set_position(capacity);
             let whole = buf.as_mut_slice();
+            let before = stats.decisions.len();
             let new_len = self.mutator.mutate(&mut rng, &info, whole, len, &mut stats.decisions);
             let new_len = safe_len(whole, new_len);
+            if tracing::enabled!(target: "mutation", tracing::Level::DEBUG) {
+                for d in &stats.decisions[before..] {
+                    tracing::debug!(target: "mutation", "{} {} pn {} len {len}->{new_len}: {} at {}", conn.cid, space.as_str(), pn, d.operator, d.offset);
+                }
+            }
             buf.set_position(new_len);
             stats.fuzzed[state as usize] += 1;
         }
