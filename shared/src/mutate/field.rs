@@ -7,6 +7,9 @@
 //! stream offset RFC 9000 §19.8 allows, plus one), and, for stream IDs, streams the receiver
 //! must reject (RFC 9000 §2.1, §19.8: not yet opened, or of the wrong initiator or direction
 //! for the end that sends the packet).
+//!
+//! One time in sixteen the frame's type is rewritten in a longer varint encoding instead
+//! (`field:frame_type`), which RFC 9000 §12.4 forbids.
 
 use super::edit;
 use super::frame::{Field, Frames, Sem};
@@ -57,6 +60,17 @@ pub fn mutate<R: Rng>(
     }
     let k = rng.gen_range(0..with_fields);
     let frame = frames.frames.iter().filter(|f| f.field_count > 0).nth(k)?;
+    // Now and then the frame type itself, in a longer encoding than it needs: RFC 9000 §12.4,
+    // "the frame type MUST use the shortest possible encoding", is a receiver's to enforce.
+    if rng.gen_ratio(1, 16) {
+        let at = frame.at as usize;
+        let width = varint::width_of_first(buf[at]);
+        let wider = [2, 4, 8][rng.gen_range(0..3)].max(width);
+        scratch.clear();
+        varint::push_with_width(frame.ty, wider, scratch);
+        let new_len = edit::grow(frames, buf, len, (at, width, scratch))?;
+        return Some(("frame_type", at, new_len));
+    }
     let fields = frames.fields_of(frame);
     let field = fields[rng.gen_range(0..fields.len())];
     let at = field.at as usize;

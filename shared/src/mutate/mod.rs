@@ -12,14 +12,23 @@
 //! - it is never longer than the buffer it was given.
 //!
 //! The engine parses the payload into frames ([`frame`]), then applies 1 to 4 operators, each
-//! from one family chosen by the generator:
-//! - `field:<frame>.<field>`: an interesting value in one field ([`field`]);
-//! - `insert:<frame>`, `remove`, `duplicate`, `reorder`, `flip:<type>`: whole frames
-//!   ([`structure`], with frames from [`library`]);
-//! - `tls:<part>`: the TLS handshake message that starts the crypto stream: the ClientHello's
-//!   key shares, versions, ALPN, SNI and QUIC transport parameters, and the server's ServerHello
-//!   and EncryptedExtensions ([`tls`]);
-//! - `havoc:<op>`: plain bytes ([`havoc`]), also the fallback when nothing else applies.
+//! from one family chosen by the generator. Operator names are stable (they go into the
+//! decisions and the `mutation_digest`):
+//! - `field:<frame>.<field>` (`field:stream.offset`, `field:ack.largest`, ...) and
+//!   `field:frame_type`: an interesting value in one field ([`field`]);
+//! - `insert:<frame>` (`insert:max_streams_bidi`, ...), `remove`, `duplicate`, `reorder`,
+//!   `flip:ping`, `flip:padding`, `flip:handshake_done`: whole frames ([`structure`], with
+//!   frames from [`library`]);
+//! - `tls:<part>` (`tls:key_share.group`, `tls:tp.duplicate`, `tls:alpn`, ...): the TLS
+//!   handshake message that starts the crypto stream: the ClientHello's key shares, versions,
+//!   ALPN, SNI and QUIC transport parameters, and the server's ServerHello and
+//!   EncryptedExtensions ([`tls`], names in [`tls::Op::name`]);
+//! - `havoc:<op>` (`havoc:flip_bit`, `havoc:set_byte`, `havoc:interesting_byte`, `havoc:arith`,
+//!   `havoc:random_bytes`, `havoc:truncate`, `havoc:flip_byte`): plain bytes ([`havoc`]), also
+//!   the fallback when the payload does not parse or the operator drawn has nothing to work on.
+//!
+//! A decision's offset is where the operator applied in the payload as it was at that moment
+//! (for `havoc:truncate`, the new length).
 //!
 //! Choices are made by position and count (the k-th frame, the j-th field), never by byte
 //! values, so decisions follow the packet's structure, which is stable from run to run. The

@@ -1,4 +1,4 @@
-//! Operators on whole frames: insertion from the [`library`](super::library), removal,
+//! Operators on whole frames: insertion from the [`super::library`], removal,
 //! duplication, reordering, and type flips among the one-byte frames PING (0x01), PADDING (0x00)
 //! and HANDSHAKE_DONE (0x1e) (RFC 9000 §19.1, §19.2, §19.20).
 //!

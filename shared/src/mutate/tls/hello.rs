@@ -161,6 +161,26 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             super::edit::swap_regions(buf, (a.at, a.end), (b.at, b.end), cx.scratch);
             Some((a.at, len))
         }
+        // Inside any extension: most are lists of 2-byte code points after a length
+        // (supported_groups, signature_algorithms), so an aligned code point is replaced by an
+        // unassigned, GREASE or zero one; or a bit flips anywhere in the data.
+        Op::ExtData => {
+            let (_, e) = pick(rng, &l.extensions, |e| e.end > e.data_at && holds(e.end))?;
+            let n = e.end - e.data_at;
+            if n >= 4 && rng.gen() {
+                let at = e.data_at + 2 + 2 * rng.gen_range(0..(n - 2) / 2);
+                set_u16(
+                    buf,
+                    at,
+                    [0x0000, 0xffff, grease(rng), 0x0201, 0x0808][rng.gen_range(0..5)],
+                );
+                Some((at, len))
+            } else {
+                let at = e.data_at + rng.gen_range(0..n);
+                buf[at] ^= 1 << rng.gen_range(0..8);
+                Some((at, len))
+            }
+        }
         // RFC 8446 §4.2.8: groups must be among supported_groups, each at most once.
         Op::KeyShareGroup => {
             let (i, s) = pick(rng, &l.shares, |_| true)?;

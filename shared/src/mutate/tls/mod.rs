@@ -202,10 +202,11 @@ impl Layout {
         true
     }
 
-    /// RFC 8446 §4.1.2 ClientHello: legacy_version, random[32], legacy_session_id<0..32>,
-    /// cipher_suites<2..2^16-2>, legacy_compression_methods<1..2^8-1>, extensions<8..2^16-1>.
-    /// §4.1.3 ServerHello: legacy_version, random[32], legacy_session_id_echo<0..32>,
-    /// cipher_suite, legacy_compression_method, extensions<6..2^16-1>.
+    /// RFC 8446 §4.1.2 ClientHello: legacy_version, random (32 bytes),
+    /// legacy_session_id<0..32>, cipher_suites<2..2^16-2>, legacy_compression_methods<1..2^8-1>,
+    /// extensions<8..2^16-1>. §4.1.3 ServerHello: legacy_version, random (32 bytes),
+    /// legacy_session_id_echo<0..32>, cipher_suite, legacy_compression_method,
+    /// extensions<6..2^16-1>.
     fn parse_hello(&mut self, r: &mut Reader<'_>) -> Option<()> {
         let client = self.msg_type == msg::CLIENT_HELLO;
         self.version_at = Some(r.take(2)?);
@@ -335,11 +336,11 @@ impl Layout {
         self.extensions.iter().filter(|e| self.holds(e.end)).count()
     }
 
-    /// Replaces `buf[at..at + remove]` with `insert` (the `edit`, through [`edit::grow`]) and moves every enclosing length by the
-    /// difference: the CRYPTO frame's, the message's, the extension block's, the extension
-    /// `ext`'s (by index) and the 2-byte list lengths in `lists`. Returns the new payload length,
-    /// or `None` (nothing changed) when a length would not fit its field or the payload its
-    /// buffer.
+    /// Replaces `buf[at..at + remove]` with `insert` (the `edit`, through [`edit::grow`]) and
+    /// moves every enclosing length by the difference: the CRYPTO frame's, the message's, the
+    /// extension block's, the extension `ext`'s (by index) and the 2-byte list lengths in
+    /// `lists`. Returns the new payload length, or `None` (nothing changed) when a length would
+    /// not fit its field or the payload its buffer.
     pub fn resize(
         &self,
         buf: &mut [u8],
@@ -412,6 +413,7 @@ pub enum Op {
     ExtDuplicate,
     ExtRemove,
     ExtReorder,
+    ExtData,
     KeyShareGroup,
     KeyShareLength,
     KeyShareKey,
@@ -432,7 +434,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 29] = [
+    pub const ALL: [Op; 30] = [
         Op::MessageLength,
         Op::MessageType,
         Op::LegacyVersion,
@@ -445,6 +447,7 @@ impl Op {
         Op::ExtDuplicate,
         Op::ExtRemove,
         Op::ExtReorder,
+        Op::ExtData,
         Op::KeyShareGroup,
         Op::KeyShareLength,
         Op::KeyShareKey,
@@ -478,6 +481,7 @@ impl Op {
             Op::ExtDuplicate => "tls:ext.duplicate",
             Op::ExtRemove => "tls:ext.remove",
             Op::ExtReorder => "tls:ext.reorder",
+            Op::ExtData => "tls:ext.data",
             Op::KeyShareGroup => "tls:key_share.group",
             Op::KeyShareLength => "tls:key_share.length",
             Op::KeyShareKey => "tls:key_share.key",
@@ -533,6 +537,10 @@ impl Op {
             Op::ExtLength | Op::ExtType => !l.extensions.is_empty(),
             Op::ExtDuplicate | Op::ExtRemove => l.complete_extensions() > 0,
             Op::ExtReorder => l.complete_extensions() > 1,
+            Op::ExtData => l
+                .extensions
+                .iter()
+                .any(|e| e.end > e.data_at && l.holds(e.end)),
             Op::KeyShareGroup | Op::KeyShareLength => !l.shares.is_empty(),
             Op::KeyShareKey | Op::KeyShareResize => {
                 l.shares.iter().any(|s| s.end > s.key_at && l.holds(s.end))
