@@ -158,7 +158,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             let mut complete = l.extensions.iter().filter(|e| holds(e.end));
             let a = *complete.nth(i)?;
             let b = *complete.nth(j - i - 1)?;
-            super::edit::swap_regions(buf, (a.at, a.end), (b.at, b.end), cx.scratch);
+            super::super::edit::swap_regions(buf, (a.at, a.end), (b.at, b.end), cx.scratch);
             Some((a.at, len))
         }
         // Inside any extension: most are lists of 2-byte code points after a length
@@ -249,7 +249,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             let mut complete = l.shares.iter().filter(|s| holds(s.end));
             let a = *complete.nth(i)?;
             let b = *complete.nth(j - i - 1)?;
-            super::edit::swap_regions(buf, (a.at, a.end), (b.at, b.end), cx.scratch);
+            super::super::edit::swap_regions(buf, (a.at, a.end), (b.at, b.end), cx.scratch);
             Some((a.at, len))
         }
         // "Clients MUST NOT offer multiple KeyShareEntry values for the same group" (§4.2.8).
