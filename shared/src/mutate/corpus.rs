@@ -54,6 +54,7 @@ pub fn all(seed: u64) -> Vec<Sample> {
         client_stream(seed),
         server_stream(seed),
         server_ready(seed),
+        server_ticket(seed),
         closing(seed),
     ]
 }
@@ -468,6 +469,39 @@ pub fn server_ready(seed: u64) -> Sample {
         capacity: 1200,
         payload,
     }
+}
+
+/// The server's session ticket (RFC 8446 §4.6.1) in a 1-RTT packet, as s2n-quic sends it when
+/// resumption is enabled: the application data space's crypto stream starts with it.
+pub fn server_ticket(seed: u64) -> Sample {
+    let nst = new_session_ticket(seed);
+    let payload = frames(&[Frame::Crypto {
+        offset: 0,
+        data: &nst,
+    }]);
+    Sample {
+        name: "server_ticket",
+        packet: packet(Role::Server, PacketSpace::ApplicationData, 1),
+        capacity: 1200,
+        payload,
+    }
+}
+
+/// A NewSessionTicket (RFC 8446 §4.6.1) with the early_data extension QUIC requires.
+pub fn new_session_ticket(seed: u64) -> Vec<u8> {
+    let mut rng = Pcg64::seed_from_u64(seed ^ 0x71);
+    let mut nst = vec![0x04];
+    vector(&mut nst, 3, |b| {
+        b.extend_from_slice(&86_400u32.to_be_bytes()); // ticket_lifetime
+        b.extend_from_slice(&random::<4>(&mut rng)); // ticket_age_add
+        vector(b, 1, |b| b.extend_from_slice(&random::<8>(&mut rng)));
+        vector(b, 2, |b| b.extend_from_slice(&random::<112>(&mut rng)));
+        // RFC 9001 §4.6.1: early_data with max_early_data_size 0xffffffff.
+        vector(b, 2, |b| {
+            extension(b, 42, |b| b.extend_from_slice(&u32::MAX.to_be_bytes()))
+        });
+    });
+    nst
 }
 
 /// A client closing the connection: CONNECTION_CLOSE (application, NO_ERROR).

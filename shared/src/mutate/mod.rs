@@ -105,7 +105,8 @@ const WEIGHTS: [(Family, u32); 7] = [
     (Family::Havoc, 15),
 ];
 
-/// Family weights when the packet starts a ClientHello, ServerHello or EncryptedExtensions:
+/// Family weights when the packet starts a ClientHello, ServerHello, EncryptedExtensions or
+/// NewSessionTicket:
 /// the handshake message is where the richest parsing is, and where real crashes were found.
 const WEIGHTS_HELLO: [(Family, u32); 8] = [
     (Family::Tls, 45),
@@ -207,7 +208,10 @@ impl Mutator {
         } else if self.tls.parse(&self.frames, &buf[..len]) {
             let hello = matches!(
                 self.tls.msg_type,
-                tls::msg::CLIENT_HELLO | tls::msg::SERVER_HELLO | tls::msg::ENCRYPTED_EXTENSIONS
+                tls::msg::CLIENT_HELLO
+                    | tls::msg::SERVER_HELLO
+                    | tls::msg::ENCRYPTED_EXTENSIONS
+                    | tls::msg::NEW_SESSION_TICKET
             );
             choose(
                 rng,

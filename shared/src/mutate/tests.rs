@@ -11,7 +11,7 @@ use rand_pcg::Pcg64;
 use std::collections::BTreeSet;
 
 /// How many samples [`corpus::all`] gives.
-const SAMPLES: usize = 10;
+const SAMPLES: usize = 11;
 
 /// Mutates a copy of `sample` with the generator `seed` gives; returns decisions and bytes.
 fn run(m: &mut Mutator, sample: &Sample, seed: u64) -> (Vec<Decision>, Vec<u8>) {
@@ -335,7 +335,7 @@ proptest! {
     #[test]
     fn broken_handshake_messages(
         seed in any::<u64>(),
-        which in 0usize..3,
+        which in 0usize..4,
         cut in any::<proptest::sample::Index>(),
         flips in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..6),
         room in 0usize..64,
@@ -343,7 +343,8 @@ proptest! {
         let hello = match which {
             0 => corpus::client_hello(seed),
             1 => corpus::server_hello(seed),
-            _ => corpus::encrypted_extensions(seed),
+            2 => corpus::encrypted_extensions(seed),
+            _ => corpus::new_session_ticket(seed),
         };
         let hello = &hello[..cut.index(hello.len() + 1)];
         let mut buf = Vec::new();
@@ -356,7 +357,12 @@ proptest! {
         buf.resize(len + room, 0);
         let packet = PacketInfo {
             role: if which == 0 { Role::Client } else { Role::Server },
-            space: if which == 2 { PacketSpace::Handshake } else { PacketSpace::Initial },
+            space: [
+                PacketSpace::Initial,
+                PacketSpace::Initial,
+                PacketSpace::Handshake,
+                PacketSpace::ApplicationData,
+            ][which],
             packet_number: 0,
         };
         let mut rng = Pcg64::seed_from_u64(seed);

@@ -1,6 +1,7 @@
 //! Operators on the handshake message and its extensions: the message header, the ClientHello's
 //! and ServerHello's fixed fields (RFC 8446 §4.1.2, §4.1.3), extension framing (§4.2), key shares
-//! (§4.2.8), supported_versions (§4.2.1), ALPN (RFC 7301 §3.1) and server_name (RFC 6066 §3).
+//! (§4.2.8), supported_versions (§4.2.1), ALPN (RFC 7301 §3.1), server_name (RFC 6066 §3) and
+//! the NewSessionTicket's fields (§4.6.1).
 //!
 //! Values come from tables of what a TLS 1.3 stack inside QUIC must refuse or handle: versions
 //! other than TLS 1.3, cipher suites QUIC forbids, GREASE code points (RFC 8701), groups that
@@ -307,6 +308,42 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
                 }
                 set_u16(buf, e.data_at, version);
                 Some((e.data_at, len))
+            }
+        }
+        // RFC 8446 §4.6.1: "Servers MUST NOT use any value greater than 604800 seconds" for the
+        // lifetime; the nonce and ticket lengths are framing; RFC 9001 §4.6.1: a QUIC server's
+        // early_data extension must carry max_early_data_size 0xffffffff, any other value is a
+        // PROTOCOL_VIOLATION.
+        Op::Ticket => {
+            let at = l.ticket_at?;
+            match rng.gen_range(0..4) {
+                0 => {
+                    let lifetime = [0u32, 1, 604_800, 604_801, u32::MAX][rng.gen_range(0..5)];
+                    buf[at..at + 4].copy_from_slice(&lifetime.to_be_bytes());
+                    Some((at, len))
+                }
+                1 => {
+                    let nonce_at = at + 8;
+                    buf[nonce_at] = [0, buf[nonce_at].wrapping_add(1), 0xff][rng.gen_range(0..3)];
+                    Some((nonce_at, len))
+                }
+                2 => {
+                    let ticket_at = at + 9 + usize::from(buf[at + 8]);
+                    if !holds(ticket_at + 2) {
+                        return None;
+                    }
+                    let old = read_be(buf, ticket_at, 2);
+                    write_be(buf, ticket_at, 2, bad_len16(rng, old));
+                    Some((ticket_at, len))
+                }
+                _ => {
+                    let (_, e) = pick(rng, &l.extensions, |e| {
+                        e.ty == ext::EARLY_DATA && e.end - e.data_at == 4 && holds(e.end)
+                    })?;
+                    let size = [0u32, 1, 0xffff_fffe, 16_384][rng.gen_range(0..4)];
+                    buf[e.data_at..e.data_at + 4].copy_from_slice(&size.to_be_bytes());
+                    Some((e.data_at, len))
+                }
             }
         }
         // RFC 7301 §3.1: `ProtocolName protocol_name_list<2..2^16-1>`, each

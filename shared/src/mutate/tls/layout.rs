@@ -54,6 +54,8 @@ pub struct Layout {
     pub session_id_at: Option<usize>,
     pub suites_at: Option<usize>,
     pub compression_at: Option<usize>,
+    /// NewSessionTicket: where ticket_lifetime lies.
+    pub ticket_at: Option<usize>,
     /// The extension block's 2-byte length.
     pub extensions_at: Option<usize>,
     pub extensions: Vec<Extension>,
@@ -115,6 +117,7 @@ impl Layout {
         self.session_id_at = None;
         self.suites_at = None;
         self.compression_at = None;
+        self.ticket_at = None;
         self.extensions_at = None;
         self.extensions.clear();
         self.shares_list_at = None;
@@ -161,6 +164,7 @@ impl Layout {
         let _ = match self.msg_type {
             msg::CLIENT_HELLO | msg::SERVER_HELLO => self.parse_hello(&mut r),
             msg::ENCRYPTED_EXTENSIONS => self.parse_extensions(&mut r),
+            msg::NEW_SESSION_TICKET => self.parse_ticket(&mut r),
             _ => None,
         };
         true
@@ -189,6 +193,17 @@ impl Layout {
             self.suites_at = Some(r.take(2)?);
             self.compression_at = Some(r.take(1)?);
         }
+        self.parse_extensions(r)
+    }
+
+    /// RFC 8446 §4.6.1 NewSessionTicket: ticket_lifetime (4 bytes), ticket_age_add (4 bytes),
+    /// ticket_nonce<0..255>, ticket<1..2^16-1>, extensions<0..2^16-2>.
+    fn parse_ticket(&mut self, r: &mut Reader<'_>) -> Option<()> {
+        self.ticket_at = Some(r.take(8)?);
+        let (_, n) = r.uint(1)?;
+        r.take(n)?;
+        let (_, n) = r.uint(2)?;
+        r.take(n)?;
         self.parse_extensions(r)
     }
 

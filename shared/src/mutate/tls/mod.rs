@@ -4,7 +4,8 @@
 //! Only the message that starts the crypto stream of the packet's space is understood: the CRYPTO
 //! frame whose offset is 0 begins it. That is the ClientHello in a client's Initial packet, the
 //! ServerHello in a server's, and EncryptedExtensions (which carries the server's transport
-//! parameters) in the server's first Handshake packet. A ClientHello can be longer than a packet
+//! parameters) in the server's first Handshake packet, and NewSessionTicket in the server's 1-RTT
+//! packets (the application data space's crypto stream starts with it). A ClientHello can be longer than a packet
 //! (post-quantum key shares make it so), so parsing goes as far as this packet holds the message
 //! and stops without complaint where the data ends: operators only touch what is there.
 //!
@@ -34,6 +35,7 @@ use rand::Rng;
 pub mod msg {
     pub const CLIENT_HELLO: u8 = 1;
     pub const SERVER_HELLO: u8 = 2;
+    pub const NEW_SESSION_TICKET: u8 = 4;
     pub const ENCRYPTED_EXTENSIONS: u8 = 8;
 }
 
@@ -42,6 +44,7 @@ pub mod ext {
     pub const SERVER_NAME: u16 = 0;
     pub const SUPPORTED_GROUPS: u16 = 10;
     pub const ALPN: u16 = 16;
+    pub const EARLY_DATA: u16 = 42;
     pub const SUPPORTED_VERSIONS: u16 = 43;
     pub const KEY_SHARE: u16 = 51;
     pub const QUIC_TRANSPORT_PARAMETERS: u16 = 0x39;

@@ -29,6 +29,7 @@ pub enum Op {
     KeyShareListLength,
     SupportedVersions,
     Alpn,
+    Ticket,
     Sni,
     TpValue,
     TpLength,
@@ -39,7 +40,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 30] = [
+    pub const ALL: [Op; 31] = [
         Op::MessageLength,
         Op::MessageType,
         Op::LegacyVersion,
@@ -63,6 +64,7 @@ impl Op {
         Op::KeyShareListLength,
         Op::SupportedVersions,
         Op::Alpn,
+        Op::Ticket,
         Op::Sni,
         Op::TpValue,
         Op::TpLength,
@@ -97,6 +99,7 @@ impl Op {
             Op::KeyShareListLength => "tls:key_share.list_length",
             Op::SupportedVersions => "tls:supported_versions",
             Op::Alpn => "tls:alpn",
+            Op::Ticket => "tls:ticket",
             Op::Sni => "tls:sni",
             Op::TpValue => "tls:tp.value",
             Op::TpLength => "tls:tp.length",
@@ -155,6 +158,7 @@ impl Op {
             Op::KeyShareListLength => l.shares_list_at.is_some(),
             Op::SupportedVersions => hello && has_ext(ext::SUPPORTED_VERSIONS),
             Op::Alpn => has_ext(ext::ALPN),
+            Op::Ticket => l.ticket_at.is_some(),
             Op::Sni => client && has_ext(ext::SERVER_NAME),
             Op::TpValue | Op::TpLength | Op::TpId | Op::TpDuplicate | Op::TpRemove => {
                 l.complete_params() > 0

@@ -58,6 +58,12 @@ fn server_messages_layout() {
     let (_, l, found) = layout_of(&corpus::server_handshake(1).payload);
     assert!(found && l.msg_type == msg::ENCRYPTED_EXTENSIONS);
     assert_eq!(l.complete_params(), 12);
+    let (_, l, found) = layout_of(&corpus::server_ticket(1).payload);
+    assert!(found && l.msg_type == msg::NEW_SESSION_TICKET && l.msg_end == l.data_end);
+    assert_eq!(
+        l.extensions.iter().map(|e| e.ty).collect::<Vec<_>>(),
+        [ext::EARLY_DATA]
+    );
     let (_, l, found) = layout_of(&corpus::client_handshake(1).payload);
     assert!(found && l.msg_type == 20 && l.extensions.is_empty());
 }
