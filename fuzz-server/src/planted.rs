@@ -173,8 +173,10 @@ impl Faults {
     /// Leaks `leak_per_connection` bytes, every page written so that it counts as resident.
     pub fn leak_for_connection(&self) {
         if self.leak_per_connection > 0 {
-            // A non-zero fill writes every byte; a zeroed allocation could stay unmapped.
-            std::mem::forget(vec![0xa5u8; self.leak_per_connection]);
+            // A non-zero fill writes every byte (a zeroed allocation could stay unmapped), and
+            // black_box keeps the compiler from eliding an allocation nobody reads.
+            let leaked: &'static mut [u8] = Vec::leak(vec![0xa5u8; self.leak_per_connection]);
+            std::hint::black_box(leaked);
         }
     }
 }
