@@ -19,6 +19,7 @@ use crate::repro;
 use crate::summary::Summary;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
 use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, Role};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+/// How many reached checkpoints may wait for their connections before launching pauses.
+const MAX_PENDING_CHECKPOINTS: usize = 64;
 
 /// How the server is checked: `tries` clean probes, waiting `backoff[k]` before try k+1.
 #[derive(Clone, Debug)]
@@ -155,13 +159,21 @@ fn probe_plan() -> ConnectionPlan {
     }
 }
 
-/// Probes until one try succeeds or the backoff list is used up. Try k (from 0) uses
-/// `probe^(k+1)(cid)`: every probe CID is from the probe domain, so none collides with the chain,
-/// and a retry gets a fresh CID (a CID-seeded server may fuzz a given probe CID's replies).
+/// Probes until one try succeeds, or the server looks down.
+///
+/// Try k (from 0) uses `probe^(k+1)(cid)`: every probe CID is from the probe domain, so none
+/// collides with the chain, and each retry gets a fresh CID, because a CID-seeded server (like
+/// fuzz-server) fuzzes its own side of some probe connections, which then fail. A try that
+/// failed although the server answered proves the server alive: the next try follows at once,
+/// up to `RESPONSIVE_TRIES` of them. A silent try counts against the backoff list (a few tries
+/// with growing waits); when it is used up, the server is down.
 async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, cap: Duration) -> ProbeResult {
+    const RESPONSIVE_TRIES: u64 = 16;
     let mut cid = kind.base_cid();
     let mut failed_tries = 0;
-    for k in 0..=policy.backoff.len() {
+    let mut silent = 0;
+    let mut responsive = 0;
+    loop {
         cid = chain::probe(&cid);
         let shared = ConnShared::new(u64::MAX, cid, probe_plan(), Mode::Clean);
         let (_tx, rx) = watch::channel(false);
@@ -172,18 +184,23 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
             return ProbeResult { kind, up: true, probe_ms: started.elapsed().as_millis() as u64, failed_tries };
         }
         failed_tries += 1;
-        tracing::warn!(
-            "probe {} ({:?}) failed: {}{}",
-            cid,
-            kind,
-            report.outcome.as_str(),
-            report.detail.map(|d| format!(" ({d})")).unwrap_or_default()
-        );
-        if let Some(wait) = policy.backoff.get(k) {
-            tokio::time::sleep(*wait).await;
+        let detail = report.detail.map(|d| format!(" ({d})")).unwrap_or_default();
+        if report.received > 0 {
+            responsive += 1;
+            tracing::debug!("probe {cid} ({kind:?}) failed with the server answering: {}{detail}", report.outcome.as_str());
+            if responsive < RESPONSIVE_TRIES {
+                continue;
+            }
+            tracing::warn!("{responsive} probes failed although the server answered: it no longer serves clean connections");
+            return ProbeResult { kind, up: false, probe_ms: 0, failed_tries };
         }
+        tracing::warn!("probe {cid} ({kind:?}) failed, no answer from the server: {}{detail}", report.outcome.as_str());
+        match policy.backoff.get(silent) {
+            Some(wait) => tokio::time::sleep(*wait).await,
+            None => return ProbeResult { kind, up: false, probe_ms: 0, failed_tries },
+        }
+        silent += 1;
     }
-    ProbeResult { kind, up: false, probe_ms: 0, failed_tries }
 }
 
 /// The run log, or nothing when `--log` is absent.
@@ -265,9 +282,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut interrupted = false;
     let mut server_down = false;
     let mut last_cp = (c.start_seq, c.start_cid);
-    // The next checkpoint to confirm, and the CID at that seq once it has been launched.
-    let mut pending_cp = schedule.next_after(c.start_seq);
-    let mut pending_cp_cid: Option<Cid> = None;
+    // Checkpoints whose seq has been reached (launched, or the end of the campaign) and that
+    // wait for every connection below them to finish, in order; and the next one to reach.
+    let mut pending_cps: VecDeque<(u64, Cid)> = VecDeque::new();
+    let mut next_cp = schedule.next_after(c.start_seq);
     let mut probe_task: Option<JoinHandle<ProbeResult>> = None;
     let mut final_checked = false;
     let mut streak = 0u32;
@@ -284,7 +302,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             && !server_down
             && in_flight < c.concurrency
             && end_seq.is_none_or(|e| next_seq < e)
-            && next_seq < pending_cp + c.checkpoint_every
+            // Launching runs ahead of unconfirmed checkpoints (a slow connection must not stall
+            // the campaign), within a bound on how many wait.
+            && pending_cps.len() < MAX_PENDING_CHECKPOINTS
             && !health_running
         {
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
@@ -293,8 +313,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
             let seq = next_seq;
             let cid = next_cid;
-            if seq == pending_cp {
-                pending_cp_cid = Some(cid);
+            if seq == next_cp {
+                pending_cps.push_back((seq, cid));
+                next_cp = schedule.next_after(seq);
             }
             let plan = ConnectionPlan::from_cid(&cid, Role::Client);
             if plan.attempt_0rtt {
@@ -317,10 +338,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         if end_seq.is_some_and(|e| next_seq >= e) {
             stopping = true;
         }
-        if pending_cp_cid.is_none() && next_seq == pending_cp {
-            // The checkpoint seq is the first not launched: its CID is known, and all below it
-            // are launched.
-            pending_cp_cid = Some(next_cid);
+        if stopping && next_seq == next_cp {
+            // The campaign ends on a checkpoint: it is confirmed like the others.
+            pending_cps.push_back((next_seq, next_cid));
+            next_cp = schedule.next_after(next_seq);
         }
 
         // Start a probe when one is due and none runs.
@@ -328,8 +349,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             if let Some(cid) = health_wanted.take() {
                 health_running = true;
                 probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Health { cid }, c.probe.clone(), c.timeouts.cap)));
-            } else if let Some(cid) = pending_cp_cid.filter(|_| tracker.all_done_before(pending_cp)) {
-                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Checkpoint { seq: pending_cp, cid }, c.probe.clone(), c.timeouts.cap)));
+            } else if let Some(&(seq, cid)) = pending_cps.front().filter(|(seq, _)| tracker.all_done_before(*seq)) {
+                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Checkpoint { seq, cid }, c.probe.clone(), c.timeouts.cap)));
             } else if stopping && in_flight == 0 && !final_checked && last_cp.0 == next_seq && next_seq != c.start_seq {
                 // The last checkpoint is the end of the campaign: it was the final probe.
                 final_checked = true;
@@ -394,8 +415,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                         log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss })?;
                         progress.println(&format!("checkpoint #{seq} cid {cid}: server up (probe {} ms)", result.probe_ms));
                         last_cp = (seq, cid);
-                        pending_cp = schedule.next_after(seq);
-                        pending_cp_cid = None;
+                        pending_cps.pop_front();
                     }
                     ProbeKind::Health { .. } => tracing::info!("server answered the probe: the failures were the connections'"),
                     ProbeKind::Final { .. } => {}

@@ -101,6 +101,9 @@ pub struct ConnReport {
     pub detail: Option<String>,
     pub odcid_error: Option<String>,
     pub fuzz_state: FuzzState,
+    /// Packets received from the server: a failed connection that received some still proves
+    /// the server alive.
+    pub received: u64,
 }
 
 impl ConnReport {
@@ -278,6 +281,7 @@ pub async fn run(ep: &ClientEndpoint, shared: Arc<ConnShared>, t: Timeouts, mut 
         detail,
         odcid_error: stats.odcid_error.take(),
         fuzz_state: shared.plan.fuzz_state,
+        received: stats.received,
     }
 }
 
