@@ -60,8 +60,9 @@ pub fn mutate<R: Rng>(
     }
     let k = rng.gen_range(0..with_fields);
     let frame = frames.frames.iter().filter(|f| f.field_count > 0).nth(k)?;
-    // Now and then the frame type itself, in a longer encoding than it needs: RFC 9000 §12.4,
-    // "the frame type MUST use the shortest possible encoding", is a receiver's to enforce.
+    // Now and then the frame type itself, in a longer encoding than it needs. RFC 9000 §12.4:
+    // "a frame type MUST use the shortest possible encoding"; a receiver MAY treat a longer one
+    // as a PROTOCOL_VIOLATION.
     if rng.gen_ratio(1, 16) {
         let at = frame.at as usize;
         let width = varint::width_of_first(buf[at]);

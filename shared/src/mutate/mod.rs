@@ -106,8 +106,8 @@ const WEIGHTS: [(Family, u32); 7] = [
 ];
 
 /// Family weights when the packet starts a ClientHello, ServerHello, EncryptedExtensions or
-/// NewSessionTicket:
-/// the handshake message is where the richest parsing is, and where real crashes were found.
+/// NewSessionTicket: the handshake message is where the richest parsing is, and where real
+/// crashes were found.
 const WEIGHTS_HELLO: [(Family, u32); 8] = [
     (Family::Tls, 45),
     (Family::Field, 18),
@@ -136,8 +136,9 @@ const WEIGHTS_MESSAGE: [(Family, u32); 8] = [
 const COUNTS: [usize; 8] = [1, 1, 1, 1, 2, 2, 3, 4];
 
 /// Mutates packets; holds scratch space so that mutating allocates nothing in steady state
-/// (beyond the operator names of the decisions it records).
-#[derive(Default)]
+/// (beyond the operator names of the decisions it records). The scratch space is refilled by
+/// every call: nothing carries over from one packet to the next.
+#[derive(Debug, Default)]
 pub struct Mutator {
     frames: frame::Frames,
     tls: tls::Layout,
@@ -152,6 +153,10 @@ impl Mutator {
     /// Mutates the payload `buf[..len]` in place, using `buf[len..]` as room to grow, and returns
     /// the new length: 0 or in `MIN_PAYLOAD_LEN..=buf.len()`. Each mutation made is appended to
     /// `decisions`.
+    ///
+    /// Everything decided comes from `rng` and the payload's structure; the same generator and
+    /// the same bytes give the same decisions and the same result. A `len` beyond the buffer is
+    /// taken as the buffer's length; an empty payload is returned empty, untouched.
     pub fn mutate<R: Rng>(
         &mut self,
         rng: &mut R,

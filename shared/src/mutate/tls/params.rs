@@ -129,8 +129,10 @@ fn interesting_value<R: Rng>(rng: &mut R, param: u64, out: &mut Vec<u8>) {
         // 16 bytes exactly.
         STATELESS_RESET_TOKEN => bytes([0, 15, 16, 17][rng.gen_range(0..4)], out),
         // RFC 9000 §18.2 Preferred Address: IPv4 (4) and port (2), IPv6 (16) and port (2), CID
-        // length (1), CID, Stateless Reset Token (16): 41 bytes with no CID, which is invalid,
-        // 49 with 8, or cut short.
+        // length (1), CID, Stateless Reset Token (16): 49 bytes with an 8-byte CID; 41 with
+        // none ("a server MUST NOT include a zero-length connection ID in this transport
+        // parameter. A client MUST treat a violation of these requirements as a connection error
+        // of type TRANSPORT_PARAMETER_ERROR"); a CID longer than 20 bytes; cut short.
         PREFERRED_ADDRESS => {
             let (cid_len, total) = [(8u8, 49), (0, 41), (21, 62), (8, 30)][rng.gen_range(0..4)];
             let at = out.len();
