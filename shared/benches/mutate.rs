@@ -11,11 +11,7 @@ fn mutate(c: &mut Criterion) {
     let seed = ConnectionSeed::from_cid(&"0123456789abcdef".parse().expect("cid"));
     let mut group = c.benchmark_group("mutate");
     group.throughput(Throughput::Elements(1));
-    for sample in [
-        corpus::client_initial(1),
-        corpus::server_stream(1),
-        corpus::server_handshake(1),
-    ] {
+    for sample in [corpus::client_initial(1), corpus::server_stream(1), corpus::server_handshake(1)] {
         let mut mutator = Mutator::new();
         let original = sample.buffer();
         let mut buf = original.clone();
@@ -28,8 +24,7 @@ fn mutate(c: &mut Criterion) {
                 decisions.clear();
                 pn += 1;
                 let mut rng = seed.packet_rng(Role::Client, p.space, pn);
-                let len =
-                    mutator.mutate(&mut rng, &p, &mut buf, sample.payload.len(), &mut decisions);
+                let len = mutator.mutate(&mut rng, &p, &mut buf, sample.payload.len(), &mut decisions);
                 black_box((len, &buf, &decisions));
             })
         });

@@ -44,10 +44,17 @@ enum Phase {
     Confirm,
     /// Binary search for the shortest prefix `[start, end)` that kills: `[start, lo)` did not
     /// (or is empty), `[start, hi)` did.
-    ShrinkEnd { lo: u64, hi: u64 },
+    ShrinkEnd {
+        lo: u64,
+        hi: u64,
+    },
     /// Binary search for the latest start with the end fixed: `[lo, end)` killed, `[hi, end)` did
     /// not (or is empty).
-    ShrinkStart { end: u64, lo: u64, hi: u64 },
+    ShrinkStart {
+        end: u64,
+        lo: u64,
+        hi: u64,
+    },
     Done(Verdict),
 }
 

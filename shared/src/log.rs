@@ -99,7 +99,7 @@ pub enum Event {
         /// Packets this end sent (fuzzed or not), where known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sent_packets: Option<u64>,
-        /// 16 hex digits over the mutation decisions (not the bytes); see [`crate::mutate::digest`].
+        /// 16 hex digits over the mutation decisions (not the bytes); see [`crate::mutate::digest()`].
         mutation_digest: String,
         duration_ms: u64,
         /// A human-readable reason for the outcome, where there is more to say.
@@ -193,9 +193,7 @@ pub fn read_log<R: BufRead>(input: R) -> io::Result<Vec<LogLine>> {
         match serde_json::from_str::<LogLine>(line) {
             Ok(l) => out.push(l),
             Err(_) if i + 1 == lines.len() => break,
-            Err(e) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("run log line {}: {e}", i + 1)))
-            }
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("run log line {}: {e}", i + 1))),
         }
     }
     Ok(out)

@@ -92,15 +92,11 @@ impl ConnectionPlan {
         let mut rng = ConnectionSeed::from_cid(cid).plan_rng(role);
         // Weights favour the handshake, where parsers are most exposed, without starving the
         // established connection's frame handling.
-        let fuzz_state = [
-            (FuzzState::Initial, 30),
-            (FuzzState::Handshake, 25),
-            (FuzzState::Ready, 35),
-            (FuzzState::Closing, 10),
-        ]
-        .choose_weighted(&mut rng, |(_, w)| *w)
-        .expect("non-empty weights")
-        .0;
+        let fuzz_state =
+            [(FuzzState::Initial, 30), (FuzzState::Handshake, 25), (FuzzState::Ready, 35), (FuzzState::Closing, 10)]
+                .choose_weighted(&mut rng, |(_, w)| *w)
+                .expect("non-empty weights")
+                .0;
         // A connection sends only a few packets per state: waits stay short or fuzzing would
         // never begin. The first Initial packet (the ClientHello, or the ServerHello) is the one
         // most worth mutating, so Initial waits are mostly zero.
@@ -161,8 +157,15 @@ mod tests {
             .map(|c| {
                 let p = ConnectionPlan::from_cid(&c, Role::Client);
                 let paths: Vec<&str> = p.requests.iter().map(|r| r.path.as_str()).collect();
-                format!("{} {}+{} r{} z{} {}", p.fuzz_state, p.wait_packets, p.fuzz_packets,
-                    p.resume_session as u8, p.attempt_0rtt as u8, paths.join(","))
+                format!(
+                    "{} {}+{} r{} z{} {}",
+                    p.fuzz_state,
+                    p.wait_packets,
+                    p.fuzz_packets,
+                    p.resume_session as u8,
+                    p.attempt_0rtt as u8,
+                    paths.join(",")
+                )
             })
             .collect();
         assert_eq!(summary, KAT_CHAIN_PLANS);

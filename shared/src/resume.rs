@@ -78,7 +78,14 @@ mod tests {
         w.write(run_start(start)).unwrap();
         let c50 = crate::chain::nth(start, 50);
         w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
-        w.write(Event::Checkpoint { seq: 100, cid: crate::chain::nth(start, 100), server_up: false, probe_ms: 1, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint {
+            seq: 100,
+            cid: crate::chain::nth(start, 100),
+            server_up: false,
+            probe_ms: 1,
+            server_rss_kb: None,
+        })
+        .unwrap();
         let lines = read_log(&w.into_inner()[..]).unwrap();
         assert_eq!(resume_point(&lines).unwrap(), ResumePoint { seq: 50, cid: c50, from_checkpoint: true });
     }

@@ -35,11 +35,7 @@ impl Sample {
 }
 
 fn packet(role: Role, space: PacketSpace, packet_number: u64) -> PacketInfo {
-    PacketInfo {
-        role,
-        space,
-        packet_number,
-    }
+    PacketInfo { role, space, packet_number }
 }
 
 /// All the samples for one seed.
@@ -130,9 +126,7 @@ fn hello_with_shares(seed: u64, pq: bool) -> Vec<u8> {
         b.extend_from_slice(&random::<32>(&mut rng));
         // RFC 9001 §8.4: no middlebox compatibility mode, so an empty legacy_session_id.
         vector(b, 1, |_| {});
-        vector(b, 2, |b| {
-            b.extend_from_slice(&[0x13, 0x01, 0x13, 0x02, 0x13, 0x03])
-        });
+        vector(b, 2, |b| b.extend_from_slice(&[0x13, 0x01, 0x13, 0x02, 0x13, 0x03]));
         vector(b, 1, |b| b.push(0)); // legacy_compression_methods: null
         vector(b, 2, |b| {
             extension(b, 0, |b| {
@@ -142,16 +136,10 @@ fn hello_with_shares(seed: u64, pq: bool) -> Vec<u8> {
                     vector(b, 2, |b| b.extend_from_slice(b"localhost"));
                 })
             });
-            extension(b, 10, |b| {
-                vector(b, 2, |b| {
-                    b.extend_from_slice(&[0x00, 0x1d, 0x00, 0x17, 0x00, 0x18])
-                })
-            });
+            extension(b, 10, |b| vector(b, 2, |b| b.extend_from_slice(&[0x00, 0x1d, 0x00, 0x17, 0x00, 0x18])));
             extension(b, 13, |b| {
                 vector(b, 2, |b| {
-                    for s in [
-                        0x0403u16, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
-                    ] {
+                    for s in [0x0403u16, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601] {
                         b.extend_from_slice(&s.to_be_bytes());
                     }
                 })
@@ -174,14 +162,8 @@ fn hello_with_shares(seed: u64, pq: bool) -> Vec<u8> {
                     vector(b, 2, |b| b.extend_from_slice(&p256));
                 })
             });
-            extension(b, 43, |b| {
-                vector(b, 1, |b| b.extend_from_slice(&[0x03, 0x04]))
-            });
-            extension(b, 16, |b| {
-                vector(b, 2, |b| {
-                    vector(b, 1, |b| b.extend_from_slice(b"hq-interop"))
-                })
-            });
+            extension(b, 43, |b| vector(b, 1, |b| b.extend_from_slice(&[0x03, 0x04])));
+            extension(b, 16, |b| vector(b, 2, |b| vector(b, 1, |b| b.extend_from_slice(b"hq-interop"))));
             extension(b, 45, |b| vector(b, 1, |b| b.push(1))); // psk_dhe_ke
             let params = client_transport_parameters(&mut rng);
             extension(b, 57, |b| b.extend_from_slice(&params));
@@ -217,11 +199,7 @@ pub fn encrypted_extensions(seed: u64) -> Vec<u8> {
     let mut out = vec![0x08];
     vector(&mut out, 3, |b| {
         vector(b, 2, |b| {
-            extension(b, 16, |b| {
-                vector(b, 2, |b| {
-                    vector(b, 1, |b| b.extend_from_slice(b"hq-interop"))
-                })
-            });
+            extension(b, 16, |b| vector(b, 2, |b| vector(b, 1, |b| b.extend_from_slice(b"hq-interop"))));
             extension(b, 57, |b| {
                 tp(b, 0x00, &random::<8>(&mut rng)); // original_destination_connection_id
                 tp_int(b, 0x01, 30_000);
@@ -260,13 +238,7 @@ fn pad_to(mut payload: Vec<u8>, len: usize) -> Vec<u8> {
 /// The client's first Initial: CRYPTO(ClientHello), padded to the capacity.
 pub fn client_initial(seed: u64) -> Sample {
     let hello = client_hello(seed);
-    let payload = pad_to(
-        frames(&[Frame::Crypto {
-            offset: 0,
-            data: &hello,
-        }]),
-        INITIAL_PAYLOAD_LEN,
-    );
+    let payload = pad_to(frames(&[Frame::Crypto { offset: 0, data: &hello }]), INITIAL_PAYLOAD_LEN);
     Sample {
         name: "client_initial",
         packet: packet(Role::Client, PacketSpace::Initial, 0),
@@ -282,14 +254,8 @@ pub fn client_initial_split(seed: u64) -> (Sample, Sample) {
     let hello = client_hello_pq(seed);
     // CRYPTO type, offset 0, a 2-byte length: 4 bytes of frame header.
     let first = INITIAL_PAYLOAD_LEN - 4;
-    let one = frames(&[Frame::Crypto {
-        offset: 0,
-        data: &hello[..first],
-    }]);
-    let two = frames(&[Frame::Crypto {
-        offset: first as u64,
-        data: &hello[first..],
-    }]);
+    let one = frames(&[Frame::Crypto { offset: 0, data: &hello[..first] }]);
+    let two = frames(&[Frame::Crypto { offset: first as u64, data: &hello[first..] }]);
     let two = pad_to(two, INITIAL_PAYLOAD_LEN);
     (
         Sample {
@@ -310,26 +276,9 @@ pub fn client_initial_split(seed: u64) -> (Sample, Sample) {
 /// The server's Initial: ACK, CRYPTO(ServerHello).
 pub fn server_initial(seed: u64) -> Sample {
     let hello = server_hello(seed);
-    let ack = Frame::Ack {
-        largest: 0,
-        delay: 0,
-        first_range: 0,
-        ranges: vec![],
-        ecn: None,
-    };
-    let payload = frames(&[
-        ack,
-        Frame::Crypto {
-            offset: 0,
-            data: &hello,
-        },
-    ]);
-    Sample {
-        name: "server_initial",
-        packet: packet(Role::Server, PacketSpace::Initial, 0),
-        capacity: 1100,
-        payload,
-    }
+    let ack = Frame::Ack { largest: 0, delay: 0, first_range: 0, ranges: vec![], ecn: None };
+    let payload = frames(&[ack, Frame::Crypto { offset: 0, data: &hello }]);
+    Sample { name: "server_initial", packet: packet(Role::Server, PacketSpace::Initial, 0), capacity: 1100, payload }
 }
 
 /// The server's first Handshake packet: CRYPTO(EncryptedExtensions, Certificate...), full.
@@ -337,16 +286,11 @@ pub fn server_handshake(seed: u64) -> Sample {
     let mut data = encrypted_extensions(seed);
     // Certificate (RFC 8446 §4.4.2), 900 bytes of it in this packet.
     let mut rng = Pcg64::seed_from_u64(seed ^ 0xce);
-    data.extend_from_slice(&[
-        0x0b, 0x00, 0x03, 0x20, 0x00, 0x00, 0x03, 0x1c, 0x00, 0x03, 0x17, 0x30, 0x82,
-    ]);
+    data.extend_from_slice(&[0x0b, 0x00, 0x03, 0x20, 0x00, 0x00, 0x03, 0x1c, 0x00, 0x03, 0x17, 0x30, 0x82]);
     let mut cert = vec![0u8; 900];
     rng.fill(&mut cert[..]);
     data.extend_from_slice(&cert);
-    let payload = frames(&[Frame::Crypto {
-        offset: 0,
-        data: &data,
-    }]);
+    let payload = frames(&[Frame::Crypto { offset: 0, data: &data }]);
     Sample {
         name: "server_handshake",
         packet: packet(Role::Server, PacketSpace::Handshake, 0),
@@ -360,20 +304,8 @@ pub fn client_handshake(seed: u64) -> Sample {
     let mut rng = Pcg64::seed_from_u64(seed ^ 0xf1);
     let mut finished = vec![0x14, 0x00, 0x00, 0x20];
     finished.extend_from_slice(&random::<32>(&mut rng));
-    let ack = Frame::Ack {
-        largest: 2,
-        delay: rng.gen_range(0..40),
-        first_range: 2,
-        ranges: vec![],
-        ecn: None,
-    };
-    let payload = frames(&[
-        ack,
-        Frame::Crypto {
-            offset: 0,
-            data: &finished,
-        },
-    ]);
+    let ack = Frame::Ack { largest: 2, delay: rng.gen_range(0..40), first_range: 2, ranges: vec![], ecn: None };
+    let payload = frames(&[ack, Frame::Crypto { offset: 0, data: &finished }]);
     Sample {
         name: "client_handshake",
         packet: packet(Role::Client, PacketSpace::Handshake, 1),
@@ -385,23 +317,11 @@ pub fn client_handshake(seed: u64) -> Sample {
 /// A client 1-RTT packet: ACK, MAX_DATA, and an hq-interop request on stream 0, with room left.
 pub fn client_stream(seed: u64) -> Sample {
     let mut rng = Pcg64::seed_from_u64(seed ^ 0xc5);
-    let ack = Frame::Ack {
-        largest: 3,
-        delay: rng.gen_range(0..40),
-        first_range: 1,
-        ranges: vec![(0, 0)],
-        ecn: None,
-    };
+    let ack = Frame::Ack { largest: 3, delay: rng.gen_range(0..40), first_range: 1, ranges: vec![(0, 0)], ecn: None };
     let payload = frames(&[
         ack,
         Frame::MaxData { maximum: 1 << 24 },
-        Frame::Stream {
-            stream_id: 0,
-            offset: None,
-            data: b"GET /4096\r\n",
-            explicit_len: true,
-            fin: true,
-        },
+        Frame::Stream { stream_id: 0, offset: None, data: b"GET /4096\r\n", explicit_len: true, fin: true },
     ]);
     Sample {
         name: "client_stream",
@@ -414,24 +334,11 @@ pub fn client_stream(seed: u64) -> Sample {
 /// A full server 1-RTT packet: ACK, then STREAM data on stream 0 up to the end of the packet.
 pub fn server_stream(seed: u64) -> Sample {
     let mut rng = Pcg64::seed_from_u64(seed ^ 0x55);
-    let ack = Frame::Ack {
-        largest: 5,
-        delay: rng.gen_range(0..40),
-        first_range: 0,
-        ranges: vec![],
-        ecn: None,
-    };
+    let ack = Frame::Ack { largest: 5, delay: rng.gen_range(0..40), first_range: 0, ranges: vec![], ecn: None };
     let mut head = frames(&[ack]);
     let mut body = vec![0u8; 1200 - head.len() - 8];
     rng.fill(&mut body[..]);
-    Frame::Stream {
-        stream_id: 0,
-        offset: Some(2_400),
-        data: &body,
-        explicit_len: true,
-        fin: false,
-    }
-    .encode(&mut head);
+    Frame::Stream { stream_id: 0, offset: Some(2_400), data: &body, explicit_len: true, fin: false }.encode(&mut head);
     let payload = pad_to(head, 1200);
     Sample {
         name: "server_stream",
@@ -448,18 +355,8 @@ pub fn server_ready(seed: u64) -> Sample {
     let token = random::<48>(&mut rng);
     let payload = frames(&[
         Frame::HandshakeDone,
-        Frame::NewConnectionId {
-            sequence: 1,
-            retire_prior_to: 0,
-            cid: &cids[0],
-            reset_token: random(&mut rng),
-        },
-        Frame::NewConnectionId {
-            sequence: 2,
-            retire_prior_to: 0,
-            cid: &cids[1],
-            reset_token: random(&mut rng),
-        },
+        Frame::NewConnectionId { sequence: 1, retire_prior_to: 0, cid: &cids[0], reset_token: random(&mut rng) },
+        Frame::NewConnectionId { sequence: 2, retire_prior_to: 0, cid: &cids[1], reset_token: random(&mut rng) },
         Frame::NewToken { token: &token },
         Frame::Ping,
     ]);
@@ -475,10 +372,7 @@ pub fn server_ready(seed: u64) -> Sample {
 /// resumption is enabled: the application data space's crypto stream starts with it.
 pub fn server_ticket(seed: u64) -> Sample {
     let nst = new_session_ticket(seed);
-    let payload = frames(&[Frame::Crypto {
-        offset: 0,
-        data: &nst,
-    }]);
+    let payload = frames(&[Frame::Crypto { offset: 0, data: &nst }]);
     Sample {
         name: "server_ticket",
         packet: packet(Role::Server, PacketSpace::ApplicationData, 1),
@@ -497,27 +391,14 @@ pub fn new_session_ticket(seed: u64) -> Vec<u8> {
         vector(b, 1, |b| b.extend_from_slice(&random::<8>(&mut rng)));
         vector(b, 2, |b| b.extend_from_slice(&random::<112>(&mut rng)));
         // RFC 9001 §4.6.1: early_data with max_early_data_size 0xffffffff.
-        vector(b, 2, |b| {
-            extension(b, 42, |b| b.extend_from_slice(&u32::MAX.to_be_bytes()))
-        });
+        vector(b, 2, |b| extension(b, 42, |b| b.extend_from_slice(&u32::MAX.to_be_bytes())));
     });
     nst
 }
 
 /// A client closing the connection: CONNECTION_CLOSE (application, NO_ERROR).
 pub fn closing(_seed: u64) -> Sample {
-    let payload = frames(&[
-        Frame::ConnectionClose {
-            error_code: 0,
-            frame_type: None,
-            reason: b"",
-        },
-        Frame::Padding { len: 2 },
-    ]);
-    Sample {
-        name: "closing",
-        packet: packet(Role::Client, PacketSpace::ApplicationData, 7),
-        capacity: 1200,
-        payload,
-    }
+    let payload =
+        frames(&[Frame::ConnectionClose { error_code: 0, frame_type: None, reason: b"" }, Frame::Padding { len: 2 }]);
+    Sample { name: "closing", packet: packet(Role::Client, PacketSpace::ApplicationData, 7), capacity: 1200, payload }
 }

@@ -22,14 +22,7 @@ use super::varint;
 ///
 /// `droppable` is the number of PADDING bytes ending the payload that may fall off the end of
 /// the buffer when it grows.
-pub fn splice(
-    buf: &mut [u8],
-    len: usize,
-    at: usize,
-    remove: usize,
-    insert: &[u8],
-    droppable: usize,
-) -> Option<usize> {
+pub fn splice(buf: &mut [u8], len: usize, at: usize, remove: usize, insert: &[u8], droppable: usize) -> Option<usize> {
     let len = len.min(buf.len());
     let tail_at = at.checked_add(remove).filter(|end| *end <= len)?;
     let grown = len - remove + insert.len();
@@ -59,12 +52,7 @@ pub fn splice(
 
 /// [`splice`], and when the buffer is full, first cuts the room it lacks from a data field after
 /// the edit (see the module documentation). `frames` is the payload's parse.
-pub fn grow(
-    frames: &Frames,
-    buf: &mut [u8],
-    len: usize,
-    (at, remove, insert): (usize, usize, &[u8]),
-) -> Option<usize> {
+pub fn grow(frames: &Frames, buf: &mut [u8], len: usize, (at, remove, insert): (usize, usize, &[u8])) -> Option<usize> {
     let droppable = frames.trailing_padding(len);
     if let Some(new_len) = splice(buf, len, at, remove, insert, droppable) {
         return Some(new_len);
@@ -72,9 +60,7 @@ pub fn grow(
     let len = len.min(buf.len());
     let tail_at = at.checked_add(remove).filter(|end| *end <= len)?;
     let grown = len - remove + insert.len();
-    let need = grown
-        .checked_sub(buf.len())?
-        .checked_sub(droppable.min(len - tail_at))?;
+    let need = grown.checked_sub(buf.len())?.checked_sub(droppable.min(len - tail_at))?;
     cut(frames, buf, len, tail_at, need)?;
     // The cut left `need` zero bytes after the trailing padding: all of it may now go.
     let new_len = splice(buf, len, at, remove, insert, droppable + need);
@@ -100,11 +86,7 @@ fn cut(frames: &Frames, buf: &mut [u8], len: usize, after: usize, need: usize) -
     let f = fields[i];
     if i > 0 && fields[i - 1].sem == Sem::Length {
         let l = fields[i - 1];
-        varint::write_with_width(
-            u64::from(f.len) - need as u64,
-            l.len as usize,
-            &mut buf[l.at as usize..],
-        );
+        varint::write_with_width(u64::from(f.len) - need as u64, l.len as usize, &mut buf[l.at as usize..]);
     }
     let end = (f.at + f.len) as usize;
     splice(buf, len, end - need, need, &[], 0)?;
@@ -133,34 +115,20 @@ mod tests {
         Frame::MaxData { maximum: 1 << 20 }.encode(&mut payload);
         let at = payload.len();
         let data = [7u8; 1000];
-        let stream = Frame::Stream {
-            stream_id: 1,
-            offset: Some(5),
-            data: &data,
-            explicit_len: true,
-            fin: false,
-        };
+        let stream = Frame::Stream { stream_id: 1, offset: Some(5), data: &data, explicit_len: true, fin: false };
         stream.encode(&mut payload);
         let mut buf = payload.clone();
         let mut frames = Frames::default();
         frames.parse(&buf);
         let before: Vec<u64> = frames.frames.iter().map(|f| f.ty).collect();
-        let new_len = grow(
-            &frames,
-            &mut buf,
-            payload.len(),
-            (at, 0, &[0x01, 0x01, 0x01]),
-        )
-        .unwrap();
+        let new_len = grow(&frames, &mut buf, payload.len(), (at, 0, &[0x01, 0x01, 0x01])).unwrap();
         assert_eq!(new_len, buf.len());
         frames.parse(&buf);
         assert!(frames.complete(new_len));
         let after: Vec<u64> = frames.frames.iter().map(|f| f.ty).collect();
         assert_eq!(after.len(), before.len() + 3);
         // The stream lost three bytes at its end, and says so.
-        let Some((Frame::Stream { data, .. }, _)) =
-            Frame::decode(&buf[frames.frames[4].at as usize..])
-        else {
+        let Some((Frame::Stream { data, .. }, _)) = Frame::decode(&buf[frames.frames[4].at as usize..]) else {
             panic!("no stream frame");
         };
         assert_eq!(data, &[7u8; 997][..]);

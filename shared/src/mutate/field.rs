@@ -94,16 +94,7 @@ pub fn mutate<R: Rng>(
         }
         // RFC 9000 §19.15: "Values less than 1 and greater than 20 are invalid".
         Sem::CidLength => {
-            buf[at] = [
-                0,
-                1,
-                8,
-                20,
-                21,
-                255,
-                buf[at].wrapping_add(1),
-                buf[at].wrapping_sub(1),
-            ][rng.gen_range(0..8)];
+            buf[at] = [0, 1, 8, 20, 21, 255, buf[at].wrapping_add(1), buf[at].wrapping_sub(1)][rng.gen_range(0..8)];
             len
         }
         _ => {
@@ -115,13 +106,7 @@ pub fn mutate<R: Rng>(
 }
 
 /// An interesting value for the varint `field`, whose current value is read from `buf`.
-fn interesting_value<R: Rng>(
-    rng: &mut R,
-    role: Role,
-    field: &Field,
-    buf: &[u8],
-    len: usize,
-) -> u64 {
+fn interesting_value<R: Rng>(rng: &mut R, role: Role, field: &Field, buf: &[u8], len: usize) -> u64 {
     let at = field.at as usize;
     let width = field.len as usize;
     let old = varint::decode(buf, at).map_or(0, |(v, _)| v);

@@ -14,19 +14,10 @@ const INTERESTING: [u8; 10] = [0x00, 0x01, 0x3f, 0x40, 0x7f, 0x80, 0xbf, 0xc0, 0
 
 /// Applies one havoc operator to `buf[..len]` (`len >= 1`); returns its name, offset and the
 /// new length. `hot` is the end of the part worth hitting most (before trailing padding).
-pub fn apply<R: Rng>(
-    rng: &mut R,
-    buf: &mut [u8],
-    len: usize,
-    hot: usize,
-) -> (&'static str, usize, usize) {
+pub fn apply<R: Rng>(rng: &mut R, buf: &mut [u8], len: usize, hot: usize) -> (&'static str, usize, usize) {
     debug_assert!(len >= 1 && len <= buf.len());
     // Three times out of four, aim at the frames rather than the padding after them.
-    let span = if hot > 0 && rng.gen_ratio(3, 4) {
-        hot.min(len)
-    } else {
-        len
-    };
+    let span = if hot > 0 && rng.gen_ratio(3, 4) { hot.min(len) } else { len };
     let at = rng.gen_range(0..span);
     match rng.gen_range(0..6) {
         0 => {
@@ -43,11 +34,7 @@ pub fn apply<R: Rng>(
         }
         3 => {
             let add: u8 = rng.gen_range(1..=16);
-            buf[at] = if rng.gen() {
-                buf[at].wrapping_add(add)
-            } else {
-                buf[at].wrapping_sub(add)
-            };
+            buf[at] = if rng.gen() { buf[at].wrapping_add(add) } else { buf[at].wrapping_sub(add) };
             ("havoc:arith", at, len)
         }
         4 => {

@@ -218,23 +218,14 @@ impl Mutator {
                     | tls::msg::ENCRYPTED_EXTENSIONS
                     | tls::msg::NEW_SESSION_TICKET
             );
-            choose(
-                rng,
-                if hello {
-                    &WEIGHTS_HELLO
-                } else {
-                    &WEIGHTS_MESSAGE
-                },
-            )
+            choose(rng, if hello { &WEIGHTS_HELLO } else { &WEIGHTS_MESSAGE })
         } else {
             choose(rng, &WEIGHTS)
         };
         let frames = &self.frames;
         let scratch = &mut self.scratch;
         if family == Family::Field {
-            if let Some((name, at, new_len)) =
-                field::mutate(rng, packet.role, frames, buf, len, scratch)
-            {
+            if let Some((name, at, new_len)) = field::mutate(rng, packet.role, frames, buf, len, scratch) {
                 return ("field:", name, at, new_len);
             }
         }
@@ -274,10 +265,7 @@ fn choose<R: Rng, T: Copy>(rng: &mut R, weights: &[(T, u32)]) -> T {
 pub fn closes_connection(payload: &[u8]) -> bool {
     let mut closes = false;
     let parsed = frame::all_types(payload, |t| {
-        closes |= matches!(
-            t,
-            frame::ty::CONNECTION_CLOSE | frame::ty::CONNECTION_CLOSE_APP
-        );
+        closes |= matches!(t, frame::ty::CONNECTION_CLOSE | frame::ty::CONNECTION_CLOSE_APP);
     });
     parsed.is_some() && closes
 }

@@ -21,13 +21,7 @@ fn pick_frame<R: Rng>(rng: &mut R, frames: &Frames) -> Option<usize> {
         return None;
     }
     let k = rng.gen_range(0..n);
-    frames
-        .frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !f.is_padding())
-        .nth(k)
-        .map(|(i, _)| i)
+    frames.frames.iter().enumerate().filter(|(_, f)| !f.is_padding()).nth(k).map(|(i, _)| i)
 }
 
 /// Inserts a library frame at a frame boundary (before the k-th frame, or after the last one).
@@ -42,10 +36,7 @@ pub fn insert<R: Rng>(
     let kind = rng.gen_range(0..library::KINDS);
     let new = library::frame(rng, role, kind);
     let k = rng.gen_range(0..=frames.frames.len());
-    let at = frames
-        .frames
-        .get(k)
-        .map_or(frames.parsed_end, |f| f.at as usize);
+    let at = frames.frames.get(k).map_or(frames.parsed_end, |f| f.at as usize);
     scratch.clear();
     new.encode(scratch);
     let new_len = edit::grow(frames, buf, len, (at, 0, scratch))?;
@@ -123,12 +114,7 @@ pub fn reorder<R: Rng>(
     let i = rng.gen_range(0..n - 1);
     let j = rng.gen_range(i + 1..n);
     let (a, b) = (frames.frames[i], frames.frames[j]);
-    edit::swap_regions(
-        buf,
-        (a.at as usize, a.end as usize),
-        (b.at as usize, b.end as usize),
-        scratch,
-    );
+    edit::swap_regions(buf, (a.at as usize, a.end as usize), (b.at as usize, b.end as usize), scratch);
     Some(("reorder", a.at as usize, len))
 }
 

@@ -18,23 +18,14 @@ fn run(m: &mut Mutator, sample: &Sample, seed: u64) -> (Vec<Decision>, Vec<u8>) 
     let mut buf = sample.buffer();
     let mut decisions = Vec::new();
     let mut rng = Pcg64::seed_from_u64(seed);
-    let len = m.mutate(
-        &mut rng,
-        &sample.packet,
-        &mut buf,
-        sample.payload.len(),
-        &mut decisions,
-    );
+    let len = m.mutate(&mut rng, &sample.packet, &mut buf, sample.payload.len(), &mut decisions);
     check_len(len, buf.len());
     buf.truncate(len);
     (decisions, buf)
 }
 
 fn check_len(len: usize, cap: usize) {
-    assert!(
-        len == 0 || (MIN_PAYLOAD_LEN..=cap).contains(&len),
-        "length {len} with capacity {cap}"
-    );
+    assert!(len == 0 || (MIN_PAYLOAD_LEN..=cap).contains(&len), "length {len} with capacity {cap}");
 }
 
 fn family(op: &str) -> &str {
@@ -54,19 +45,8 @@ fn every_operator_family_is_reachable() {
         }
     }
     let families: BTreeSet<&str> = ops.iter().map(|o| family(o)).collect();
-    for f in [
-        "field",
-        "insert",
-        "remove",
-        "duplicate",
-        "reorder",
-        "flip",
-        "havoc",
-    ] {
-        assert!(
-            families.contains(f),
-            "family {f} never used; saw {families:?}"
-        );
+    for f in ["field", "insert", "remove", "duplicate", "reorder", "flip", "havoc"] {
+        assert!(families.contains(f), "family {f} never used; saw {families:?}");
     }
     for op in [
         "flip:ping",
@@ -115,10 +95,7 @@ fn every_operator_family_is_reachable() {
         "datagram",
         "ack_frequency",
     ] {
-        assert!(
-            ops.contains(&format!("insert:{t}")),
-            "insert:{t} never used"
-        );
+        assert!(ops.contains(&format!("insert:{t}")), "insert:{t} never used");
     }
 }
 
@@ -135,10 +112,7 @@ fn decisions_follow_structure_not_random_bytes() {
             same += (run(&mut m, a, i).0 == run(&mut m, &b, i).0) as u32;
         }
     }
-    assert!(
-        same * 100 >= total * 95,
-        "only {same} of {total} packets decided alike"
-    );
+    assert!(same * 100 >= total * 95, "only {same} of {total} packets decided alike");
 }
 
 #[test]
@@ -160,18 +134,10 @@ fn corpus_payloads_parse_completely() {
     let mut frames = Frames::default();
     for s in corpus::all(3) {
         frames.parse(&s.payload);
-        assert!(
-            frames.complete(s.payload.len()),
-            "{} stops at {}",
-            s.name,
-            frames.parsed_end
-        );
+        assert!(frames.complete(s.payload.len()), "{} stops at {}", s.name, frames.parsed_end);
         assert!(s.payload.len() <= s.capacity);
     }
-    assert_eq!(
-        corpus::client_initial(0).payload.len(),
-        corpus::INITIAL_PAYLOAD_LEN
-    );
+    assert_eq!(corpus::client_initial(0).payload.len(), corpus::INITIAL_PAYLOAD_LEN);
 }
 
 /// A frame generated from plain values; data fields borrow from the strategy's bytes.
@@ -179,9 +145,7 @@ fn build(kind: u8, v: [u64; 4], flags: u8, data: &[u8], ranges: Vec<(u64, u64)>)
     let b = |i: u8| flags >> i & 1 == 1;
     let small = |x: u64| x % 64;
     match kind % 23 {
-        0 => Frame::Padding {
-            len: 1 + (v[0] % 50) as usize,
-        },
+        0 => Frame::Padding { len: 1 + (v[0] % 50) as usize },
         1 => Frame::Ping,
         2 => Frame::Ack {
             largest: v[0],
@@ -190,42 +154,17 @@ fn build(kind: u8, v: [u64; 4], flags: u8, data: &[u8], ranges: Vec<(u64, u64)>)
             ranges,
             ecn: b(0).then_some([v[3], small(v[0]), v[1]]),
         },
-        3 => Frame::ResetStream {
-            stream_id: v[0],
-            error_code: v[1],
-            final_size: v[2],
-        },
-        4 => Frame::StopSending {
-            stream_id: v[0],
-            error_code: v[1],
-        },
+        3 => Frame::ResetStream { stream_id: v[0], error_code: v[1], final_size: v[2] },
+        4 => Frame::StopSending { stream_id: v[0], error_code: v[1] },
         5 => Frame::Crypto { offset: v[0], data },
         6 => Frame::NewToken { token: data },
-        7 => Frame::Stream {
-            stream_id: v[0],
-            offset: b(0).then_some(v[1]),
-            data,
-            explicit_len: b(1),
-            fin: b(2),
-        },
+        7 => Frame::Stream { stream_id: v[0], offset: b(0).then_some(v[1]), data, explicit_len: b(1), fin: b(2) },
         8 => Frame::MaxData { maximum: v[0] },
-        9 => Frame::MaxStreamData {
-            stream_id: v[0],
-            maximum: v[1],
-        },
-        10 => Frame::MaxStreams {
-            bidi: b(0),
-            maximum: v[0],
-        },
+        9 => Frame::MaxStreamData { stream_id: v[0], maximum: v[1] },
+        10 => Frame::MaxStreams { bidi: b(0), maximum: v[0] },
         11 => Frame::DataBlocked { limit: v[0] },
-        12 => Frame::StreamDataBlocked {
-            stream_id: v[0],
-            limit: v[1],
-        },
-        13 => Frame::StreamsBlocked {
-            bidi: b(0),
-            limit: v[0],
-        },
+        12 => Frame::StreamDataBlocked { stream_id: v[0], limit: v[1] },
+        13 => Frame::StreamsBlocked { bidi: b(0), limit: v[0] },
         14 => Frame::NewConnectionId {
             sequence: v[0],
             retire_prior_to: v[1],
@@ -233,22 +172,11 @@ fn build(kind: u8, v: [u64; 4], flags: u8, data: &[u8], ranges: Vec<(u64, u64)>)
             reset_token: [flags; 16],
         },
         15 => Frame::RetireConnectionId { sequence: v[0] },
-        16 => Frame::PathChallenge {
-            data: v[0].to_be_bytes(),
-        },
-        17 => Frame::PathResponse {
-            data: v[1].to_be_bytes(),
-        },
-        18 => Frame::ConnectionClose {
-            error_code: v[0],
-            frame_type: b(0).then_some(v[1]),
-            reason: data,
-        },
+        16 => Frame::PathChallenge { data: v[0].to_be_bytes() },
+        17 => Frame::PathResponse { data: v[1].to_be_bytes() },
+        18 => Frame::ConnectionClose { error_code: v[0], frame_type: b(0).then_some(v[1]), reason: data },
         19 => Frame::HandshakeDone,
-        20 => Frame::Datagram {
-            data,
-            explicit_len: b(0),
-        },
+        20 => Frame::Datagram { data, explicit_len: b(0) },
         _ => Frame::AckFrequency {
             sequence: v[0],
             ack_eliciting_threshold: v[1],
@@ -263,18 +191,15 @@ fn any_varint() -> impl Strategy<Value = u64> {
 }
 
 fn garbage_case() -> impl Strategy<Value = (Vec<u8>, usize, usize, u64)> {
-    (
-        proptest::collection::vec(any::<u8>(), 0..400),
-        prop_oneof![Just(0usize), 0usize..64],
-        any::<u64>(),
-    )
-        .prop_flat_map(|(bytes, extra, seed)| {
+    (proptest::collection::vec(any::<u8>(), 0..400), prop_oneof![Just(0usize), 0usize..64], any::<u64>()).prop_flat_map(
+        |(bytes, extra, seed)| {
             let n = bytes.len();
             (Just(bytes), 0..=n, Just(extra), Just(seed)).prop_map(|(bytes, len, extra, seed)| {
                 let cap = (len + extra).min(bytes.len().max(len));
                 (bytes, len, cap, seed)
             })
-        })
+        },
+    )
 }
 
 fn any_packet() -> impl Strategy<Value = PacketInfo> {
@@ -480,24 +405,14 @@ fn tiny_payloads_and_buffers() {
                     let mut rng = Pcg64::seed_from_u64(seed);
                     let out = m.mutate(&mut rng, &packet, &mut buf, len, &mut decisions);
                     check_len(out, cap);
-                    assert_eq!(
-                        out == 0,
-                        len == 0 || cap < MIN_PAYLOAD_LEN,
-                        "len {len} cap {cap}"
-                    );
+                    assert_eq!(out == 0, len == 0 || cap < MIN_PAYLOAD_LEN, "len {len} cap {cap}");
                 }
             }
         }
     }
     // A length larger than the buffer is taken as the buffer.
     let mut buf = [1u8; 5];
-    let out = m.mutate(
-        &mut Pcg64::seed_from_u64(1),
-        &packet,
-        &mut buf,
-        50,
-        &mut decisions,
-    );
+    let out = m.mutate(&mut Pcg64::seed_from_u64(1), &packet, &mut buf, 50, &mut decisions);
     check_len(out, 5);
 }
 

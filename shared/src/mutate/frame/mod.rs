@@ -182,12 +182,7 @@ struct Cursor<'a, 'f> {
 impl Cursor<'_, '_> {
     fn record(&mut self, name: &'static str, len: usize, sem: Sem) {
         if let Some(fields) = self.fields.as_deref_mut() {
-            fields.push(Field {
-                name,
-                at: self.pos as u32,
-                len: len as u32,
-                sem,
-            });
+            fields.push(Field { name, at: self.pos as u32, len: len as u32, sem });
         }
     }
 
@@ -238,11 +233,7 @@ fn zero_run(bytes: &[u8]) -> usize {
 /// Parses the frame at `buf[at..]`, appending its fields; returns its type and end.
 fn parse_one(buf: &[u8], at: usize, fields: Option<&mut Vec<Field>>) -> Option<(u64, usize)> {
     let (t, width) = varint::decode(buf, at)?;
-    let mut c = Cursor {
-        buf,
-        pos: at + width,
-        fields,
-    };
+    let mut c = Cursor { buf, pos: at + width, fields };
     use Sem::*;
     match t {
         // §19.1: a run of PADDING bytes is kept as one frame, so a padded Initial packet is two

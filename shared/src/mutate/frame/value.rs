@@ -112,16 +112,8 @@ impl<'a> Frame<'a> {
             Frame::StopSending { .. } => ty::STOP_SENDING,
             Frame::Crypto { .. } => ty::CRYPTO,
             Frame::NewToken { .. } => ty::NEW_TOKEN,
-            Frame::Stream {
-                offset,
-                explicit_len,
-                fin,
-                ..
-            } => {
-                ty::STREAM
-                    | (offset.is_some() as u64) << 2
-                    | (*explicit_len as u64) << 1
-                    | *fin as u64
+            Frame::Stream { offset, explicit_len, fin, .. } => {
+                ty::STREAM | (offset.is_some() as u64) << 2 | (*explicit_len as u64) << 1 | *fin as u64
             }
             Frame::MaxData { .. } => ty::MAX_DATA,
             Frame::MaxStreamData { .. } => ty::MAX_STREAM_DATA,
@@ -135,21 +127,11 @@ impl<'a> Frame<'a> {
             Frame::RetireConnectionId { .. } => ty::RETIRE_CONNECTION_ID,
             Frame::PathChallenge { .. } => ty::PATH_CHALLENGE,
             Frame::PathResponse { .. } => ty::PATH_RESPONSE,
-            Frame::ConnectionClose {
-                frame_type: Some(_),
-                ..
-            } => ty::CONNECTION_CLOSE,
-            Frame::ConnectionClose {
-                frame_type: None, ..
-            } => ty::CONNECTION_CLOSE_APP,
+            Frame::ConnectionClose { frame_type: Some(_), .. } => ty::CONNECTION_CLOSE,
+            Frame::ConnectionClose { frame_type: None, .. } => ty::CONNECTION_CLOSE_APP,
             Frame::HandshakeDone => ty::HANDSHAKE_DONE,
-            Frame::Datagram {
-                explicit_len: false,
-                ..
-            } => ty::DATAGRAM,
-            Frame::Datagram {
-                explicit_len: true, ..
-            } => ty::DATAGRAM_LEN,
+            Frame::Datagram { explicit_len: false, .. } => ty::DATAGRAM,
+            Frame::Datagram { explicit_len: true, .. } => ty::DATAGRAM_LEN,
             Frame::AckFrequency { .. } => ty::ACK_FREQUENCY,
         }
     }
@@ -169,13 +151,7 @@ impl<'a> Frame<'a> {
         v(self.frame_type(), out);
         match self {
             Frame::Padding { .. } | Frame::Ping | Frame::HandshakeDone => {}
-            Frame::Ack {
-                largest,
-                delay,
-                first_range,
-                ranges,
-                ecn,
-            } => {
+            Frame::Ack { largest, delay, first_range, ranges, ecn } => {
                 for x in [*largest, *delay, ranges.len() as u64, *first_range] {
                     v(x, out);
                 }
@@ -187,19 +163,12 @@ impl<'a> Frame<'a> {
                     v(*x, out);
                 }
             }
-            Frame::ResetStream {
-                stream_id,
-                error_code,
-                final_size,
-            } => {
+            Frame::ResetStream { stream_id, error_code, final_size } => {
                 for x in [*stream_id, *error_code, *final_size] {
                     v(x, out);
                 }
             }
-            Frame::StopSending {
-                stream_id,
-                error_code,
-            } => {
+            Frame::StopSending { stream_id, error_code } => {
                 v(*stream_id, out);
                 v(*error_code, out);
             }
@@ -208,13 +177,7 @@ impl<'a> Frame<'a> {
                 with_len(data, out);
             }
             Frame::NewToken { token } => with_len(token, out),
-            Frame::Stream {
-                stream_id,
-                offset,
-                data,
-                explicit_len,
-                ..
-            } => {
+            Frame::Stream { stream_id, offset, data, explicit_len, .. } => {
                 v(*stream_id, out);
                 if let Some(o) = offset {
                     v(*o, out);
@@ -230,37 +193,19 @@ impl<'a> Frame<'a> {
             | Frame::DataBlocked { limit: x }
             | Frame::StreamsBlocked { limit: x, .. }
             | Frame::RetireConnectionId { sequence: x } => v(*x, out),
-            Frame::MaxStreamData {
-                stream_id,
-                maximum: x,
-            }
-            | Frame::StreamDataBlocked {
-                stream_id,
-                limit: x,
-            } => {
+            Frame::MaxStreamData { stream_id, maximum: x } | Frame::StreamDataBlocked { stream_id, limit: x } => {
                 v(*stream_id, out);
                 v(*x, out);
             }
-            Frame::NewConnectionId {
-                sequence,
-                retire_prior_to,
-                cid,
-                reset_token,
-            } => {
+            Frame::NewConnectionId { sequence, retire_prior_to, cid, reset_token } => {
                 v(*sequence, out);
                 v(*retire_prior_to, out);
                 out.push(cid.len() as u8);
                 out.extend_from_slice(cid);
                 out.extend_from_slice(reset_token);
             }
-            Frame::PathChallenge { data } | Frame::PathResponse { data } => {
-                out.extend_from_slice(data)
-            }
-            Frame::ConnectionClose {
-                error_code,
-                frame_type,
-                reason,
-            } => {
+            Frame::PathChallenge { data } | Frame::PathResponse { data } => out.extend_from_slice(data),
+            Frame::ConnectionClose { error_code, frame_type, reason } => {
                 v(*error_code, out);
                 if let Some(t) = frame_type {
                     v(*t, out);
@@ -274,18 +219,8 @@ impl<'a> Frame<'a> {
                     out.extend_from_slice(data);
                 }
             }
-            Frame::AckFrequency {
-                sequence,
-                ack_eliciting_threshold,
-                request_max_ack_delay,
-                reordering_threshold,
-            } => {
-                for x in [
-                    *sequence,
-                    *ack_eliciting_threshold,
-                    *request_max_ack_delay,
-                    *reordering_threshold,
-                ] {
+            Frame::AckFrequency { sequence, ack_eliciting_threshold, request_max_ack_delay, reordering_threshold } => {
+                for x in [*sequence, *ack_eliciting_threshold, *request_max_ack_delay, *reordering_threshold] {
                     v(x, out);
                 }
             }
@@ -296,53 +231,22 @@ impl<'a> Frame<'a> {
     pub fn decode(buf: &'a [u8]) -> Option<(Frame<'a>, usize)> {
         let mut fields = Vec::new();
         let (t, end) = parse_one(buf, 0, Some(&mut fields))?;
-        let num = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f: &Field| varint::decode(buf, f.at as usize))
-                .map(|(x, _)| x)
-        };
-        let bytes = |i: usize| {
-            fields
-                .get(i)
-                .map(|f: &Field| &buf[f.at as usize..(f.at + f.len) as usize])
-        };
+        let num = |i: usize| fields.get(i).and_then(|f: &Field| varint::decode(buf, f.at as usize)).map(|(x, _)| x);
+        let bytes = |i: usize| fields.get(i).map(|f: &Field| &buf[f.at as usize..(f.at + f.len) as usize]);
         let frame = match t {
             ty::PADDING => Frame::Padding { len: end },
             ty::PING => Frame::Ping,
             ty::HANDSHAKE_DONE => Frame::HandshakeDone,
             ty::ACK | ty::ACK_ECN => {
                 let count = num(2)? as usize;
-                let ranges = (0..count)
-                    .map(|i| Some((num(4 + 2 * i)?, num(5 + 2 * i)?)))
-                    .collect::<Option<_>>()?;
+                let ranges = (0..count).map(|i| Some((num(4 + 2 * i)?, num(5 + 2 * i)?))).collect::<Option<_>>()?;
                 let e = 4 + 2 * count;
-                let ecn = if t == ty::ACK_ECN {
-                    Some([num(e)?, num(e + 1)?, num(e + 2)?])
-                } else {
-                    None
-                };
-                Frame::Ack {
-                    largest: num(0)?,
-                    delay: num(1)?,
-                    first_range: num(3)?,
-                    ranges,
-                    ecn,
-                }
+                let ecn = if t == ty::ACK_ECN { Some([num(e)?, num(e + 1)?, num(e + 2)?]) } else { None };
+                Frame::Ack { largest: num(0)?, delay: num(1)?, first_range: num(3)?, ranges, ecn }
             }
-            ty::RESET_STREAM => Frame::ResetStream {
-                stream_id: num(0)?,
-                error_code: num(1)?,
-                final_size: num(2)?,
-            },
-            ty::STOP_SENDING => Frame::StopSending {
-                stream_id: num(0)?,
-                error_code: num(1)?,
-            },
-            ty::CRYPTO => Frame::Crypto {
-                offset: num(0)?,
-                data: bytes(2)?,
-            },
+            ty::RESET_STREAM => Frame::ResetStream { stream_id: num(0)?, error_code: num(1)?, final_size: num(2)? },
+            ty::STOP_SENDING => Frame::StopSending { stream_id: num(0)?, error_code: num(1)? },
+            ty::CRYPTO => Frame::Crypto { offset: num(0)?, data: bytes(2)? },
             ty::NEW_TOKEN => Frame::NewToken { token: bytes(1)? },
             0x08..=0x0f => {
                 let has_off = t & 0x04 != 0;
@@ -357,23 +261,15 @@ impl<'a> Frame<'a> {
                 }
             }
             ty::MAX_DATA => Frame::MaxData { maximum: num(0)? },
-            ty::MAX_STREAM_DATA => Frame::MaxStreamData {
-                stream_id: num(0)?,
-                maximum: num(1)?,
-            },
-            ty::MAX_STREAMS_BIDI | ty::MAX_STREAMS_UNI => Frame::MaxStreams {
-                bidi: t == ty::MAX_STREAMS_BIDI,
-                maximum: num(0)?,
-            },
+            ty::MAX_STREAM_DATA => Frame::MaxStreamData { stream_id: num(0)?, maximum: num(1)? },
+            ty::MAX_STREAMS_BIDI | ty::MAX_STREAMS_UNI => {
+                Frame::MaxStreams { bidi: t == ty::MAX_STREAMS_BIDI, maximum: num(0)? }
+            }
             ty::DATA_BLOCKED => Frame::DataBlocked { limit: num(0)? },
-            ty::STREAM_DATA_BLOCKED => Frame::StreamDataBlocked {
-                stream_id: num(0)?,
-                limit: num(1)?,
-            },
-            ty::STREAMS_BLOCKED_BIDI | ty::STREAMS_BLOCKED_UNI => Frame::StreamsBlocked {
-                bidi: t == ty::STREAMS_BLOCKED_BIDI,
-                limit: num(0)?,
-            },
+            ty::STREAM_DATA_BLOCKED => Frame::StreamDataBlocked { stream_id: num(0)?, limit: num(1)? },
+            ty::STREAMS_BLOCKED_BIDI | ty::STREAMS_BLOCKED_UNI => {
+                Frame::StreamsBlocked { bidi: t == ty::STREAMS_BLOCKED_BIDI, limit: num(0)? }
+            }
             ty::NEW_CONNECTION_ID => Frame::NewConnectionId {
                 sequence: num(0)?,
                 retire_prior_to: num(1)?,
@@ -381,30 +277,16 @@ impl<'a> Frame<'a> {
                 reset_token: bytes(4)?.try_into().ok()?,
             },
             ty::RETIRE_CONNECTION_ID => Frame::RetireConnectionId { sequence: num(0)? },
-            ty::PATH_CHALLENGE => Frame::PathChallenge {
-                data: bytes(0)?.try_into().ok()?,
-            },
-            ty::PATH_RESPONSE => Frame::PathResponse {
-                data: bytes(0)?.try_into().ok()?,
-            },
-            ty::CONNECTION_CLOSE => Frame::ConnectionClose {
-                error_code: num(0)?,
-                frame_type: Some(num(1)?),
-                reason: bytes(3)?,
-            },
-            ty::CONNECTION_CLOSE_APP => Frame::ConnectionClose {
-                error_code: num(0)?,
-                frame_type: None,
-                reason: bytes(2)?,
-            },
-            ty::DATAGRAM => Frame::Datagram {
-                data: bytes(0)?,
-                explicit_len: false,
-            },
-            ty::DATAGRAM_LEN => Frame::Datagram {
-                data: bytes(1)?,
-                explicit_len: true,
-            },
+            ty::PATH_CHALLENGE => Frame::PathChallenge { data: bytes(0)?.try_into().ok()? },
+            ty::PATH_RESPONSE => Frame::PathResponse { data: bytes(0)?.try_into().ok()? },
+            ty::CONNECTION_CLOSE => {
+                Frame::ConnectionClose { error_code: num(0)?, frame_type: Some(num(1)?), reason: bytes(3)? }
+            }
+            ty::CONNECTION_CLOSE_APP => {
+                Frame::ConnectionClose { error_code: num(0)?, frame_type: None, reason: bytes(2)? }
+            }
+            ty::DATAGRAM => Frame::Datagram { data: bytes(0)?, explicit_len: false },
+            ty::DATAGRAM_LEN => Frame::Datagram { data: bytes(1)?, explicit_len: true },
             ty::ACK_FREQUENCY => Frame::AckFrequency {
                 sequence: num(0)?,
                 ack_eliciting_threshold: num(1)?,

@@ -36,14 +36,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
         Op::MessageLength => {
             let at = l.data_at + 1;
             let old = read_be(buf, at, 3);
-            let new = [
-                0,
-                old.wrapping_sub(1),
-                old + 1,
-                0xff_ffff,
-                old + 0x1_0000,
-                0x4000,
-            ][rng.gen_range(0..6)];
+            let new = [0, old.wrapping_sub(1), old + 1, 0xff_ffff, old + 0x1_0000, 0x4000][rng.gen_range(0..6)];
             write_be(buf, at, 3, new);
             Some((at, len))
         }
@@ -56,11 +49,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
         // RFC 8446 §4.1.2: "legacy_version ... MUST be set to 0x0303".
         Op::LegacyVersion => {
             let at = l.version_at?;
-            set_u16(
-                buf,
-                at,
-                [0x0304, 0x0301, 0x0300, 0x0000, 0xffff, 0x0302][rng.gen_range(0..6)],
-            );
+            set_u16(buf, at, [0x0304, 0x0301, 0x0300, 0x0000, 0xffff, 0x0302][rng.gen_range(0..6)]);
             Some((at, len))
         }
         // RFC 9001 §8.4: QUIC does not use middlebox compatibility mode, so the session id is
@@ -94,8 +83,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             } else {
                 at
             };
-            let suite =
-                [0x1305, 0x0000, 0x00ff, 0x1306, 0xc02f, grease(rng), 0x1302][rng.gen_range(0..7)];
+            let suite = [0x1305, 0x0000, 0x00ff, 0x1306, 0xc02f, grease(rng), 0x1302][rng.gen_range(0..7)];
             set_u16(buf, suite_at, suite);
             Some((suite_at, len))
         }
@@ -170,11 +158,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             let n = e.end - e.data_at;
             if n >= 4 && rng.gen() {
                 let at = e.data_at + 2 + 2 * rng.gen_range(0..(n - 2) / 2);
-                set_u16(
-                    buf,
-                    at,
-                    [0x0000, 0xffff, grease(rng), 0x0201, 0x0808][rng.gen_range(0..5)],
-                );
+                set_u16(buf, at, [0x0000, 0xffff, grease(rng), 0x0201, 0x0808][rng.gen_range(0..5)]);
                 Some((at, len))
             } else {
                 let at = e.data_at + rng.gen_range(0..n);
@@ -190,9 +174,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
                 0 => read_be(buf, other, 2) as u16,
                 1 => grease(rng),
                 // secp384r1, secp521r1, x448, ffdhe2048, X25519MLKEM768, x25519, secp256r1, none.
-                2 => [
-                    0x0018, 0x0019, 0x001e, 0x0100, 0x11ec, 0x001d, 0x0017, 0x0000,
-                ][rng.gen_range(0..8)],
+                2 => [0x0018, 0x0019, 0x001e, 0x0100, 0x11ec, 0x001d, 0x0017, 0x0000][rng.gen_range(0..8)],
                 _ => 0xffff,
             };
             set_u16(buf, s.at, g);
@@ -236,8 +218,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             cx.scratch.clear();
             cx.scratch.extend_from_slice(&((new as u16).to_be_bytes()));
             let keep = old.min(new);
-            cx.scratch
-                .extend_from_slice(&cx.buf[s.key_at..s.key_at + keep]);
+            cx.scratch.extend_from_slice(&cx.buf[s.key_at..s.key_at + keep]);
             cx.scratch.resize(2 + new, 0x5a);
             let lists: &[usize] = l.shares_list_at.as_slice();
             let new_len = cx.resize((s.at + 2, 2 + old), true, l.shares_ext, lists)?;
@@ -264,12 +245,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
         // With no share left the server must ask again (HelloRetryRequest, §4.1.4).
         Op::KeyShareRemove => {
             let (_, s) = pick(rng, &l.shares, |s| holds(s.end))?;
-            let new_len = cx.resize(
-                (s.at, s.end - s.at),
-                false,
-                l.shares_ext,
-                l.shares_list_at.as_slice(),
-            )?;
+            let new_len = cx.resize((s.at, s.end - s.at), false, l.shares_ext, l.shares_list_at.as_slice())?;
             Some((s.at, new_len))
         }
         Op::KeyShareListLength => {
@@ -281,11 +257,8 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
         // RFC 8446 §4.2.1: the ClientHello lists versions<2..254> (1-byte length), the
         // ServerHello selects one. QUIC requires TLS 1.3 (RFC 9001 §4.2).
         Op::SupportedVersions => {
-            let (_, e) = pick(rng, &l.extensions, |e| {
-                e.ty == ext::SUPPORTED_VERSIONS && holds(e.end)
-            })?;
-            let version =
-                [0x0303, 0x0302, 0x7f1c, 0xfefc, 0x0305, 0x0000, grease(rng)][rng.gen_range(0..7)];
+            let (_, e) = pick(rng, &l.extensions, |e| e.ty == ext::SUPPORTED_VERSIONS && holds(e.end))?;
+            let version = [0x0303, 0x0302, 0x7f1c, 0xfefc, 0x0305, 0x0000, grease(rng)][rng.gen_range(0..7)];
             if l.msg_type == msg::CLIENT_HELLO {
                 let list = e.end - e.data_at;
                 if list == 0 {
@@ -361,8 +334,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
                     Some((e.data_at, len))
                 }
                 1 => {
-                    buf[name_len_at] =
-                        [0, buf[name_len_at].wrapping_add(1), 0xff][rng.gen_range(0..3)];
+                    buf[name_len_at] = [0, buf[name_len_at].wrapping_add(1), 0xff][rng.gen_range(0..3)];
                     Some((name_len_at, len))
                 }
                 _ => {
@@ -377,9 +349,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
         // (host_name(0)) and `HostName opaque<1..2^16-1>`, "represented as a byte string using
         // ASCII encoding without a trailing dot".
         Op::Sni => {
-            let (_, e) = pick(rng, &l.extensions, |e| {
-                e.ty == ext::SERVER_NAME && holds(e.end)
-            })?;
+            let (_, e) = pick(rng, &l.extensions, |e| e.ty == ext::SERVER_NAME && holds(e.end))?;
             if e.end - e.data_at < 6 {
                 return None;
             }

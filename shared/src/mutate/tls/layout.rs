@@ -87,20 +87,13 @@ impl Reader<'_> {
 
     fn uint(&mut self, n: usize) -> Option<(usize, usize)> {
         let at = self.take(n)?;
-        Some((
-            at,
-            self.buf[at..at + n]
-                .iter()
-                .fold(0usize, |v, b| v << 8 | usize::from(*b)),
-        ))
+        Some((at, self.buf[at..at + n].iter().fold(0usize, |v, b| v << 8 | usize::from(*b))))
     }
 }
 
 /// Reads the `n`-byte big-endian integer at `buf[at..]` (the caller checked the bounds).
 pub fn read_be(buf: &[u8], at: usize, n: usize) -> usize {
-    buf[at..at + n]
-        .iter()
-        .fold(0usize, |v, b| v << 8 | usize::from(*b))
+    buf[at..at + n].iter().fold(0usize, |v, b| v << 8 | usize::from(*b))
 }
 
 /// Writes `value` as an `n`-byte big-endian integer at `buf[at..]`, truncating high bits.
@@ -131,26 +124,18 @@ impl Layout {
     /// `false` when there is none, or not even the 4-byte message header.
     pub fn parse(&mut self, frames: &Frames, payload: &[u8]) -> bool {
         self.clear();
-        let start = frames
-            .frames
-            .iter()
-            .filter(|f| f.ty == ty::CRYPTO)
-            .find_map(|f| {
-                let fields = frames.fields_of(f);
-                let offset = varint::decode(payload, fields[0].at as usize)?.0;
-                (offset == 0).then_some((fields[1], fields[2]))
-            });
+        let start = frames.frames.iter().filter(|f| f.ty == ty::CRYPTO).find_map(|f| {
+            let fields = frames.fields_of(f);
+            let offset = varint::decode(payload, fields[0].at as usize)?.0;
+            (offset == 0).then_some((fields[1], fields[2]))
+        });
         let Some((len_field, data)) = start else {
             return false;
         };
         self.crypto_len = (len_field.at as usize, len_field.len as usize);
         self.data_at = data.at as usize;
         self.data_end = (data.at + data.len) as usize;
-        let mut r = Reader {
-            buf: payload,
-            pos: self.data_at,
-            end: self.data_end,
-        };
+        let mut r = Reader { buf: payload, pos: self.data_at, end: self.data_end };
         let Some((_, t)) = r.uint(1) else {
             return false;
         };
@@ -216,18 +201,9 @@ impl Layout {
         while let Some((at, t)) = r.uint(2) {
             let (_, n) = r.uint(2)?;
             let data_at = r.pos;
-            let e = Extension {
-                ty: t as u16,
-                at,
-                data_at,
-                end: data_at + n,
-            };
+            let e = Extension { ty: t as u16, at, data_at, end: data_at + n };
             self.extensions.push(e);
-            let mut inner = Reader {
-                buf: r.buf,
-                pos: data_at,
-                end: e.end.min(r.end),
-            };
+            let mut inner = Reader { buf: r.buf, pos: data_at, end: e.end.min(r.end) };
             match e.ty {
                 ext::KEY_SHARE if self.shares_ext.is_none() => {
                     self.shares_ext = Some(self.extensions.len() - 1);
@@ -259,11 +235,7 @@ impl Layout {
         while let Some((at, _)) = r.uint(2) {
             let Some((_, n)) = r.uint(2) else { return };
             let key_at = r.pos;
-            self.shares.push(Share {
-                at,
-                key_at,
-                end: key_at + n,
-            });
+            self.shares.push(Share { at, key_at, end: key_at + n });
             if r.take(n).is_none() || self.msg_type != msg::CLIENT_HELLO {
                 return;
             }
@@ -284,13 +256,7 @@ impl Layout {
             };
             let value_at = len_at + lw;
             let end = value_at.saturating_add(n as usize);
-            self.params.push(Param {
-                id,
-                at,
-                len_at,
-                value_at,
-                end,
-            });
+            self.params.push(Param { id, at, len_at, value_at, end });
             if end > r.end {
                 return;
             }

@@ -62,25 +62,14 @@ pub fn mutate<R: Rng>(
     len: usize,
     scratch: &mut Vec<u8>,
 ) -> Option<(&'static str, usize, usize)> {
-    let total: u32 = Op::ALL
-        .iter()
-        .filter(|o| o.applies(layout))
-        .map(|o| o.weight())
-        .sum();
+    let total: u32 = Op::ALL.iter().filter(|o| o.applies(layout)).map(|o| o.weight()).sum();
     let mut x = rng.gen_range(0..total.max(1));
     let op = *Op::ALL.iter().filter(|o| o.applies(layout)).find(|o| {
         let hit = x < o.weight();
         x = x.saturating_sub(o.weight());
         hit
     })?;
-    let cx = Context {
-        layout,
-        buf,
-        len,
-        frames,
-        role,
-        scratch,
-    };
+    let cx = Context { layout, buf, len, frames, role, scratch };
     let (at, new_len) = match op {
         Op::TpValue | Op::TpLength | Op::TpId | Op::TpDuplicate | Op::TpAdd | Op::TpRemove => {
             params::apply(rng, op, cx)?
@@ -111,32 +100,16 @@ impl Context<'_> {
         lists: &[usize],
     ) -> Option<usize> {
         let insert: &[u8] = if insert_scratch { self.scratch } else { &[] };
-        self.layout.resize(
-            self.buf,
-            self.len,
-            self.frames,
-            (range.0, range.1, insert),
-            ext,
-            lists,
-        )
+        self.layout.resize(self.buf, self.len, self.frames, (range.0, range.1, insert), ext, lists)
     }
 }
 
 /// The `k`-th item among those `keep` accepts, chosen uniformly; `None` if none does.
-pub fn pick<R: Rng, T: Copy>(
-    rng: &mut R,
-    items: &[T],
-    keep: impl Fn(&T) -> bool,
-) -> Option<(usize, T)> {
+pub fn pick<R: Rng, T: Copy>(rng: &mut R, items: &[T], keep: impl Fn(&T) -> bool) -> Option<(usize, T)> {
     let n = items.iter().filter(|i| keep(i)).count();
     if n == 0 {
         return None;
     }
     let k = rng.gen_range(0..n);
-    items
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, i)| keep(i))
-        .nth(k)
+    items.iter().copied().enumerate().filter(|(_, i)| keep(i)).nth(k)
 }

@@ -115,16 +115,8 @@ impl Op {
     pub fn weight(self) -> u32 {
         match self {
             Op::TpValue | Op::TpAdd => 6,
-            Op::KeyShareGroup
-            | Op::KeyShareKey
-            | Op::KeyShareResize
-            | Op::TpId
-            | Op::TpDuplicate => 4,
-            Op::KeyShareLength
-            | Op::KeyShareOrder
-            | Op::KeyShareDuplicate
-            | Op::TpLength
-            | Op::TpRemove => 3,
+            Op::KeyShareGroup | Op::KeyShareKey | Op::KeyShareResize | Op::TpId | Op::TpDuplicate => 4,
+            Op::KeyShareLength | Op::KeyShareOrder | Op::KeyShareDuplicate | Op::TpLength | Op::TpRemove => 3,
             Op::MessageType | Op::Compression | Op::ExtensionsLength => 1,
             _ => 2,
         }
@@ -145,14 +137,9 @@ impl Op {
             Op::ExtLength | Op::ExtType => !l.extensions.is_empty(),
             Op::ExtDuplicate | Op::ExtRemove => l.complete_extensions() > 0,
             Op::ExtReorder => l.complete_extensions() > 1,
-            Op::ExtData => l
-                .extensions
-                .iter()
-                .any(|e| e.end > e.data_at && l.holds(e.end)),
+            Op::ExtData => l.extensions.iter().any(|e| e.end > e.data_at && l.holds(e.end)),
             Op::KeyShareGroup | Op::KeyShareLength => !l.shares.is_empty(),
-            Op::KeyShareKey | Op::KeyShareResize => {
-                l.shares.iter().any(|s| s.end > s.key_at && l.holds(s.end))
-            }
+            Op::KeyShareKey | Op::KeyShareResize => l.shares.iter().any(|s| s.end > s.key_at && l.holds(s.end)),
             Op::KeyShareOrder => client && l.complete_shares() > 1,
             Op::KeyShareDuplicate | Op::KeyShareRemove => client && l.complete_shares() > 0,
             Op::KeyShareListLength => l.shares_list_at.is_some(),
@@ -160,9 +147,7 @@ impl Op {
             Op::Alpn => has_ext(ext::ALPN),
             Op::Ticket => l.ticket_at.is_some(),
             Op::Sni => client && has_ext(ext::SERVER_NAME),
-            Op::TpValue | Op::TpLength | Op::TpId | Op::TpDuplicate | Op::TpRemove => {
-                l.complete_params() > 0
-            }
+            Op::TpValue | Op::TpLength | Op::TpId | Op::TpDuplicate | Op::TpRemove => l.complete_params() > 0,
             Op::TpAdd => l.params_ext.is_some_and(|i| l.holds(l.extensions[i].end)),
         }
     }

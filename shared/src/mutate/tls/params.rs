@@ -53,12 +53,8 @@ pub mod id {
 fn interesting_id<R: Rng>(rng: &mut R) -> u64 {
     use id::*;
     match rng.gen_range(0..4) {
-        0 => [
-            ORIGINAL_DESTINATION_CONNECTION_ID,
-            STATELESS_RESET_TOKEN,
-            PREFERRED_ADDRESS,
-            RETRY_SOURCE_CONNECTION_ID,
-        ][rng.gen_range(0..4)],
+        0 => [ORIGINAL_DESTINATION_CONNECTION_ID, STATELESS_RESET_TOKEN, PREFERRED_ADDRESS, RETRY_SOURCE_CONNECTION_ID]
+            [rng.gen_range(0..4)],
         1 => [
             MAX_UDP_PAYLOAD_SIZE,
             ACK_DELAY_EXPONENT,
@@ -77,8 +73,7 @@ fn interesting_id<R: Rng>(rng: &mut R) -> u64 {
         ][rng.gen_range(0..14)],
         2 => {
             // Reserved: 31 * N + 27, small N and the largest N that still fits a varint.
-            let n =
-                [0, 1, 2, rng.gen_range(0..1 << 20), (varint::MAX - 27) / 31][rng.gen_range(0..5)];
+            let n = [0, 1, 2, rng.gen_range(0..1 << 20), (varint::MAX - 27) / 31][rng.gen_range(0..5)];
             31 * n + 27
         }
         _ => rng.gen_range(0x12..=varint::MAX),
@@ -89,8 +84,7 @@ fn interesting_id<R: Rng>(rng: &mut R) -> u64 {
 fn interesting_value<R: Rng>(rng: &mut R, param: u64, out: &mut Vec<u8>) {
     use id::*;
     let int = |x: u64, out: &mut Vec<u8>| varint::push(x, out);
-    let bytes =
-        |n: usize, out: &mut Vec<u8>| out.extend((0..n).map(|i| (i as u8).wrapping_mul(37)));
+    let bytes = |n: usize, out: &mut Vec<u8>| out.extend((0..n).map(|i| (i as u8).wrapping_mul(37)));
     // A varint followed by a stray byte: the length covers more than the value (§18: the
     // value must be exactly a varint for integer parameters).
     if rng.gen_ratio(1, 10) {
@@ -100,32 +94,23 @@ fn interesting_value<R: Rng>(rng: &mut R, param: u64, out: &mut Vec<u8>) {
     }
     match param {
         MAX_IDLE_TIMEOUT => int([0, 1, 1 << 31, varint::MAX][rng.gen_range(0..4)], out),
-        MAX_UDP_PAYLOAD_SIZE => int(
-            [0, 1, 1199, 1200, 65527, 65528, varint::MAX][rng.gen_range(0..7)],
-            out,
-        ),
+        MAX_UDP_PAYLOAD_SIZE => int([0, 1, 1199, 1200, 65527, 65528, varint::MAX][rng.gen_range(0..7)], out),
         INITIAL_MAX_DATA
         | INITIAL_MAX_STREAM_DATA_BIDI_LOCAL
         | INITIAL_MAX_STREAM_DATA_BIDI_REMOTE
-        | INITIAL_MAX_STREAM_DATA_UNI => {
-            int([0, 1, 1 << 32, varint::MAX][rng.gen_range(0..4)], out)
+        | INITIAL_MAX_STREAM_DATA_UNI => int([0, 1, 1 << 32, varint::MAX][rng.gen_range(0..4)], out),
+        INITIAL_MAX_STREAMS_BIDI | INITIAL_MAX_STREAMS_UNI => {
+            int([0, 1, 1 << 60, (1 << 60) + 1, varint::MAX][rng.gen_range(0..5)], out)
         }
-        INITIAL_MAX_STREAMS_BIDI | INITIAL_MAX_STREAMS_UNI => int(
-            [0, 1, 1 << 60, (1 << 60) + 1, varint::MAX][rng.gen_range(0..5)],
-            out,
-        ),
         ACK_DELAY_EXPONENT => int([0, 20, 21, 63, varint::MAX][rng.gen_range(0..5)], out),
-        MAX_ACK_DELAY => int(
-            [0, (1 << 14) - 1, 1 << 14, varint::MAX][rng.gen_range(0..4)],
-            out,
-        ),
+        MAX_ACK_DELAY => int([0, (1 << 14) - 1, 1 << 14, varint::MAX][rng.gen_range(0..4)], out),
         ACTIVE_CONNECTION_ID_LIMIT => int([0, 1, 2, varint::MAX][rng.gen_range(0..4)], out),
         // Zero-length by definition: any value is an error.
         DISABLE_ACTIVE_MIGRATION | GREASE_QUIC_BIT => bytes([0, 1, 8][rng.gen_range(0..3)], out),
         // Connection IDs: 0 to 20 bytes valid (RFC 9000 §17.2).
-        ORIGINAL_DESTINATION_CONNECTION_ID
-        | INITIAL_SOURCE_CONNECTION_ID
-        | RETRY_SOURCE_CONNECTION_ID => bytes([0, 1, 8, 20, 21][rng.gen_range(0..5)], out),
+        ORIGINAL_DESTINATION_CONNECTION_ID | INITIAL_SOURCE_CONNECTION_ID | RETRY_SOURCE_CONNECTION_ID => {
+            bytes([0, 1, 8, 20, 21][rng.gen_range(0..5)], out)
+        }
         // 16 bytes exactly.
         STATELESS_RESET_TOKEN => bytes([0, 15, 16, 17][rng.gen_range(0..4)], out),
         // RFC 9000 §18.2 Preferred Address: IPv4 (4) and port (2), IPv6 (16) and port (2), CID
@@ -148,10 +133,7 @@ fn interesting_value<R: Rng>(rng: &mut R, param: u64, out: &mut Vec<u8>) {
         },
         MAX_DATAGRAM_FRAME_SIZE => int([0, 1, 1199, varint::MAX][rng.gen_range(0..4)], out),
         // draft-ietf-quic-ack-frequency §3: microseconds, below 2^24, not above max_ack_delay.
-        MIN_ACK_DELAY => int(
-            [0, 1, 25_001, 1 << 24, varint::MAX][rng.gen_range(0..5)],
-            out,
-        ),
+        MIN_ACK_DELAY => int([0, 1, 25_001, 1 << 24, varint::MAX][rng.gen_range(0..5)], out),
         _ => {
             if rng.gen() {
                 int(rng.gen_range(0..=varint::MAX), out)
@@ -201,19 +183,11 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             let (_, p) = pick(rng, &l.params, complete)?;
             let (old, width) = varint::decode(cx.buf, p.len_at)?;
             let ext_end = ext.map_or(p.end, |i| l.extensions[i].end);
-            let new = [
-                0,
-                old + 1,
-                old.saturating_sub(1),
-                varint::max_for_width(width),
-                (ext_end - p.value_at + 1) as u64,
-            ][rng.gen_range(0..5)];
+            let new =
+                [0, old + 1, old.saturating_sub(1), varint::max_for_width(width), (ext_end - p.value_at + 1) as u64]
+                    [rng.gen_range(0..5)];
             if !varint::write_with_width(new, width, &mut cx.buf[p.len_at..]) {
-                varint::write_with_width(
-                    varint::max_for_width(width),
-                    width,
-                    &mut cx.buf[p.len_at..],
-                );
+                varint::write_with_width(varint::max_for_width(width), width, &mut cx.buf[p.len_at..]);
             }
             Some((p.len_at, len))
         }
@@ -221,11 +195,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
         // server-only one, a reserved or unknown one.
         Op::TpId => {
             let (i, p) = pick(rng, &l.params, complete)?;
-            let new = if rng.gen_ratio(1, 4) {
-                l.params[(i + 1) % l.params.len()].id
-            } else {
-                interesting_id(rng)
-            };
+            let new = if rng.gen_ratio(1, 4) { l.params[(i + 1) % l.params.len()].id } else { interesting_id(rng) };
             cx.scratch.clear();
             varint::push(new, cx.scratch);
             let new_len = cx.resize((p.at, p.len_at - p.at), true, ext, &[])?;
@@ -245,9 +215,7 @@ pub fn apply<R: Rng>(rng: &mut R, op: Op, mut cx: Context<'_>) -> Option<(usize,
             let at = l.params.get(k).map_or(e.end, |p| p.at);
             let new_id = match cx.role {
                 // What a client must not send comes up more often from a client.
-                Role::Client if rng.gen_ratio(1, 3) => {
-                    [0x00, 0x02, 0x0d, 0x10][rng.gen_range(0..4)]
-                }
+                Role::Client if rng.gen_ratio(1, 3) => [0x00, 0x02, 0x0d, 0x10][rng.gen_range(0..4)],
                 _ => interesting_id(rng),
             };
             encode_param(rng, Some(new_id), new_id, cx.scratch);

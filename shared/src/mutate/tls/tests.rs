@@ -28,10 +28,7 @@ fn client_hello_layout() {
     assert_eq!(keys, [32, 65]);
     assert_eq!(l.params.len(), 12);
     assert_eq!(l.complete_params(), 12);
-    assert!(l
-        .params
-        .iter()
-        .any(|p| p.id == params::id::INITIAL_SOURCE_CONNECTION_ID));
+    assert!(l.params.iter().any(|p| p.id == params::id::INITIAL_SOURCE_CONNECTION_ID));
 }
 
 #[test]
@@ -60,10 +57,7 @@ fn server_messages_layout() {
     assert_eq!(l.complete_params(), 12);
     let (_, l, found) = layout_of(&corpus::server_ticket(1).payload);
     assert!(found && l.msg_type == msg::NEW_SESSION_TICKET && l.msg_end == l.data_end);
-    assert_eq!(
-        l.extensions.iter().map(|e| e.ty).collect::<Vec<_>>(),
-        [ext::EARLY_DATA]
-    );
+    assert_eq!(l.extensions.iter().map(|e| e.ty).collect::<Vec<_>>(), [ext::EARLY_DATA]);
     let (_, l, found) = layout_of(&corpus::client_handshake(1).payload);
     assert!(found && l.msg_type == 20 && l.extensions.is_empty());
 }
@@ -86,11 +80,8 @@ fn resizing_operators_keep_every_length_consistent() {
     let mut seen = std::collections::BTreeSet::new();
     let mut scratch = Vec::new();
     for seed in 0..3000u64 {
-        let sample = &[
-            corpus::client_initial(seed),
-            corpus::server_handshake(seed),
-            corpus::server_initial(seed),
-        ][seed as usize % 3];
+        let sample = &[corpus::client_initial(seed), corpus::server_handshake(seed), corpus::server_initial(seed)]
+            [seed as usize % 3];
         let mut buf = sample.buffer();
         let (frames, layout, _) = layout_of(&sample.payload);
         // What follows the message in the same CRYPTO frame (the Certificate after
@@ -98,15 +89,9 @@ fn resizing_operators_keep_every_length_consistent() {
         let after = layout.data_end as isize - layout.msg_end as isize;
         let mut rng = Pcg64::seed_from_u64(seed);
         let role = sample.packet.role;
-        let Some((name, _, len)) = mutate(
-            &mut rng,
-            role,
-            &layout,
-            &frames,
-            &mut buf,
-            sample.payload.len(),
-            &mut scratch,
-        ) else {
+        let Some((name, _, len)) =
+            mutate(&mut rng, role, &layout, &frames, &mut buf, sample.payload.len(), &mut scratch)
+        else {
             continue;
         };
         assert!(len <= buf.len());
@@ -115,52 +100,26 @@ fn resizing_operators_keep_every_length_consistent() {
         }
         seen.insert(name);
         let (frames, l, found) = layout_of(&buf[..len]);
-        assert!(
-            frames.complete(len),
-            "{name}: frames stop at {}",
-            frames.parsed_end
-        );
+        assert!(frames.complete(len), "{name}: frames stop at {}", frames.parsed_end);
         assert!(found);
         if after == 0 {
             assert_eq!(l.msg_end, l.data_end, "{name}: message length");
         } else {
             // The next message still starts where this one ends, though making room in a full
             // packet may have cut its end.
-            assert!(
-                l.data_end as isize - l.msg_end as isize <= after,
-                "{name}: message length"
-            );
-            assert_eq!(
-                buf[l.msg_end], sample.payload[layout.msg_end],
-                "{name}: next message"
-            );
+            assert!(l.data_end as isize - l.msg_end as isize <= after, "{name}: message length");
+            assert_eq!(buf[l.msg_end], sample.payload[layout.msg_end], "{name}: next message");
         }
         // Extensions tile the block exactly.
         let block_end = l.extensions_at.map(|at| at + 2 + read_be(&buf, at, 2));
-        assert_eq!(
-            l.extensions.last().map(|e| e.end),
-            block_end,
-            "{name}: extension block"
-        );
+        assert_eq!(l.extensions.last().map(|e| e.end), block_end, "{name}: extension block");
         if let Some(i) = l.params_ext {
             let e = l.extensions[i];
-            assert_eq!(
-                l.params.last().map_or(e.data_at, |p| p.end),
-                e.end,
-                "{name}: parameters"
-            );
+            assert_eq!(l.params.last().map_or(e.data_at, |p| p.end), e.end, "{name}: parameters");
         }
         if let (Some(at), Some(i)) = (l.shares_list_at, l.shares_ext) {
-            assert_eq!(
-                at + 2 + read_be(&buf, at, 2),
-                l.extensions[i].end,
-                "{name}: client_shares"
-            );
-            assert_eq!(
-                l.shares.last().map(|s| s.end),
-                Some(l.extensions[i].end),
-                "{name}: key shares"
-            );
+            assert_eq!(at + 2 + read_be(&buf, at, 2), l.extensions[i].end, "{name}: client_shares");
+            assert_eq!(l.shares.last().map(|s| s.end), Some(l.extensions[i].end), "{name}: key shares");
         }
     }
     for op in resizing {
