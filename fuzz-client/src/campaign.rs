@@ -321,6 +321,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             if plan.attempt_0rtt {
                 summary.zero_rtt_unsupported += 1;
             }
+            tracing::debug!(target: "mutation", "#{seq} {cid} plan: {}", serde_json::to_string(&plan).unwrap_or_default());
             log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
             let shared = ConnShared::new(seq, cid, plan, c.mode);
             let ep = ep.clone();
@@ -382,6 +383,18 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     duration_ms: report.duration.as_millis() as u64,
                     detail: report.detail.clone(),
                 })?;
+                tracing::debug!(
+                    target: "mutation",
+                    "#{} {} {} after {} ms, {}/{} packets fuzzed, digest {}{}",
+                    report.seq,
+                    report.cid,
+                    report.outcome.as_str(),
+                    report.duration.as_millis(),
+                    report.fuzzed_packets(),
+                    report.sent_packets(),
+                    report.mutation_digest,
+                    report.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                );
                 tracker.finish(report.seq);
                 summary.add(&report);
                 progress.inc(&report);

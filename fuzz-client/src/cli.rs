@@ -6,7 +6,7 @@
 
 use crate::campaign::{CampaignConfig, ProbePolicy};
 use crate::connection::Timeouts;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use fuzz_shared::{cid, Cid, Mode};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -22,12 +22,30 @@ Exit status:
 /// A CID-seeded QUIC fuzzing client: every connection is a function of its initial connection
 /// ID, and each next CID is derived from the previous one.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "fuzz-client", version, after_help = EXIT_CODES)]
-pub struct Args {
-    /// The QUIC v1 server to fuzz, as host:port.
-    #[arg(value_name = "SERVER")]
-    pub server: String,
+#[command(
+    name = "fuzz-client",
+    version,
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub campaign: Args,
+}
 
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Replay one connection of a chain by its CID, printing each mutation decision on stderr
+    /// (and logging it like a campaign of one connection).
+    Replay(ReplayArgs),
+}
+
+/// A campaign (the default command).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
     /// The first initial CID of the chain (16 hex digits: 8 bytes). Random when absent; always
     /// logged in `run_start`.
     #[arg(long, value_name = "HEX")]
@@ -53,6 +71,42 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub checkpoint_every: u64,
 
+    /// Probe the server early after this many consecutive connections that failed to handshake,
+    /// timed out or were refused.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub failure_streak: u32,
+
+    /// No progress bar even when stderr is a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// `replay`: one connection.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReplayArgs {
+    /// The connection's initial CID (16 hex digits).
+    #[arg(long, value_name = "HEX")]
+    pub cid: String,
+
+    /// Its sequence number in its campaign, for the log.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seq: u64,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// What every command needs to make connections.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// The QUIC v1 server to fuzz, as host:port (required; optional only in clap's eyes, which
+    /// cannot mix a required positional with subcommands).
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+
     /// The JSON-lines run log (appended to).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -74,7 +128,8 @@ pub struct Args {
     #[arg(long, value_name = "PEM")]
     pub ca: Option<PathBuf>,
 
-    /// A connection silent for this long is abandoned (and closed, so the server frees it).
+    /// A connection silent for this long is abandoned (and closed, so the server frees it); a
+    /// handshake gets at most twice this.
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub idle_ms: u64,
 
@@ -86,15 +141,6 @@ pub struct Args {
     /// The hard cap on one connection's life.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub max_conn_ms: u64,
-
-    /// Probe the server early after this many consecutive connections that failed to handshake,
-    /// timed out or were refused.
-    #[arg(long, value_name = "N", default_value_t = 32)]
-    pub failure_streak: u32,
-
-    /// No progress bar even when stderr is a terminal.
-    #[arg(long)]
-    pub no_progress: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -185,6 +231,32 @@ impl Args {
             Some(d) if d.is_finite() && d > 0.0 => Some(Duration::from_secs_f64(d)),
             Some(d) => return Err(usage(format!("--duration {d}: must be a positive number of seconds"))),
         };
+        let mut config = self.conn.into_config(argv, start_cid, self.start_seq)?;
+        config.count = self.count;
+        config.duration = duration;
+        config.concurrency = self.concurrency;
+        config.checkpoint_every = self.checkpoint_every;
+        config.failure_streak = self.failure_streak.max(1);
+        config.progress = !self.no_progress;
+        Ok(config)
+    }
+}
+
+impl ReplayArgs {
+    /// A campaign of exactly one connection: `--cid` at `--seq`, no checkpoint before its end.
+    pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
+        let cid = parse_start_cid(&self.cid).map_err(|e| usage(e.0.replace("--start-cid", "--cid")))?;
+        let mut config = self.conn.into_config(argv, cid, self.seq)?;
+        config.count = Some(1);
+        config.concurrency = 1;
+        config.checkpoint_every = u64::MAX / 2;
+        config.progress = false;
+        Ok(config)
+    }
+}
+
+impl ConnArgs {
+    fn into_config(self, argv: Vec<String>, start_cid: Cid, start_seq: u64) -> Result<CampaignConfig, UsageError> {
         if self.idle_ms == 0 || self.max_conn_ms == 0 {
             return Err(usage("--idle-ms and --max-conn-ms must be at least 1"));
         }
@@ -201,18 +273,19 @@ impl Args {
                 Some(pem)
             }
         };
-        let (server, host) = resolve_server(&self.server)?;
+        let target = self.server.clone().ok_or_else(|| usage("SERVER is missing: give the server as host:port, e.g. 127.0.0.1:4433"))?;
+        let (server, host) = resolve_server(&target)?;
         let server_name = self.sni.clone().unwrap_or_else(|| default_sni(&host));
         Ok(CampaignConfig {
             server,
-            target: self.server.clone(),
+            target,
             server_name,
             start_cid,
-            start_seq: self.start_seq,
-            count: self.count,
-            duration,
-            concurrency: self.concurrency,
-            checkpoint_every: self.checkpoint_every,
+            start_seq,
+            count: None,
+            duration: None,
+            concurrency: 16,
+            checkpoint_every: 1000,
             log: self.log.clone(),
             mode: self.mode.into(),
             alpn: self.alpn.clone(),
@@ -220,8 +293,8 @@ impl Args {
             timeouts: Timeouts::new(Duration::from_millis(self.idle_ms), Duration::from_millis(self.max_conn_ms)),
             initial_rtt: Duration::from_millis(self.initial_rtt_ms.max(1)),
             probe: ProbePolicy::default(),
-            failure_streak: self.failure_streak.max(1),
-            progress: !self.no_progress,
+            failure_streak: 32,
+            progress: true,
             argv,
         })
     }
@@ -234,8 +307,12 @@ mod tests {
     fn args(extra: &[&str]) -> Result<CampaignConfig, UsageError> {
         let mut argv = vec!["fuzz-client"];
         argv.extend_from_slice(extra);
-        let parsed = Args::try_parse_from(&argv).map_err(|e| UsageError(e.to_string()))?;
-        parsed.into_config(argv.iter().map(|s| s.to_string()).collect())
+        let parsed = Cli::try_parse_from(&argv).map_err(|e| UsageError(e.to_string()))?;
+        let argv = argv.iter().map(|s| s.to_string()).collect();
+        match parsed.command {
+            None => parsed.campaign.into_config(argv),
+            Some(Command::Replay(r)) => r.into_config(argv),
+        }
     }
 
     #[test]
@@ -263,8 +340,17 @@ mod tests {
         assert!(msg(&["127.0.0.1:4433", "--ca", "/nonexistent/ca.pem"]).contains("/nonexistent/ca.pem"));
         assert!(msg(&["no-such-host.invalid:4433"]).contains("cannot resolve"));
         assert!(msg(&["127.0.0.1"]).contains("host:port"));
+        assert!(msg(&["--count", "5"]).contains("SERVER is missing"));
         assert!(msg(&["127.0.0.1:http"]).contains("not a port"));
         assert!(msg(&["127.0.0.1:4433", "--duration=0"]).contains("--duration"));
+    }
+
+    #[test]
+    fn replay_is_one_connection() {
+        let c = args(&["replay", "--cid", "cac106eb3b28bca3", "--seq", "1", "--mode", "clean", "127.0.0.1:4433"]).unwrap();
+        assert_eq!((c.start_cid.to_hex().as_str(), c.start_seq, c.count, c.concurrency), ("cac106eb3b28bca3", 1, Some(1), 1));
+        assert!(args(&["replay", "--cid", "01", "127.0.0.1:4433"]).unwrap_err().0.contains("--cid"));
+        assert!(args(&["replay", "127.0.0.1:4433"]).is_err(), "--cid is required");
     }
 
     #[test]

@@ -23,16 +23,26 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
-    let args = cli::Args::parse(); // usage errors exit with status 2 (clap)
+    let cli = cli::Cli::parse(); // usage errors exit with status 2 (clap)
+    // `replay` prints every mutation decision (the `mutation` target; `packets=trace` adds
+    // every packet sent).
+    let default_filter = match cli.command {
+        Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
+        None => "info,s2n_quic=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s2n_quic=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(|| progress::StderrWriter)
         .with_target(false)
         .init();
-    let config = match args.into_config(argv) {
+    let config = match cli.command {
+        None => cli.campaign.into_config(argv),
+        Some(cli::Command::Replay(replay)) => replay.into_config(argv),
+    };
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
