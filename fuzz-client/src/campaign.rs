@@ -267,7 +267,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
 
     let started = Instant::now();
     let deadline = c.duration.map(|d| tokio::time::Instant::now() + d);
-    let end_seq = c.count.map(|n| c.start_seq + n);
+    let end_seq = c.count.map(|n| c.start_seq.saturating_add(n));
     let schedule = CheckpointSchedule { every: c.checkpoint_every };
     let mut tracker = CheckpointTracker::new(c.start_seq);
     let mut summary = Summary::default();

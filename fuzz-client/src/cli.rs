@@ -17,7 +17,8 @@ Exit status:
   0  the campaign ended and the server is up
   1  internal error of the fuzzer (e.g. a connection whose initial CID is not the chosen one)
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
-  3  the server went down: `server_down` in the log and the restart command on stderr";
+  3  the server went down: `server_down` in the log and the restart command on stderr
+  130  interrupted (Ctrl-C): connections in flight are closed and logged first";
 
 /// A CID-seeded QUIC fuzzing client: every connection is a function of its initial connection
 /// ID, and each next CID is derived from the previous one.
