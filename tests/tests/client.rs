@@ -102,6 +102,28 @@ fn campaign_logs_every_cid_and_true_checkpoints() {
     assert!(matches!(run.log.last().map(|l| &l.event), Some(Event::RunEnd { server_up: true, connections: 300, .. })));
     assert!(server.is_running(), "the server died: {}", server.stderr_text());
     assert!(run.stderr.contains("connections/s"), "a summary on stderr:\n{}", run.stderr);
+    // The ODCIDs on the wire: the server learns each connection's CID from its first Initial.
+    // Every CID of the chain reached it, and every other CID it saw is a probe CID.
+    let chain: std::collections::HashSet<Cid> = chain::iter(start_cid()).take(300).collect();
+    let mut probes = std::collections::HashSet::new();
+    for cid in chain.iter().chain(std::iter::once(&chain::nth(start_cid(), 300))) {
+        let mut p = *cid;
+        for _ in 0..20 {
+            p = chain::probe(&p);
+            probes.insert(p);
+        }
+    }
+    let seen: std::collections::HashSet<Cid> = log_lines(&server.log)
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::CidStart { cid, .. } => Some(*cid),
+            _ => None,
+        })
+        .collect();
+    let missing: Vec<&Cid> = chain.iter().filter(|c| !seen.contains(c)).collect();
+    assert!(missing.is_empty(), "the server never saw these chain CIDs as ODCIDs: {missing:?}");
+    let strangers: Vec<&Cid> = seen.iter().filter(|c| !chain.contains(c) && !probes.contains(c)).collect();
+    assert!(strangers.is_empty(), "the server saw ODCIDs that are neither chain nor probe CIDs: {strangers:?}");
     eprintln!("{}", run.stderr);
 }
 
