@@ -296,8 +296,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     tokio::pin!(ctrl_c);
 
     loop {
-        // Launch what may be launched. A health probe pauses launching; so does reaching the
-        // checkpoint after a pending one, so a dead server costs at most one period of CIDs.
+        // Launch what may be launched. A health probe (wanted or running) pauses launching, so a
+        // dead server does not burn the chain while it is being checked.
         while !stopping
             && !server_down
             && in_flight < c.concurrency
@@ -306,6 +306,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             // the campaign), within a bound on how many wait.
             && pending_cps.len() < MAX_PENDING_CHECKPOINTS
             && !health_running
+            && health_wanted.is_none()
         {
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 stopping = true;
