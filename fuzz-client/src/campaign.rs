@@ -130,6 +130,16 @@ enum ProbeKind {
     Final { cid: Cid },
 }
 
+impl std::fmt::Display for ProbeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Checkpoint { seq, cid } => write!(f, "checkpoint #{seq} {cid}"),
+            Self::Health { cid } => write!(f, "health check after {cid}"),
+            Self::Final { cid } => write!(f, "end of campaign at {cid}"),
+        }
+    }
+}
+
 impl ProbeKind {
     fn base_cid(&self) -> Cid {
         match *self {
@@ -187,14 +197,14 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
         let detail = report.detail.map(|d| format!(" ({d})")).unwrap_or_default();
         if report.received > 0 {
             responsive += 1;
-            tracing::debug!("probe {cid} ({kind:?}) failed with the server answering: {}{detail}", report.outcome.as_str());
+            tracing::debug!("probe {cid} ({kind}) failed with the server answering: {}{detail}", report.outcome.as_str());
             if responsive < RESPONSIVE_TRIES {
                 continue;
             }
             tracing::warn!("{responsive} probes failed although the server answered: it no longer serves clean connections");
             return ProbeResult { kind, up: false, probe_ms: 0, failed_tries };
         }
-        tracing::warn!("probe {cid} ({kind:?}) failed, no answer from the server: {}{detail}", report.outcome.as_str());
+        tracing::warn!("probe {cid} ({kind}) failed, no answer from the server: {}{detail}", report.outcome.as_str());
         match policy.backoff.get(silent) {
             Some(wait) => tokio::time::sleep(*wait).await,
             None => return ProbeResult { kind, up: false, probe_ms: 0, failed_tries },
