@@ -163,16 +163,16 @@ fn same_start_cid_same_campaign() {
         }
     }
     // The issue's target is 95%. Measured on a 2-core machine against fuzz-server (fuzz mode):
-    // 92-97% over a dozen pairs of runs (86-93% with PMTU probing, now off). What differs is timing,
-    // not the CID derivations: which packet numbers exist (spurious PTO retransmissions of the
-    // client Finished, ACK-only packets) and what the frames around a mutation look like (ACK
-    // ranges, padding of coalesced datagrams). The floor below catches a real regression (a
-    // broken derivation gives ~45%, the share of connections that mutate nothing) without
-    // failing on timing; the figure is printed, with a note when under the target.
+    // 94.7-97% over pairs of runs. What still differs is timing, not the CID derivations: which
+    // packet numbers exist (a spurious PTO retransmission of the client Finished; whether the
+    // first STREAM frame and the NEW_CONNECTION_ID frames share a packet; ACK-only packets).
+    // The floor below catches a real regression (a broken derivation gives ~50%, the share of
+    // connections that mutate nothing) without failing on timing; the figure is printed, with
+    // a note when it is under the target.
     if pct < 95.0 {
         println!("NOTE: below the 95% target of the issue");
     }
-    assert!(pct >= 85.0, "digest agreement {pct:.1}% < 85%");
+    assert!(pct >= 90.0, "digest agreement {pct:.1}% < 90%");
 }
 
 #[test]
