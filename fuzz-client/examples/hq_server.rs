@@ -13,9 +13,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tls = s2n_tls::Server::builder()
         .with_certificate(cert.cert.pem().as_str(), cert.key_pair.serialize_pem().as_str())?
         .with_application_protocols([b"hq-interop".as_slice()])?;
-    tls.config_mut()
-        .set_ticket_key_encrypt_decrypt_lifetime(Duration::from_secs(86400))?
-        .add_session_ticket_key(b"hq-server", &rand::random::<[u8; 32]>(), SystemTime::now())?;
+    tls.config_mut().set_ticket_key_encrypt_decrypt_lifetime(Duration::from_secs(86400))?.add_session_ticket_key(
+        b"hq-server",
+        &rand::random::<[u8; 32]>(),
+        SystemTime::now(),
+    )?;
     let mut server = Server::builder().with_io(listen.as_str())?.with_tls(tls.build()?)?.start()?;
     eprintln!("hq_server listening on {}", server.local_addr()?);
     while let Some(mut conn) = server.accept().await {

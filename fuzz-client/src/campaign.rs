@@ -41,10 +41,7 @@ pub struct ProbePolicy {
 
 impl Default for ProbePolicy {
     fn default() -> Self {
-        Self {
-            backoff: [200, 400, 800].map(Duration::from_millis).to_vec(),
-            idle: Duration::from_millis(1000),
-        }
+        Self { backoff: [200, 400, 800].map(Duration::from_millis).to_vec(), idle: Duration::from_millis(1000) }
     }
 }
 
@@ -197,11 +194,16 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
         let detail = report.detail.map(|d| format!(" ({d})")).unwrap_or_default();
         if report.received > 0 {
             responsive += 1;
-            tracing::debug!("probe {cid} ({kind}) failed with the server answering: {}{detail}", report.outcome.as_str());
+            tracing::debug!(
+                "probe {cid} ({kind}) failed with the server answering: {}{detail}",
+                report.outcome.as_str()
+            );
             if responsive < RESPONSIVE_TRIES {
                 continue;
             }
-            tracing::warn!("{responsive} probes failed although the server answered: it no longer serves clean connections");
+            tracing::warn!(
+                "{responsive} probes failed although the server answered: it no longer serves clean connections"
+            );
             return ProbeResult { kind, up: false, probe_ms: 0, failed_tries };
         }
         tracing::warn!("probe {cid} ({kind}) failed, no answer from the server: {}{detail}", report.outcome.as_str());
@@ -273,7 +275,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         c.concurrency,
         c.checkpoint_every
     );
-    tracing::warn!("0-RTT is not implemented by s2n-quic/s2n-tls: plans that ask for it run without it (counted in the summary)");
+    tracing::warn!(
+        "0-RTT is not implemented by s2n-quic/s2n-tls: plans that ask for it run without it (counted in the summary)"
+    );
 
     let started = Instant::now();
     let deadline = c.duration.map(|d| tokio::time::Instant::now() + d);
@@ -360,19 +364,34 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         if probe_task.is_none() && !server_down && !interrupted {
             if let Some(cid) = health_wanted.take() {
                 health_running = true;
-                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Health { cid }, c.probe.clone(), c.timeouts.cap)));
+                probe_task =
+                    Some(tokio::spawn(probe(ep.clone(), ProbeKind::Health { cid }, c.probe.clone(), c.timeouts.cap)));
             } else if let Some(&(seq, cid)) = pending_cps.front().filter(|(seq, _)| tracker.all_done_before(*seq)) {
-                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Checkpoint { seq, cid }, c.probe.clone(), c.timeouts.cap)));
+                probe_task = Some(tokio::spawn(probe(
+                    ep.clone(),
+                    ProbeKind::Checkpoint { seq, cid },
+                    c.probe.clone(),
+                    c.timeouts.cap,
+                )));
             } else if stopping && in_flight == 0 && !final_checked && last_cp.0 == next_seq && next_seq != c.start_seq {
                 // The last checkpoint is the end of the campaign: it was the final probe.
                 final_checked = true;
             } else if stopping && in_flight == 0 && !final_checked {
                 final_checked = true;
-                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Final { cid: next_cid }, c.probe.clone(), c.timeouts.cap)));
+                probe_task = Some(tokio::spawn(probe(
+                    ep.clone(),
+                    ProbeKind::Final { cid: next_cid },
+                    c.probe.clone(),
+                    c.timeouts.cap,
+                )));
             }
         }
 
-        if (stopping || server_down || interrupted) && in_flight == 0 && probe_task.is_none() && (final_checked || server_down || interrupted) {
+        if (stopping || server_down || interrupted)
+            && in_flight == 0
+            && probe_task.is_none()
+            && (final_checked || server_down || interrupted)
+        {
             break;
         }
 
@@ -463,7 +482,13 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         let (seq, cid) = last_cp;
         let repro = repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid);
         let (cause, stderr_tail) = watch.death();
-        log.write(Event::ServerDown { last_checkpoint_seq: seq, last_checkpoint_cid: cid, repro: repro.clone(), cause, stderr_tail })?;
+        log.write(Event::ServerDown {
+            last_checkpoint_seq: seq,
+            last_checkpoint_cid: cid,
+            repro: repro.clone(),
+            cause,
+            stderr_tail,
+        })?;
         CampaignEnd::ServerDown { repro }
     } else if interrupted {
         CampaignEnd::Interrupted
@@ -479,7 +504,11 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         server_up: end == CampaignEnd::Done,
     })?;
     if ep.odcid_mismatches() > 0 {
-        return Err(InternalError(format!("{} connections had an ODCID other than the intended CID", ep.odcid_mismatches())).into());
+        return Err(InternalError(format!(
+            "{} connections had an ODCID other than the intended CID",
+            ep.odcid_mismatches()
+        ))
+        .into());
     }
     eprint!("{}", summary.render(elapsed));
     let tickets = ep.tickets.received.load(std::sync::atomic::Ordering::Relaxed);

@@ -274,7 +274,10 @@ impl ConnArgs {
                 Some(pem)
             }
         };
-        let target = self.server.clone().ok_or_else(|| usage("SERVER is missing: give the server as host:port, e.g. 127.0.0.1:4433"))?;
+        let target = self
+            .server
+            .clone()
+            .ok_or_else(|| usage("SERVER is missing: give the server as host:port, e.g. 127.0.0.1:4433"))?;
         let (server, host) = resolve_server(&target)?;
         let server_name = self.sni.clone().unwrap_or_else(|| default_sni(&host));
         Ok(CampaignConfig {
@@ -348,8 +351,12 @@ mod tests {
 
     #[test]
     fn replay_is_one_connection() {
-        let c = args(&["replay", "--cid", "cac106eb3b28bca3", "--seq", "1", "--mode", "clean", "127.0.0.1:4433"]).unwrap();
-        assert_eq!((c.start_cid.to_hex().as_str(), c.start_seq, c.count, c.concurrency), ("cac106eb3b28bca3", 1, Some(1), 1));
+        let c =
+            args(&["replay", "--cid", "cac106eb3b28bca3", "--seq", "1", "--mode", "clean", "127.0.0.1:4433"]).unwrap();
+        assert_eq!(
+            (c.start_cid.to_hex().as_str(), c.start_seq, c.count, c.concurrency),
+            ("cac106eb3b28bca3", 1, Some(1), 1)
+        );
         assert!(args(&["replay", "--cid", "01", "127.0.0.1:4433"]).unwrap_err().0.contains("--cid"));
         assert!(args(&["replay", "127.0.0.1:4433"]).is_err(), "--cid is required");
     }

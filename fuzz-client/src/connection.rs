@@ -39,7 +39,6 @@ impl Timeouts {
     pub fn handshake(&self) -> Duration {
         (self.idle * 2).min(self.cap)
     }
-
 }
 
 /// Counters and decisions of one connection, updated by the interceptor and the subscriber.
@@ -140,7 +139,11 @@ fn classify(error: &ConnError, handshake_done: bool) -> End {
             if !handshake_done && code == 0x2 {
                 End::new(Outcome::Refused, Some(code), "CONNECTION_REFUSED")
             } else if !handshake_done {
-                End::new(Outcome::HandshakeFailed, Some(code), format!("peer closed the handshake: {}{reason}", error_name(code)))
+                End::new(
+                    Outcome::HandshakeFailed,
+                    Some(code),
+                    format!("peer closed the handshake: {}{reason}", error_name(code)),
+                )
             } else {
                 End::new(Outcome::PeerClosed, Some(code), format!("peer closed: {}{reason}", error_name(code)))
             }
@@ -196,7 +199,11 @@ pub fn error_name(code: u64) -> String {
 }
 
 /// Waits for `fut`, at most `limit`, giving up early when the campaign is cancelled.
-async fn bounded<F: Future>(fut: F, limit: Duration, cancel: &mut watch::Receiver<bool>) -> Result<F::Output, &'static str> {
+async fn bounded<F: Future>(
+    fut: F,
+    limit: Duration,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<F::Output, &'static str> {
     if *cancel.borrow() {
         return Err("cancelled");
     }
@@ -210,7 +217,9 @@ async fn bounded<F: Future>(fut: F, limit: Duration, cancel: &mut watch::Receive
 /// The outcome of one request's stream.
 enum Answer {
     /// The stream ended (FIN) after `bytes`.
-    Done { bytes: u64 },
+    Done {
+        bytes: u64,
+    },
     /// The server reset the stream.
     Reset,
     Error(ConnError),
@@ -218,11 +227,20 @@ enum Answer {
     Cancelled,
 }
 
-async fn request(conn: &s2n_quic::connection::Handle, mut stream: s2n_quic::stream::BidirectionalStream, req: &Request, t: Timeouts, cancel: &mut watch::Receiver<bool>) -> Answer {
+async fn request(
+    conn: &s2n_quic::connection::Handle,
+    mut stream: s2n_quic::stream::BidirectionalStream,
+    req: &Request,
+    t: Timeouts,
+    cancel: &mut watch::Receiver<bool>,
+) -> Answer {
     use s2n_quic::stream::Error as SE;
     let _ = conn;
     let to_answer = |e: SE| match e {
-        SE::StreamReset { error, .. } => { let _ = error; Answer::Reset },
+        SE::StreamReset { error, .. } => {
+            let _ = error;
+            Answer::Reset
+        }
         SE::ConnectionError { error, .. } => Answer::Error(error),
         _ => Answer::Reset,
     };
@@ -250,7 +268,12 @@ async fn request(conn: &s2n_quic::connection::Handle, mut stream: s2n_quic::stre
 }
 
 /// Runs one connection to its end. Never panics on anything the network does.
-pub async fn run(ep: &ClientEndpoint, shared: Arc<ConnShared>, t: Timeouts, mut cancel: watch::Receiver<bool>) -> ConnReport {
+pub async fn run(
+    ep: &ClientEndpoint,
+    shared: Arc<ConnShared>,
+    t: Timeouts,
+    mut cancel: watch::Receiver<bool>,
+) -> ConnReport {
     let started = Instant::now();
     let end = match tokio::time::timeout(t.cap, drive(ep, &shared, t, &mut cancel)).await {
         Ok(end) => end,

@@ -91,7 +91,12 @@ pub fn safe_len(buf: &mut [u8], len: usize) -> usize {
 }
 
 impl PacketInterceptor for FuzzInterceptor {
-    fn intercept_tx_payload(&mut self, subject: &Subject, packet: &Packet, payload: &mut s2n_codec::encoder::scatter::Buffer) {
+    fn intercept_tx_payload(
+        &mut self,
+        subject: &Subject,
+        packet: &Packet,
+        payload: &mut s2n_codec::encoder::scatter::Buffer,
+    ) {
         let Some(conn) = self.registry.get(subject) else { return };
         let space = space_of(packet.number.space());
         let pn = packet.number.as_u64();
@@ -143,7 +148,12 @@ impl PacketInterceptor for FuzzInterceptor {
         }
     }
 
-    fn intercept_rx_payload<'a>(&mut self, subject: &Subject, _packet: &Packet, payload: DecoderBufferMut<'a>) -> DecoderBufferMut<'a> {
+    fn intercept_rx_payload<'a>(
+        &mut self,
+        subject: &Subject,
+        _packet: &Packet,
+        payload: DecoderBufferMut<'a>,
+    ) -> DecoderBufferMut<'a> {
         if let Some(conn) = self.registry.get(subject) {
             conn.stats.lock().expect("stats").received += 1;
         }

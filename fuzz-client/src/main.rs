@@ -24,8 +24,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let cli = cli::Cli::parse(); // usage errors exit with status 2 (clap)
-    // `replay` prints every mutation decision (the `mutation` target; `packets=trace` adds
-    // every packet sent).
+                                 // `replay` prints every mutation decision (the `mutation` target; `packets=trace` adds
+                                 // every packet sent).
     let default_filter = match cli.command {
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
         None => "info,s2n_quic=warn",

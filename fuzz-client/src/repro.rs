@@ -77,8 +77,16 @@ mod tests {
     fn replaces_start_and_shrinks_count() {
         let cid: Cid = "cac106eb3b28bca3".parse().unwrap();
         let a = argv(&[
-            "/opt/bin/fuzz-client", "--start-cid", "0123456789abcdef", "--count", "300", "--concurrency", "16",
-            "--log", "/tmp/run log.jsonl", "127.0.0.1:4433",
+            "/opt/bin/fuzz-client",
+            "--start-cid",
+            "0123456789abcdef",
+            "--count",
+            "300",
+            "--concurrency",
+            "16",
+            "--log",
+            "/tmp/run log.jsonl",
+            "127.0.0.1:4433",
         ]);
         assert_eq!(
             restart_command(&a, 0, Some(300), 100, &cid),

@@ -194,7 +194,11 @@ fn server_killed_mid_campaign() {
     // Let it pass two checkpoints, then kill the server.
     let deadline = Instant::now() + Duration::from_secs(60);
     while log_lines(&log).iter().filter(|l| matches!(l.event, Event::Checkpoint { .. })).count() < 2 {
-        assert!(Instant::now() < deadline, "no checkpoints: {}", std::fs::read_to_string(&stderr_path).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoints: {}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default()
+        );
         assert!(client.try_wait().unwrap().is_none(), "the client exited early");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -252,7 +256,19 @@ fn clean_mode_mutates_nothing() {
     let addr = server.addr.to_string();
     let run = run_client(
         &dir.join("client.jsonl"),
-        &["--start-cid", START, "--count", "100", "--concurrency", "16", "--checkpoint-every", "50", "--mode", "clean", &addr],
+        &[
+            "--start-cid",
+            START,
+            "--count",
+            "100",
+            "--concurrency",
+            "16",
+            "--checkpoint-every",
+            "50",
+            "--mode",
+            "clean",
+            &addr,
+        ],
     );
     assert!(run.status.success(), "exit {:?}; stderr:\n{}", run.status, run.stderr);
     check_chain(&run.log, 100);
