@@ -113,8 +113,15 @@ mod tests {
         assert_eq!(a.alpn, ["hq-interop", "echo"]);
         assert!(a.planted_fault.is_empty());
         let a = Args::try_parse_from([
-            "fuzz-server", "--mode", "clean", "--alpn", "echo", "--planted-fault", "leak:1K",
-            "--planted-fault", "abort-on-frame:0x07",
+            "fuzz-server",
+            "--mode",
+            "clean",
+            "--alpn",
+            "echo",
+            "--planted-fault",
+            "leak:1K",
+            "--planted-fault",
+            "abort-on-frame:0x07",
         ])
         .unwrap();
         assert_eq!(a.mode, Mode::Clean);

@@ -125,8 +125,7 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
     };
     // Binding here, rather than letting s2n-quic do it, gives a plain error for a bad or busy
     // address.
-    let socket = std::net::UdpSocket::bind(args.listen)
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let socket = std::net::UdpSocket::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let io = s2n_quic::provider::io::tokio::Builder::default()
         .with_rx_socket(socket)
         .and_then(|b| b.build())

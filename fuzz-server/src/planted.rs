@@ -241,8 +241,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs_with_a_reason() {
-        for bad in ["", "leak", "leak:", "leak:0", "leak:abc", "leak:2G", "abort-on-frame:", "abort-on-frame:nope",
-            "abort-on-frame:0xzz", "abort-on-frame:0x4000000000000000", "crash:now"] {
+        for bad in [
+            "",
+            "leak",
+            "leak:",
+            "leak:0",
+            "leak:abc",
+            "leak:2G",
+            "abort-on-frame:",
+            "abort-on-frame:nope",
+            "abort-on-frame:0xzz",
+            "abort-on-frame:0x4000000000000000",
+            "crash:now",
+        ] {
             let err = bad.parse::<PlantedFault>().unwrap_err();
             assert!(!err.is_empty() && !err.contains('\n'), "{bad}: {err}");
         }

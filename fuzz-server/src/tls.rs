@@ -18,8 +18,8 @@ pub struct CertPair {
 impl CertPair {
     /// Reads `--cert` and `--key`.
     pub fn load(cert: &Path, key: &Path) -> Result<Self> {
-        let cert_pem = std::fs::read_to_string(cert)
-            .with_context(|| format!("cannot read certificate {}", cert.display()))?;
+        let cert_pem =
+            std::fs::read_to_string(cert).with_context(|| format!("cannot read certificate {}", cert.display()))?;
         let key_pem =
             std::fs::read_to_string(key).with_context(|| format!("cannot read private key {}", key.display()))?;
         Ok(CertPair { cert_pem, key_pem, origin: cert.display().to_string() })

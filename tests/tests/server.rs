@@ -182,7 +182,10 @@ fn campaign_run(name: &str) -> BTreeMap<Cid, Vec<(u64, String)>> {
     let stderr = std::fs::read_to_string(stderr).unwrap();
     assert!(stderr.contains("run summary"), "no summary on stderr: {stderr}");
     let fuzzed = lines.iter().filter(|l| matches!(l.event, Event::CidEnd { fuzzed_packets: 1.., .. })).count();
-    println!("{name}: {} server connections for {CAMPAIGN} client CIDs, {fuzzed} with fuzzed packets", count(&lines, |e| matches!(e, Event::CidEnd { .. })));
+    println!(
+        "{name}: {} server connections for {CAMPAIGN} client CIDs, {fuzzed} with fuzzed packets",
+        count(&lines, |e| matches!(e, Event::CidEnd { .. }))
+    );
     assert!(fuzzed > CAMPAIGN / 10, "the server fuzzed only {fuzzed} connections");
     server_digests(&lines)
 }
@@ -192,7 +195,13 @@ fn fuzz_campaign_is_served_and_replays_the_same_server_decisions() {
     let first = campaign_run("server-campaign-1");
     let second = campaign_run("server-campaign-2");
     let cids: BTreeSet<&Cid> = first.keys().chain(second.keys()).collect();
-    let same = cids.iter().filter(|cid| first.get(**cid).map(|v| v.iter().map(|(_, d)| d).collect::<Vec<_>>()) == second.get(**cid).map(|v| v.iter().map(|(_, d)| d).collect())).count();
+    let same = cids
+        .iter()
+        .filter(|cid| {
+            first.get(**cid).map(|v| v.iter().map(|(_, d)| d).collect::<Vec<_>>())
+                == second.get(**cid).map(|v| v.iter().map(|(_, d)| d).collect())
+        })
+        .count();
     let share = same as f64 / cids.len() as f64;
     println!(
         "server-side mutation_digest agreement between two identical runs: {same}/{} CIDs ({:.1}%)",
@@ -202,7 +211,12 @@ fn fuzz_campaign_is_served_and_replays_the_same_server_decisions() {
     if share < TARGET_AGREEMENT {
         println!("  below the issue's target of {:.0}% (see TARGET_AGREEMENT)", TARGET_AGREEMENT * 100.0);
     }
-    assert!(share >= MIN_AGREEMENT, "only {:.1}% of CIDs had the same server-side digests (floor {:.0}%)", share * 100.0, MIN_AGREEMENT * 100.0);
+    assert!(
+        share >= MIN_AGREEMENT,
+        "only {:.1}% of CIDs had the same server-side digests (floor {:.0}%)",
+        share * 100.0,
+        MIN_AGREEMENT * 100.0
+    );
 }
 
 /// Runs `hq-get --ca <cert> <args> <server>` and returns its status and output lines.
@@ -259,12 +273,18 @@ fn serves_files_generated_bodies_and_resets_unknown_paths() {
         assert!(out.contains(line), "missing {line:?} in {out:?}");
     }
     assert!(out.iter().any(|l| l.starts_with("get /5000000 ok 5000000 ")), "{out:?}");
-    for reset in ["get /nope reset 404", "get /../secret reset 404", "get /sub reset 404", "get /2000000000 reset 413"] {
+    for reset in ["get /nope reset 404", "get /../secret reset 404", "get /sub reset 404", "get /2000000000 reset 413"]
+    {
         assert!(out.contains(&reset.to_string()), "missing {reset:?} in {out:?}");
     }
     // The server learned the client's CID and logged the connection as completed.
     let cid: Cid = out[0].split_whitespace().nth(3).unwrap().parse().unwrap();
-    assert!(wait_until(Duration::from_secs(5), || log_lines(&server.log).iter().any(|l| matches!(&l.event, Event::CidEnd { cid: c, outcome: Outcome::Completed, .. } if *c == cid))), "no completed cid_end for {cid}");
+    assert!(
+        wait_until(Duration::from_secs(5), || log_lines(&server.log)
+            .iter()
+            .any(|l| matches!(&l.event, Event::CidEnd { cid: c, outcome: Outcome::Completed, .. } if *c == cid))),
+        "no completed cid_end for {cid}"
+    );
     let lines = log_lines(&server.log);
     assert!(lines.iter().any(|l| matches!(&l.event, Event::CidStart { seq: 0, cid: c, .. } if *c == cid)));
     assert!(server.is_running());
@@ -304,8 +324,10 @@ fn run_start_faults(lines: &[LogLine]) -> Vec<String> {
 fn planted_abort_fault_takes_the_server_down_when_the_frame_arrives() {
     let dir = scratch_dir("server-abort");
     let cert = dir.join("cert.pem");
-    let mut server =
-        Server::start(&dir, &["--mode", "clean", "--write-cert", cert.to_str().unwrap(), "--planted-fault", "abort-on-frame:stream"]);
+    let mut server = Server::start(
+        &dir,
+        &["--mode", "clean", "--write-cert", cert.to_str().unwrap(), "--planted-fault", "abort-on-frame:stream"],
+    );
     assert!(server.stderr_text().contains("PLANTED FAULT ENABLED: abort-on-frame:stream"), "{}", server.stderr_text());
     assert_eq!(run_start_faults(&log_lines(&server.log)), ["abort-on-frame:stream"]);
     // A connection without streams carries no STREAM frame: the server stays up.
@@ -323,8 +345,10 @@ fn planted_abort_fault_takes_the_server_down_when_the_frame_arrives() {
     // A hex type: 0x1d is the application CONNECTION_CLOSE hq-get ends every connection with.
     let dir = scratch_dir("server-abort-hex");
     let cert = dir.join("cert.pem");
-    let mut server =
-        Server::start(&dir, &["--mode", "clean", "--write-cert", cert.to_str().unwrap(), "--planted-fault", "abort-on-frame:0x1d"]);
+    let mut server = Server::start(
+        &dir,
+        &["--mode", "clean", "--write-cert", cert.to_str().unwrap(), "--planted-fault", "abort-on-frame:0x1d"],
+    );
     assert_eq!(run_start_faults(&log_lines(&server.log)), ["abort-on-frame:0x1d"]);
     let _ = hq_get(&server, &cert, &["--timeout", "2"], &["/10"]);
     assert!(wait_until(Duration::from_secs(5), || !server.is_running()), "the server survived the planted frame");
@@ -348,10 +372,8 @@ fn planted_leak_fault_grows_memory_in_proportion_to_connections() {
     const STEP: u64 = 40;
     let dir = scratch_dir("server-leak");
     let cert = dir.join("cert.pem");
-    let server = Server::start(
-        &dir,
-        &["--mode", "clean", "--write-cert", cert.to_str().unwrap(), "--planted-fault", "leak:1M"],
-    );
+    let server =
+        Server::start(&dir, &["--mode", "clean", "--write-cert", cert.to_str().unwrap(), "--planted-fault", "leak:1M"]);
     assert!(server.stderr_text().contains("PLANTED FAULT ENABLED: leak:1048576"), "{}", server.stderr_text());
     assert_eq!(run_start_faults(&log_lines(&server.log)), ["leak:1048576"]);
     let pid = server.child.id();
@@ -404,9 +426,11 @@ fn bad_input_exits_with_status_2_and_a_clear_error() {
     let missing = dir.join("missing.pem");
     let garbage = dir.join("garbage.pem");
     std::fs::write(&garbage, "not a certificate").unwrap();
-    let e = refused(&["--listen", "127.0.0.1:0", "--cert", missing.to_str().unwrap(), "--key", missing.to_str().unwrap()]);
+    let e =
+        refused(&["--listen", "127.0.0.1:0", "--cert", missing.to_str().unwrap(), "--key", missing.to_str().unwrap()]);
     assert!(e.contains("cannot read certificate") && e.lines().count() == 1, "{e}");
-    let e = refused(&["--listen", "127.0.0.1:0", "--cert", garbage.to_str().unwrap(), "--key", garbage.to_str().unwrap()]);
+    let e =
+        refused(&["--listen", "127.0.0.1:0", "--cert", garbage.to_str().unwrap(), "--key", garbage.to_str().unwrap()]);
     assert!(e.contains("not usable") && e.lines().count() == 1, "{e}");
     let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
@@ -420,7 +444,18 @@ fn bad_input_exits_with_status_2_and_a_clear_error() {
     assert!(e.contains("bad leak size"), "{e}");
     let help = Command::new(bin("fuzz-server")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    for option in ["--listen", "--cert", "--key", "--write-cert", "--www", "--mode", "--log", "--alpn", "--planted-fault", "TEST AID"] {
+    for option in [
+        "--listen",
+        "--cert",
+        "--key",
+        "--write-cert",
+        "--www",
+        "--mode",
+        "--log",
+        "--alpn",
+        "--planted-fault",
+        "TEST AID",
+    ] {
         assert!(help.contains(option), "--help does not mention {option}");
     }
 }

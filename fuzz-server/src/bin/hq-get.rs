@@ -23,7 +23,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "hq-get", version, about = "A minimal hq-interop / echo client for fuzz-server (test and diagnostic aid)")]
+#[command(
+    name = "hq-get",
+    version,
+    about = "A minimal hq-interop / echo client for fuzz-server (test and diagnostic aid)"
+)]
 struct Args {
     /// The server, host:port.
     server: SocketAddr,
@@ -74,7 +78,11 @@ struct Tickets {
 }
 
 impl s2n_tls::callbacks::SessionTicketCallback for Tickets {
-    fn on_session_ticket(&self, connection: &mut s2n_tls::connection::Connection, ticket: &s2n_tls::callbacks::SessionTicket) {
+    fn on_session_ticket(
+        &self,
+        connection: &mut s2n_tls::connection::Connection,
+        ticket: &s2n_tls::callbacks::SessionTicket,
+    ) {
         println!("ticket resumed={}", connection.resumed());
         let mut data = vec![0; ticket.len().unwrap_or(0)];
         if ticket.data(&mut data).is_ok() {
@@ -84,7 +92,10 @@ impl s2n_tls::callbacks::SessionTicketCallback for Tickets {
 }
 
 impl s2n_tls::config::ConnectionInitializer for Tickets {
-    fn initialize_connection(&self, connection: &mut s2n_tls::connection::Connection) -> Result<Option<std::pin::Pin<Box<dyn s2n_tls::callbacks::ConnectionFuture>>>, s2n_tls::error::Error> {
+    fn initialize_connection(
+        &self,
+        connection: &mut s2n_tls::connection::Connection,
+    ) -> Result<Option<std::pin::Pin<Box<dyn s2n_tls::callbacks::ConnectionFuture>>>, s2n_tls::error::Error> {
         if self.offer {
             if let Some(ticket) = self.last.lock().unwrap().as_ref() {
                 connection.set_session_ticket(ticket)?;
@@ -120,11 +131,7 @@ async fn main() -> std::process::ExitCode {
             .with_certificate(ca.as_str())?
             .with_application_protocols([args.alpn.as_bytes()])?;
         tls.config_mut().set_session_ticket_callback(tickets.clone())?.set_connection_initializer(tickets.clone())?;
-        Ok(Client::builder()
-            .with_tls(tls.build()?)?
-            .with_io("0.0.0.0:0")?
-            .with_event(CidSubscriber)?
-            .start()?)
+        Ok(Client::builder().with_tls(tls.build()?)?.with_io("0.0.0.0:0")?.with_event(CidSubscriber)?.start()?)
     })();
     let mut client = match client {
         Ok(c) => c,
@@ -150,7 +157,11 @@ async fn main() -> std::process::ExitCode {
     }
     // Let the last connection's CONNECTION_CLOSE go out before the process exits.
     let _ = tokio::time::timeout(Duration::from_secs(2), client.wait_idle()).await;
-    if failures == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+    if failures == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
 
 async fn one_connection(client: &Client, args: &Args, i: u32) -> anyhow::Result<()> {
