@@ -99,12 +99,16 @@ impl ConnectionPlan {
                 .0;
         // A connection sends only a few packets per state: waits stay short or fuzzing would
         // never begin. The first Initial packet (the ClientHello, or the ServerHello) is the one
-        // most worth mutating, so Initial waits are mostly zero.
-        let wait_packets = match fuzz_state {
-            FuzzState::Initial => [0, 0, 0, 1][rng.gen_range(0..4)],
-            FuzzState::Handshake => rng.gen_range(0..=2),
-            FuzzState::Ready => rng.gen_range(0..=5),
-            FuzzState::Closing => 0,
+        // most worth mutating, so Initial waits are mostly zero. A client's handshake flight is
+        // one packet (its Finished); any later Handshake packet is a retransmission or a lone
+        // ACK that exists only when timing says so, so a client never waits there. A server's
+        // flight (EncryptedExtensions, Certificate, CertificateVerify, Finished) spans several.
+        let wait_packets = match (fuzz_state, role) {
+            (FuzzState::Initial, _) => [0, 0, 0, 1][rng.gen_range(0..4)],
+            (FuzzState::Handshake, Role::Client) => 0,
+            (FuzzState::Handshake, Role::Server) => rng.gen_range(0..=2),
+            (FuzzState::Ready, _) => rng.gen_range(0..=5),
+            (FuzzState::Closing, _) => 0,
         };
         let fuzz_packets = rng.gen_range(1..=4);
         let (resume_session, attempt_0rtt, requests) = match role {
@@ -174,10 +178,10 @@ mod tests {
     const KAT_CHAIN_PLANS: [&str; 6] = [
         "closing 0+3 r0 z0 ",
         "ready 0+1 r1 z0 ",
-        "handshake 0+2 r0 z0 /1000",
+        "handshake 0+1 r0 z0 /0,/1000,/1",
         "ready 5+2 r1 z0 /1200,/4096",
-        "handshake 1+3 r0 z0 /1000,/1,/1",
-        "handshake 2+3 r1 z1 /1000,/4096",
+        "handshake 0+2 r0 z0 /100",
+        "handshake 0+4 r0 z0 ",
     ];
 
     #[test]
@@ -209,6 +213,8 @@ mod tests {
                 prop_assert_eq!(fuzzed, plan.fuzz_packets);
                 if role == Role::Server {
                     prop_assert!(plan.requests.is_empty());
+                } else if plan.fuzz_state == FuzzState::Handshake {
+                    prop_assert_eq!(plan.wait_packets, 0, "a client's handshake flight is one packet");
                 }
             }
         }
