@@ -197,6 +197,39 @@ impl Mutator {
         len
     }
 
+    /// Mutates one packet's payload as s2n-quic's interceptor hands it out: like [`Self::mutate`],
+    /// but the trailing PADDING frames are hidden from the engine and given back afterwards.
+    ///
+    /// How much padding ends a packet depends on the datagram it shares, not on the packet: an
+    /// endpoint pads every datagram that carries an ack-eliciting Initial to 1200 bytes (RFC 9000
+    /// §14.1), and the padding lands in whichever packet ends the datagram, which is a matter of
+    /// timing. Shown to the engine, it would change the decisions from run to run; hidden, it
+    /// stays as room to grow. When the engine shortened the content it is given back, so that
+    /// Initial datagrams keep their required size; a packet that had no padding keeps the length
+    /// the engine chose. The length rules of [`Self::mutate`] hold for the result.
+    pub fn mutate_packet<R: Rng>(
+        &mut self,
+        rng: &mut R,
+        packet: &PacketInfo,
+        buf: &mut [u8],
+        len: usize,
+        decisions: &mut Vec<Decision>,
+    ) -> usize {
+        let len = len.min(buf.len());
+        self.frames.parse(&buf[..len]);
+        let content = match len - self.frames.trailing_padding(len) {
+            0 => len, // nothing but padding: that is the content
+            n => n,
+        };
+        let new_len = self.mutate(rng, packet, buf, content, decisions);
+        if new_len > 0 && content < len && new_len < len {
+            buf[new_len..len].fill(0); // PADDING frames (RFC 9000 §19.1)
+            len
+        } else {
+            new_len
+        }
+    }
+
     /// One mutation: returns the operator's name (in two parts, so that field names need no
     /// table of their own), its offset and the new length.
     fn mutate_once<R: Rng>(
