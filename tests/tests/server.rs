@@ -73,7 +73,7 @@ HKe6iLa6xrsFUku85JoSaupi
 const START_CID: &str = "5eed5eed00c0ffee";
 const CAMPAIGN: usize = 300;
 /// The target: a second identical run gives the same server-side digest for this share
-/// of the CIDs. NOT MET YET: measured 86-91% on a loaded 2-core machine. Nearly every miss is a
+/// of the CIDs. NOT MET YET: measured 86-92% on a loaded 2-core machine. Nearly every miss is a
 /// `ready`-state plan: s2n-quic packs the server's 1-RTT packets by timing (whether an ACK, or
 /// the start of a response, rides in packet N depends on when the client's packets arrived), so
 /// packet N's frames, and with them the engine's choices, differ from run to run.
