@@ -16,7 +16,6 @@
 
 use crate::planted::Faults;
 use crate::registry::Shared;
-use fuzz_shared::mutate::frame::Frames;
 use fuzz_shared::mutate::{self, Mutator, PacketInfo, MIN_PAYLOAD_LEN};
 use fuzz_shared::{Cid, FuzzState, Mode, PacketSpace, Role};
 use s2n_codec::{DecoderBufferMut, Encoder, EncoderBuffer};
@@ -31,22 +30,13 @@ pub struct FuzzInterceptor {
     mode: Mode,
     faults: Faults,
     mutator: Mutator,
-    /// Frame boundaries of the packet being mutated, to find its trailing padding.
-    frames: Frames,
     /// The payload as it was before mutation, to fall back to if the engine misbehaves.
     original: Vec<u8>,
 }
 
 impl FuzzInterceptor {
     pub fn new(shared: Shared, mode: Mode, faults: Faults) -> Self {
-        Self {
-            shared,
-            mode,
-            faults,
-            mutator: Mutator::new(),
-            frames: Frames::default(),
-            original: Vec::with_capacity(1500),
-        }
+        Self { shared, mode, faults, mutator: Mutator::new(), original: Vec::with_capacity(1500) }
     }
 }
 
@@ -126,11 +116,10 @@ impl PacketInterceptor for FuzzInterceptor {
         let mut rng = seed.packet_rng(Role::Server, space, pn);
         let info = PacketInfo { role: Role::Server, space, packet_number: pn };
         let decisions_before = conn.decisions.len();
-        let frames = &mut self.frames;
+        // mutate_packet hides the trailing PADDING (which depends on the datagram, not the
+        // packet) from the engine and gives it back afterwards.
         let fell_back = mutate_payload(&mut self.mutator, &mut self.original, buf, |m, whole, len| {
-            mutate_content(m, frames, whole, len, |m, whole, content| {
-                m.mutate(&mut rng, &info, whole, content, &mut conn.decisions)
-            })
+            m.mutate_packet(&mut rng, &info, whole, len, &mut conn.decisions)
         });
         if fell_back {
             conn.decisions.truncate(decisions_before);
@@ -138,36 +127,6 @@ impl PacketInterceptor for FuzzInterceptor {
         } else {
             conn.fuzzed_packets += 1;
         }
-    }
-}
-
-/// Shows the engine the payload without the PADDING frames that end it, and gives the padding
-/// back afterwards.
-///
-/// How much padding ends a packet depends on the datagram it shares, not on the packet: the
-/// server pads every datagram that carries an ack-eliciting Initial to 1200 bytes (RFC 9000
-/// §14.1), and the padding lands in whichever packet ends the datagram, which depends on timing.
-/// Left in, it would change the engine's choices from run to run. Given back (when the engine
-/// shortened the content), it keeps Initial datagrams at their required size; a packet that had
-/// no padding keeps the length the engine chose.
-fn mutate_content(
-    mutator: &mut Mutator,
-    frames: &mut Frames,
-    whole: &mut [u8],
-    len: usize,
-    mutate: impl FnOnce(&mut Mutator, &mut [u8], usize) -> usize,
-) -> usize {
-    frames.parse(&whole[..len]);
-    let content = match len - frames.trailing_padding(len) {
-        0 => len, // nothing but padding: that is the content
-        n => n,
-    };
-    let new_len = mutate(mutator, whole, content);
-    if new_len > 0 && content < len && new_len < len {
-        whole[new_len..len].fill(0); // PADDING frames (RFC 9000 §19.1)
-        len
-    } else {
-        new_len
     }
 }
 
@@ -232,31 +191,6 @@ mod tests {
         assert_eq!(run(&payload, 32, 0), (false, vec![]));
         assert_eq!(run(&payload, 32, 4), (false, vec![0xee; 4]));
         assert_eq!(run(&payload, 32, 32), (false, vec![0xee; 32]));
-    }
-
-    #[test]
-    fn trailing_padding_is_hidden_from_the_engine_and_given_back() {
-        let mut frames = Frames::default();
-        // PING, then 6 bytes of PADDING.
-        let mut buf = [0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        let seen = std::cell::Cell::new(0);
-        let len = mutate_content(&mut Mutator::new(), &mut frames, &mut buf, 7, |_, whole, content| {
-            seen.set(content);
-            whole[0] = 0x1e; // HANDSHAKE_DONE for PING: same length
-            content
-        });
-        assert_eq!((seen.get(), len), (1, 7), "the engine sees 1 byte; the padding comes back");
-        assert_eq!(buf[..7], [0x1e, 0, 0, 0, 0, 0, 0]);
-        // Growing into the padding keeps the engine's length.
-        let len = mutate_content(&mut Mutator::new(), &mut frames, &mut buf, 7, |_, _, _| 9);
-        assert_eq!(len, 9);
-        // All padding: the padding is the content.
-        let mut pad = [0u8; 8];
-        let len = mutate_content(&mut Mutator::new(), &mut frames, &mut pad, 8, |_, _, content| {
-            seen.set(content);
-            0
-        });
-        assert_eq!((seen.get(), len), (8, 0));
     }
 
     #[test]
