@@ -17,6 +17,7 @@ use crate::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::progress::Progress;
 use crate::repro;
 use crate::summary::Summary;
+use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
 use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, Role};
 use std::collections::VecDeque;
@@ -70,21 +71,42 @@ pub struct CampaignConfig {
     /// server is probed early rather than burning the chain against a dead server.
     pub failure_streak: u32,
     pub progress: bool,
+    /// `replay`: its `server_down` repro is its own command line.
+    pub replay: bool,
+    /// No summary and no start-up chatter: for `bisect`, which runs many short campaigns.
+    pub quiet: bool,
     /// The original command line, program first: logged, and the base of the restart command.
     pub argv: Vec<String>,
 }
 
 /// A hook on the server under test, called at checkpoints and when the server is down. The
-/// default does nothing; a supervisor of the server process (`--server-cmd`) fills it in.
+/// default does nothing; a supervisor of the server process (`--server-cmd`, [`crate::watch`])
+/// fills it in.
 pub trait ServerWatch: Send {
     /// The server's resident memory in KiB, logged with each checkpoint.
     fn rss_kb(&mut self) -> Option<u64> {
         None
     }
-    /// How the server died and the last lines of its stderr, for `server_down`.
-    fn death(&mut self) -> (Option<String>, Vec<String>) {
-        (None, Vec::new())
+    /// Resolves when the watched server process exits; never for a server that is not watched.
+    /// The campaign stops at once then, instead of waiting for probes to time out. It is polled
+    /// afresh on every turn of the campaign's loop, so it must be cancel-safe.
+    fn exited(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
     }
+    /// How the server died and the last lines of its stderr, for `server_down`. Async, because
+    /// a server that dies is often still writing its sanitizer report when the client notices.
+    fn death(&mut self) -> BoxFuture<'_, Death> {
+        Box::pin(std::future::ready(Death::default()))
+    }
+}
+
+/// How the server died, as far as the client knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Death {
+    /// Exit status or signal, in words (`killed by signal 6 (SIGABRT)`).
+    pub cause: Option<String>,
+    /// The last lines of its stderr.
+    pub stderr_tail: Vec<String>,
 }
 
 /// A [`ServerWatch`] that knows nothing about the server (it runs elsewhere).
@@ -96,8 +118,9 @@ impl ServerWatch for Unwatched {}
 pub enum CampaignEnd {
     /// Every connection ran and the server answered a final probe.
     Done,
-    /// Probes failed: the server is down. `repro` restarts at the last checkpoint.
-    ServerDown { repro: String },
+    /// Probes failed, or the supervised server exited: the server is down. `repro` restarts at
+    /// the last checkpoint; `death` says how the server died when the client supervises it.
+    ServerDown { repro: String, death: Death },
     /// Interrupted (Ctrl-C) before the end.
     Interrupted,
 }
@@ -240,21 +263,13 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             Role::Client,
         )),
         None => {
-            tracing::warn!("no --log: the campaign is not recorded");
+            if !c.quiet {
+                tracing::warn!("no --log: the campaign is not recorded");
+            }
             None
         }
     });
-    let ep = ClientEndpoint::start(&EndpointSettings {
-        server: c.server,
-        server_name: &c.server_name,
-        alpn: &c.alpn,
-        ca: c.ca.as_deref(),
-        // RFC 9000 §10.1: each end advertises max_idle_timeout and the minimum applies, so the
-        // server, too, forgets a silent connection of ours soon.
-        transport_idle: (c.timeouts.idle * 4).max(Duration::from_secs(2)),
-        handshake_cap: c.timeouts.cap,
-        initial_rtt: c.initial_rtt,
-    })?;
+    let ep = start_endpoint(c)?;
     log.write(Event::RunStart {
         start_cid: Some(c.start_cid),
         start_seq: c.start_seq,
@@ -265,19 +280,21 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         args: c.argv.clone(),
         planted_faults: Vec::new(),
     })?;
-    tracing::info!(
-        "campaign from cid {} (seq {}) against {} ({}), mode {}, concurrency {}, checkpoint every {}",
-        c.start_cid,
-        c.start_seq,
-        c.target,
-        c.server,
-        c.mode.as_str(),
-        c.concurrency,
-        c.checkpoint_every
-    );
-    tracing::warn!(
+    if !c.quiet {
+        tracing::info!(
+            "campaign from cid {} (seq {}) against {} ({}), mode {}, concurrency {}, checkpoint every {}",
+            c.start_cid,
+            c.start_seq,
+            c.target,
+            c.server,
+            c.mode.as_str(),
+            c.concurrency,
+            c.checkpoint_every
+        );
+        tracing::warn!(
         "0-RTT is not implemented by s2n-quic/s2n-tls: plans that ask for it run without it (counted in the summary)"
     );
+    }
 
     let started = Instant::now();
     let deadline = c.duration.map(|d| tokio::time::Instant::now() + d);
@@ -464,6 +481,19 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     ProbeKind::Final { .. } => {}
                 }
             }
+            _ = watch.exited(), if !server_down => {
+                // Faster and more exact than probes timing out: the process is gone.
+                if c.quiet {
+                    tracing::debug!("the supervised server exited: stopping the campaign");
+                } else {
+                    tracing::warn!("the supervised server exited: stopping the campaign");
+                }
+                server_down = true;
+                stopping = true;
+                cancel_tx.send_replace(true);
+                if let Some(p) = probe_task.take() { p.abort(); }
+                health_running = false;
+            }
             _ = sleep_until_opt(deadline), if !stopping => {
                 stopping = true;
             }
@@ -480,16 +510,21 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let elapsed = started.elapsed();
     let end = if server_down {
         let (seq, cid) = last_cp;
-        let repro = repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid);
-        let (cause, stderr_tail) = watch.death();
+        // A replay reproduces itself; a campaign restarts at its last checkpoint.
+        let repro = if c.replay {
+            repro::command_line(&c.argv)
+        } else {
+            repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid)
+        };
+        let death = watch.death().await;
         log.write(Event::ServerDown {
             last_checkpoint_seq: seq,
             last_checkpoint_cid: cid,
             repro: repro.clone(),
-            cause,
-            stderr_tail,
+            cause: death.cause.clone(),
+            stderr_tail: death.stderr_tail.clone(),
         })?;
-        CampaignEnd::ServerDown { repro }
+        CampaignEnd::ServerDown { repro, death }
     } else if interrupted {
         CampaignEnd::Interrupted
     } else {
@@ -510,10 +545,79 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         ))
         .into());
     }
-    eprint!("{}", summary.render(elapsed));
-    let tickets = ep.tickets.received.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("session tickets received: {tickets}");
+    if !c.quiet {
+        eprint!("{}", summary.render(elapsed));
+        let tickets = ep.tickets.received.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("session tickets received: {tickets}");
+    }
     Ok(CampaignResult { end, connections: summary.connections(), elapsed })
+}
+
+/// The client endpoint a campaign (or its start-up check) makes its connections from.
+fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
+    ClientEndpoint::start(&EndpointSettings {
+        server: c.server,
+        server_name: &c.server_name,
+        alpn: &c.alpn,
+        ca: c.ca.as_deref(),
+        // RFC 9000 §10.1: each end advertises max_idle_timeout and the minimum applies, so the
+        // server, too, forgets a silent connection of ours soon.
+        transport_idle: (c.timeouts.idle * 4).max(Duration::from_secs(2)),
+        handshake_cap: c.timeouts.cap,
+        initial_rtt: c.initial_rtt,
+    })
+}
+
+/// Whether a freshly started server came up; see [`wait_until_serving`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartUp {
+    /// A clean probe completed.
+    Serving,
+    /// The watched process exited first.
+    Exited,
+    /// No probe completed within the limit.
+    Silent,
+}
+
+/// Probes a freshly started server until a clean probe connection completes, the watched process
+/// exits, or `limit` passes. A server needs a moment to bind and load its certificate; the
+/// campaign must not count its first connections against a server that is not there yet.
+///
+/// The probe CIDs are `probe^k(start_cid)`, from the probe domain like every probe: none collides
+/// with the chain. A try that fails gets a fresh CID at once (a CID-seeded server fuzzes some
+/// probes); a silent one is retried after a short pause.
+pub async fn wait_until_serving(
+    c: &CampaignConfig,
+    watch: &mut dyn ServerWatch,
+    limit: Duration,
+) -> anyhow::Result<StartUp> {
+    let ep = start_endpoint(c)?;
+    let deadline = tokio::time::Instant::now() + limit;
+    let t = Timeouts::new(Duration::from_millis(250), Duration::from_secs(2));
+    let mut cid = c.start_cid;
+    loop {
+        cid = chain::probe(&cid);
+        let shared = ConnShared::new(u64::MAX, cid, probe_plan(), Mode::Clean);
+        let (_tx, rx) = watch::channel(false);
+        let attempt = async {
+            let report = connection::run(&ep, shared, t, rx).await;
+            if report.outcome != Outcome::Completed {
+                tracing::debug!("start-up probe {cid}: {}", report.outcome.as_str());
+                if report.received == 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            report.outcome == Outcome::Completed
+        };
+        tokio::select! {
+            up = attempt => if up { return Ok(StartUp::Serving) },
+            _ = watch.exited() => return Ok(StartUp::Exited),
+            _ = tokio::time::sleep_until(deadline) => return Ok(StartUp::Silent),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(StartUp::Silent);
+        }
+    }
 }
 
 /// Waits for the running probe; never resolves when there is none.

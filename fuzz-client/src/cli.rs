@@ -4,8 +4,11 @@
 //! status 2 ([`UsageError`]), and so validation is unit-tested without a network: the only
 //! effectful step is resolving the server's host name.
 
+use crate::bisect::{self, BisectJob};
 use crate::campaign::{CampaignConfig, ProbePolicy};
 use crate::connection::Timeouts;
+use crate::resume;
+use crate::watch::ServerCmd;
 use clap::{Parser, Subcommand, ValueEnum};
 use fuzz_shared::{cid, Cid, Mode};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,6 +21,7 @@ Exit status:
   1  internal error of the fuzzer (e.g. a connection whose initial CID is not the chosen one)
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
   3  the server went down: `server_down` in the log and the restart command on stderr
+  4  bisect: the crash did not reproduce (the whole window ran against a fresh server, which survived)
   130  interrupted (Ctrl-C): connections in flight are closed and logged first";
 
 /// A CID-seeded QUIC fuzzing client: every connection is a function of its initial connection
@@ -42,6 +46,9 @@ pub enum Command {
     /// Replay one connection of a chain by its CID, printing each mutation decision on stderr
     /// (and logging it like a campaign of one connection).
     Replay(ReplayArgs),
+    /// Narrow a stretch of the chain that kills the server down to the shortest run that still
+    /// kills a fresh server, ideally a single CID; print the command that reproduces it.
+    Bisect(BisectArgs),
 }
 
 /// A campaign (the default command).
@@ -55,6 +62,12 @@ pub struct Args {
     /// The sequence number of --start-cid, so that a restarted run keeps an earlier numbering.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub start_seq: u64,
+
+    /// Restart where an earlier run (its run log) left off: at its last checkpoint with the
+    /// server up (or its start, when it has none), keeping its numbering. Replaces --start-cid
+    /// and --start-seq; --count counts the connections of this run.
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["start_cid", "start_seq"])]
+    pub resume_from: Option<PathBuf>,
 
     /// Stop after N connections (whichever of --count and --duration comes first).
     #[arg(long, value_name = "N")]
@@ -83,6 +96,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub conn: ConnArgs,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// `replay`: one connection.
@@ -98,6 +114,55 @@ pub struct ReplayArgs {
 
     #[command(flatten)]
     pub conn: ConnArgs,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `bisect`: find the culprit of a crash by running stretches of the chain against fresh servers.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BisectArgs {
+    /// The first CID of the window (usually `last_checkpoint_cid` of `server_down`).
+    #[arg(long, value_name = "HEX")]
+    pub from: String,
+
+    /// The sequence number of --from, so that verdicts use the original numbering.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub from_seq: u64,
+
+    /// The end of the window: a CID of the chain after --from (16 hex digits; the window ends
+    /// with it), or a number of connections counted from --from.
+    #[arg(long, value_name = "CID|N")]
+    pub until: String,
+
+    /// Runs of each trial; a trial kills the server if any of its runs does.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub tries: u32,
+
+    /// Connections in flight at once in each trial.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Supervision of the target server, for every command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Start the server under test with this shell command line, watch it, and stop it
+    /// (SIGTERM) at the end. Its death (exit status or signal, last stderr lines) goes into
+    /// `server_down`, its resident memory into each `checkpoint` (`server_rss_kb`), and all of
+    /// its stderr next to the run log (`<LOG>.server-stderr`). It must listen on SERVER.
+    #[arg(long, value_name = "COMMAND")]
+    pub server_cmd: Option<String>,
+
+    /// How long the server command may take to answer a first clean probe.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    pub server_start_timeout: f64,
 }
 
 /// What every command needs to make connections.
@@ -207,15 +272,51 @@ pub fn default_sni(host: &str) -> String {
     }
 }
 
+/// What to run, checked and ready.
+pub enum Job {
+    /// A campaign (or `replay`, a campaign of one connection), with the server to start, if any.
+    Campaign {
+        config: CampaignConfig,
+        server: Option<ServerCmd>,
+    },
+    Bisect(BisectJob),
+}
+
+impl Cli {
+    /// Checks every argument of whichever command was given. `argv` is the original command
+    /// line (program first), kept for `run_start` and the commands printed for the user.
+    pub fn into_job(self, argv: Vec<String>) -> Result<Job, UsageError> {
+        match self.command {
+            None => {
+                let server = self.campaign.server.clone();
+                let config = self.campaign.into_config(argv)?;
+                let server = server.into_server(config.log.as_deref())?;
+                Ok(Job::Campaign { config, server })
+            }
+            Some(Command::Replay(r)) => {
+                let server = r.server.clone();
+                let config = r.into_config(argv)?;
+                let server = server.into_server(config.log.as_deref())?;
+                Ok(Job::Campaign { config, server })
+            }
+            Some(Command::Bisect(b)) => Ok(Job::Bisect(b.into_job(argv)?)),
+        }
+    }
+}
+
 impl Args {
     /// Checks every argument and builds the campaign's configuration. `argv` is the original
     /// command line (program first), kept for `run_start` and the restart command.
     pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
-        let start_cid = match &self.start_cid {
-            Some(s) => parse_start_cid(s)?,
-            None => {
+        let (start_cid, start_seq) = match (&self.resume_from, &self.start_cid) {
+            (Some(log), _) => {
+                let point = resume::resume_from(log)?;
+                (point.cid, point.seq)
+            }
+            (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
+            (None, None) => {
                 let bytes: [u8; cid::CLIENT_LEN] = rand::random();
-                Cid::from_slice(&bytes).expect("8 bytes is a valid CID length")
+                (Cid::from_slice(&bytes).expect("8 bytes is a valid CID length"), self.start_seq)
             }
         };
         if self.count == Some(0) {
@@ -232,7 +333,7 @@ impl Args {
             Some(d) if d.is_finite() && d > 0.0 => Some(Duration::from_secs_f64(d)),
             Some(d) => return Err(usage(format!("--duration {d}: must be a positive number of seconds"))),
         };
-        let mut config = self.conn.into_config(argv, start_cid, self.start_seq)?;
+        let mut config = self.conn.into_config(argv, start_cid, start_seq)?;
         config.count = self.count;
         config.duration = duration;
         config.concurrency = self.concurrency;
@@ -252,7 +353,53 @@ impl ReplayArgs {
         config.concurrency = 1;
         config.checkpoint_every = u64::MAX / 2;
         config.progress = false;
+        config.replay = true;
         Ok(config)
+    }
+}
+
+impl BisectArgs {
+    /// Checks the window and the options every trial shares.
+    pub fn into_job(self, argv: Vec<String>) -> Result<BisectJob, UsageError> {
+        let from = parse_start_cid(&self.from).map_err(|e| usage(e.0.replace("--start-cid", "--from")))?;
+        let count = bisect::parse_until(&self.until, &from)?;
+        if self.tries == 0 {
+            return Err(usage("--tries 0: each trial needs at least one run"));
+        }
+        if self.concurrency == 0 {
+            return Err(usage("--concurrency 0: at least one connection must be in flight"));
+        }
+        if self.from_seq.checked_add(count).is_none() {
+            return Err(usage("--from-seq is too large for the window"));
+        }
+        let log = self.conn.log.clone();
+        let server = self
+            .server
+            .into_server(None)?
+            .ok_or_else(|| usage("bisect needs --server-cmd: every trial starts a fresh server"))?;
+        let mut base = self.conn.into_config(argv.clone(), from, self.from_seq)?;
+        base.concurrency = self.concurrency;
+        // One trial is one stretch of connections: no checkpoint inside it, only the final probe.
+        base.checkpoint_every = u64::MAX / 2;
+        base.progress = false;
+        base.quiet = true;
+        base.log = None;
+        Ok(BisectJob { base, from, from_seq: self.from_seq, count, tries: self.tries, server, log, argv })
+    }
+}
+
+impl ServerArgs {
+    /// The server to start, if any; its stderr is kept next to `log`.
+    pub fn into_server(self, log: Option<&std::path::Path>) -> Result<Option<ServerCmd>, UsageError> {
+        let Some(command) = self.server_cmd else { return Ok(None) };
+        if command.trim().is_empty() {
+            return Err(usage("--server-cmd is empty"));
+        }
+        let t = self.server_start_timeout;
+        if !(t.is_finite() && t > 0.0) {
+            return Err(usage(format!("--server-start-timeout {t}: must be a positive number of seconds")));
+        }
+        Ok(Some(ServerCmd::new(command, Duration::from_secs_f64(t), log)))
     }
 }
 
@@ -299,6 +446,8 @@ impl ConnArgs {
             probe: ProbePolicy::default(),
             failure_streak: 32,
             progress: true,
+            quiet: false,
+            replay: false,
             argv,
         })
     }
@@ -313,9 +462,9 @@ mod tests {
         argv.extend_from_slice(extra);
         let parsed = Cli::try_parse_from(&argv).map_err(|e| UsageError(e.to_string()))?;
         let argv = argv.iter().map(|s| s.to_string()).collect();
-        match parsed.command {
-            None => parsed.campaign.into_config(argv),
-            Some(Command::Replay(r)) => r.into_config(argv),
+        match parsed.into_job(argv)? {
+            Job::Campaign { config, .. } => Ok(config),
+            Job::Bisect(b) => Ok(b.base),
         }
     }
 
@@ -359,6 +508,55 @@ mod tests {
         );
         assert!(args(&["replay", "--cid", "01", "127.0.0.1:4433"]).unwrap_err().0.contains("--cid"));
         assert!(args(&["replay", "127.0.0.1:4433"]).is_err(), "--cid is required");
+    }
+
+    #[test]
+    fn bisect_and_supervision_options() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["fuzz-client"];
+            argv.extend_from_slice(extra);
+            let owned = argv.iter().map(|s| s.to_string()).collect();
+            Cli::try_parse_from(&argv).map_err(|e| UsageError(e.to_string()))?.into_job(owned)
+        };
+        let Ok(Job::Bisect(b)) = parse(&[
+            "bisect",
+            "--from",
+            "cac106eb3b28bca3",
+            "--from-seq",
+            "1",
+            "--until",
+            "d92435637f25b264",
+            "--server-cmd",
+            "srv",
+            "--log",
+            "b.jsonl",
+            "127.0.0.1:4433",
+        ]) else {
+            panic!("a good bisect command")
+        };
+        assert_eq!((b.from_seq, b.count, b.tries, b.base.concurrency), (1, 3, 2, 16));
+        assert_eq!(b.base.log, None, "trials log to <log>.trial-N, not to the base log");
+        assert_eq!(b.log.as_deref(), Some(std::path::Path::new("b.jsonl")));
+        let err = |extra: &[&str]| match parse(extra) {
+            Err(e) => e.0,
+            Ok(_) => panic!("{extra:?} accepted"),
+        };
+        assert!(
+            err(&["bisect", "--from", "cac106eb3b28bca3", "--until", "5", "127.0.0.1:4433"]).contains("--server-cmd")
+        );
+        assert!(err(&["bisect", "--from", "01", "--until", "5", "--server-cmd", "s", "h:1"]).contains("--from"));
+        assert!(err(&["bisect", "--from", "cac106eb3b28bca3", "--until", "x", "--server-cmd", "s", "h:1"])
+            .contains("--until"));
+        assert!(err(&["127.0.0.1:4433", "--server-cmd", " "]).contains("--server-cmd is empty"));
+        assert!(err(&["127.0.0.1:4433", "--server-cmd", "s", "--server-start-timeout", "0"]).contains("timeout"));
+        assert!(err(&["127.0.0.1:4433", "--resume-from", "x.jsonl", "--start-cid", "0123456789abcdef"])
+            .contains("cannot be used with"));
+        let Ok(Job::Campaign { server: Some(server), .. }) =
+            parse(&["127.0.0.1:4433", "--server-cmd", "srv --listen 127.0.0.1:4433", "--log", "r.jsonl"])
+        else {
+            panic!("a supervised campaign")
+        };
+        assert_eq!(server.stderr_copy.as_deref(), Some(std::path::Path::new("r.jsonl.server-stderr")));
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! `fuzz-client`: a CID-seeded QUIC fuzzing client. Every connection is a function of its
 //! initial connection ID; see the modules for how.
 //!
-//! - [`cli`]: arguments and their validation (bad input: exit status 2);
+//! - [`cli`]: arguments and their validation (bad input: exit status 2); [`resume`]: `--resume-from`;
 //! - [`campaign`]: the chain, concurrency, checkpoints, probes, the run log;
+//! - [`watch`]: a campaign around a server the client starts and supervises ([`supervise`]);
+//! - [`bisect`]: narrowing a crash down to its culprit CID, one fresh server per trial;
 //! - [`connection`]: one connection, from plan to outcome;
 //! - [`endpoint`]: the shared s2n-quic endpoint and the providers that choose each ODCID;
 //! - [`interceptor`]: the mutation of outgoing packets;
-//! - [`summary`], [`progress`]: human output; [`repro`]: the restart command line.
+//! - [`summary`], [`progress`]: human output; [`repro`]: the command lines printed for the user.
 
+mod bisect;
 mod campaign;
 mod cli;
 mod connection;
@@ -15,19 +18,24 @@ mod endpoint;
 mod interceptor;
 mod progress;
 mod repro;
+mod resume;
 mod summary;
+mod supervise;
+mod watch;
 
-use campaign::{CampaignEnd, InternalError, Unwatched};
+use campaign::{CampaignEnd, InternalError};
 use clap::Parser;
+use fuzz_shared::bisect::Verdict;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let cli = cli::Cli::parse(); // usage errors exit with status 2 (clap)
-                                 // `replay` prints every mutation decision (the `mutation` target; `packets=trace` adds
-                                 // every packet sent).
+                                 // `replay` prints every mutation decision (the `mutation` target; `packets=trace` adds every
+                                 // packet sent). `bisect` runs many short campaigns: only its own lines and warnings.
     let default_filter = match cli.command {
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
+        Some(cli::Command::Bisect(_)) => "warn,s2n_quic=error",
         None => "info,s2n_quic=warn",
     };
     tracing_subscriber::fmt()
@@ -38,12 +46,8 @@ fn main() -> ExitCode {
         .with_writer(|| progress::StderrWriter)
         .with_target(false)
         .init();
-    let config = match cli.command {
-        None => cli.campaign.into_config(argv),
-        Some(cli::Command::Replay(replay)) => replay.into_config(argv),
-    };
-    let config = match config {
-        Ok(c) => c,
+    let job = match cli.into_job(argv) {
+        Ok(j) => j,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -56,16 +60,38 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(campaign::run(config, &mut Unwatched)) {
-        Ok(result) => match result.end {
-            CampaignEnd::Done => ExitCode::SUCCESS,
-            CampaignEnd::ServerDown { repro } => {
-                eprintln!("server down; restart the campaign at the last checkpoint with:\n{repro}");
-                ExitCode::from(3)
-            }
-            CampaignEnd::Interrupted => ExitCode::from(130),
-        },
+    let outcome = match job {
+        cli::Job::Campaign { config, server } => {
+            runtime.block_on(watch::run(config, server.as_ref())).map(|result| match result.end {
+                CampaignEnd::Done => ExitCode::SUCCESS,
+                CampaignEnd::ServerDown { repro, death } => {
+                    if let Some(cause) = death.cause {
+                        eprintln!("server down: {cause}");
+                    }
+                    if !death.stderr_tail.is_empty() {
+                        eprintln!("the last lines of its stderr:");
+                        for line in &death.stderr_tail {
+                            eprintln!("  {line}");
+                        }
+                    }
+                    eprintln!("server down; restart the campaign at the last checkpoint with:\n{repro}");
+                    ExitCode::from(3)
+                }
+                CampaignEnd::Interrupted => ExitCode::from(130),
+            })
+        }
+        cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {
+            Verdict::NotReproduced => ExitCode::from(4),
+            Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. } => ExitCode::SUCCESS,
+        }),
+    };
+    match outcome {
+        Ok(code) => code,
         Err(e) => {
+            if e.downcast_ref::<watch::StartError>().is_some() {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
             let internal = e.downcast_ref::<InternalError>().is_some();
             eprintln!("error: {e:#}");
             if !internal {

@@ -1,46 +1,101 @@
-//! The command line that restarts a campaign at a checkpoint: pure, and unit-tested.
+//! The command lines printed for the user: pure, and unit-tested.
 //!
-//! It is the original command line, program path first, with every original option kept except
-//! `--start-cid`, `--start-seq` and `--count`: the restart begins at the checkpoint's CID with
-//! the checkpoint's sequence number (so the numbering, and thus the checkpoint schedule, stays
-//! the same), and a `--count` shrinks by the connections already done. Arguments are quoted for
-//! a POSIX shell, so the line can be pasted as it is.
+//! - [`restart_command`] restarts a campaign at a checkpoint. It is the original command line,
+//!   program path first, with every original option kept except `--start-cid`, `--start-seq`,
+//!   `--resume-from` and `--count`: the restart begins at the checkpoint's CID with the
+//!   checkpoint's sequence number (so the numbering, and thus the checkpoint schedule, stays the
+//!   same), and a `--count` shrinks by the connections already done. `--server-cmd` is kept, so
+//!   the restart starts a fresh server itself.
+//! - [`replay_command`] and [`window_command`] turn a `bisect` command line into the command that
+//!   reproduces its verdict: `replay` of the culprit, or a campaign over the window that needs
+//!   its history. They keep the connection and server options and drop bisect's own.
+//!
+//! Arguments are quoted for a POSIX shell, so every line can be pasted as it is.
 
 use fuzz_shared::Cid;
 
 /// Options whose values the restart replaces.
-const REPLACED: [&str; 3] = ["--start-cid", "--start-seq", "--count"];
+const REPLACED: [&str; 4] = ["--start-cid", "--start-seq", "--resume-from", "--count"];
+/// Options of `bisect` that mean nothing to the command reproducing its verdict (all take a
+/// value). `--log` is dropped too: the reproduction should not append to bisect's trial logs.
+const BISECT_ONLY: [&str; 5] = ["--from", "--from-seq", "--until", "--tries", "--log"];
+
+/// Splits `args` (the command line without its program) into the arguments kept (all but the
+/// options in `drop`, with their values, in both `--opt v` and `--opt=v` forms) and the
+/// arguments from a `--` on, which are positional whatever they look like.
+fn strip(args: &[String], drop: &[&str]) -> (Vec<String>, Vec<String>) {
+    let mut kept = Vec::with_capacity(args.len());
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            let tail = std::iter::once(arg).chain(rest).cloned().collect();
+            return (kept, tail);
+        }
+        if drop.contains(&arg.as_str()) {
+            rest.next(); // its value
+            continue;
+        }
+        if drop.iter().any(|opt| arg.starts_with(&format!("{opt}="))) {
+            continue;
+        }
+        kept.push(arg.clone());
+    }
+    (kept, Vec::new())
+}
+
+/// A command line as given (program first), quoted for a shell.
+pub fn command_line(argv: &[String]) -> String {
+    join(argv.iter().cloned())
+}
+
+fn join(args: impl IntoIterator<Item = String>) -> String {
+    args.into_iter().map(|a| shell_quote(&a)).collect::<Vec<_>>().join(" ")
+}
+
+/// The arguments of a `bisect` command line after `bisect` itself, without bisect's own options
+/// and `drop`: (program, kept, tail from `--`).
+fn from_bisect(argv: &[String], drop: &[&str]) -> (String, Vec<String>, Vec<String>) {
+    let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
+    // Options cannot come before a subcommand (clap refuses them), so `bisect` is argv[1].
+    let args = argv.get(2..).unwrap_or_default();
+    let all: Vec<&str> = BISECT_ONLY.iter().chain(drop).copied().collect();
+    let (kept, tail) = strip(args, &all);
+    (program, kept, tail)
+}
+
+/// `fuzz-client replay --cid CID --seq SEQ <connection and server options> SERVER`, from the
+/// command line of a `bisect` that found connection `seq` (`cid`) to kill the server alone.
+pub fn replay_command(bisect_argv: &[String], seq: u64, cid: &Cid) -> String {
+    // `replay` runs one connection: it has no --concurrency.
+    let (program, kept, tail) = from_bisect(bisect_argv, &["--concurrency"]);
+    let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
+    join(head.into_iter().chain(kept).chain(tail))
+}
+
+/// `fuzz-client --start-cid CID --start-seq SEQ --count N <options> SERVER`, from the command
+/// line of a `bisect` whose verdict is that the server dies only after that whole window.
+pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: u64) -> String {
+    let (program, kept, tail) = from_bisect(bisect_argv, &[]);
+    let head = [
+        program,
+        "--start-cid".into(),
+        cid.to_hex(),
+        "--start-seq".into(),
+        start_seq.to_string(),
+        "--count".into(),
+        count.to_string(),
+    ];
+    join(head.into_iter().chain(kept).chain(tail))
+}
 
 /// The restart command: `argv` is the original command line (program first), `start_seq` the
 /// original start sequence number, `count` the original `--count` if given, and
 /// (`seq`, `cid`) the checkpoint to restart at.
 pub fn restart_command(argv: &[String], start_seq: u64, count: Option<u64>, seq: u64, cid: &Cid) -> String {
     let mut out: Vec<String> = Vec::with_capacity(argv.len() + 6);
-    let mut rest = argv.iter();
-    if let Some(program) = rest.next() {
-        out.push(program.clone());
-    }
-    let mut positional_only = false;
-    let mut tail: Vec<String> = Vec::new();
-    while let Some(arg) = rest.next() {
-        if positional_only {
-            tail.push(arg.clone());
-            continue;
-        }
-        if arg == "--" {
-            positional_only = true;
-            tail.push(arg.clone());
-            continue;
-        }
-        if REPLACED.contains(&arg.as_str()) {
-            rest.next(); // its value
-            continue;
-        }
-        if REPLACED.iter().any(|opt| arg.starts_with(&format!("{opt}="))) {
-            continue;
-        }
-        out.push(arg.clone());
-    }
+    out.extend(argv.first().cloned());
+    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &REPLACED);
+    out.extend(kept);
     out.push("--start-cid".into());
     out.push(cid.to_hex());
     out.push("--start-seq".into());
@@ -51,7 +106,7 @@ pub fn restart_command(argv: &[String], start_seq: u64, count: Option<u64>, seq:
         out.push(count.saturating_sub(done).max(1).to_string());
     }
     out.extend(tail);
-    out.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+    join(out)
 }
 
 /// Quotes one argument for a POSIX shell: left bare when it only has safe characters,
@@ -112,6 +167,63 @@ mod tests {
         assert_eq!(
             restart_command(&a, 0, None, 0, &cid),
             r"fuzz-client --duration 60 --sni 'it'\''s' h:1 --start-cid d92435637f25b264 --start-seq 0"
+        );
+    }
+
+    #[test]
+    fn resume_from_and_server_cmd() {
+        // A run started with --resume-from restarts in the plain --start-cid/--start-seq form,
+        // and keeps --server-cmd, so the restart starts a fresh server itself.
+        let cid: Cid = "282508f198836bcc".parse().unwrap();
+        let a = argv(&[
+            "fuzz-client",
+            "--resume-from",
+            "old.jsonl",
+            "--server-cmd",
+            "fuzz-server --listen 127.0.0.1:4433",
+            "--count",
+            "100",
+            "127.0.0.1:4433",
+        ]);
+        assert_eq!(
+            restart_command(&a, 150, Some(100), 200, &cid),
+            "fuzz-client --server-cmd 'fuzz-server --listen 127.0.0.1:4433' 127.0.0.1:4433 \
+             --start-cid 282508f198836bcc --start-seq 200 --count 50"
+        );
+    }
+
+    #[test]
+    fn bisect_verdict_commands() {
+        let cid: Cid = "cac106eb3b28bca3".parse().unwrap();
+        let a = argv(&[
+            "/bin/fuzz-client",
+            "bisect",
+            "--from",
+            "0123456789abcdef",
+            "--from-seq=100",
+            "--until",
+            "300",
+            "--tries",
+            "2",
+            "--concurrency",
+            "8",
+            "--log",
+            "b.jsonl",
+            "--server-cmd",
+            "srv --listen 127.0.0.1:4433",
+            "--idle-ms",
+            "300",
+            "127.0.0.1:4433",
+        ]);
+        assert_eq!(
+            replay_command(&a, 187, &cid),
+            "/bin/fuzz-client replay --cid cac106eb3b28bca3 --seq 187 --server-cmd 'srv --listen 127.0.0.1:4433' \
+             --idle-ms 300 127.0.0.1:4433"
+        );
+        assert_eq!(
+            window_command(&a, 140, &cid, 48),
+            "/bin/fuzz-client --start-cid cac106eb3b28bca3 --start-seq 140 --count 48 --concurrency 8 \
+             --server-cmd 'srv --listen 127.0.0.1:4433' --idle-ms 300 127.0.0.1:4433"
         );
     }
 

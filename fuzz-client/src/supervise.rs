@@ -23,13 +23,16 @@ pub struct Supervisor {
     child: Child,
     pid: u32,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// The task that reads stderr; it ends when the server's stderr closes (at its exit).
+    reader: Option<tokio::task::JoinHandle<()>>,
     exit: Option<ExitStatus>,
 }
 
 impl Supervisor {
     /// Starts `command` with `sh -c 'exec <command>'`: `exec` makes the server the process we
-    /// watch, not a shell around it. Its stderr is kept (the last lines in memory, all of it in
-    /// `stderr_copy` when given); its stdout is discarded.
+    /// watch, not a shell around it. Its stderr is kept (the last lines in memory, all of it
+    /// appended to `stderr_copy` when given, after a line naming the command, so that a restarted
+    /// run adds to the file of the run it repeats); its stdout is discarded.
     pub async fn start(command: &str, stderr_copy: Option<&Path>) -> io::Result<Self> {
         let mut child = Command::new("sh")
             .arg("-c")
@@ -42,12 +45,20 @@ impl Supervisor {
         let pid = child.id().ok_or_else(|| io::Error::other("the server exited at once"))?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
         let mut copy = match stderr_copy {
-            Some(path) => Some(tokio::fs::File::create(path).await?),
+            Some(path) => {
+                let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
+                let stamp = fuzz_shared::log::timestamp(std::time::SystemTime::now());
+                file.write_all(
+                    format!("=== {stamp} fuzz-client started the server (pid {pid}): {command}\n").as_bytes(),
+                )
+                .await?;
+                Some(file)
+            }
             None => None,
         };
         let stderr = child.stderr.take().expect("stderr is piped");
         let tail = stderr_tail.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(file) = copy.as_mut() {
@@ -60,7 +71,7 @@ impl Supervisor {
                 tail.push_back(line);
             }
         });
-        Ok(Self { child, pid, stderr_tail, exit: None })
+        Ok(Self { child, pid, stderr_tail, reader: Some(reader), exit: None })
     }
 
     pub fn pid(&self) -> u32 {
@@ -82,8 +93,19 @@ impl Supervisor {
             self.exit = tokio::time::timeout(limit, self.child.wait()).await.ok().and_then(Result::ok);
         }
         if self.exit.is_some() {
-            // Let the stderr reader drain the last lines of the report.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Let the stderr reader drain the last lines of the report: it ends at the pipe's end.
+            if let Some(reader) = self.reader.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+            }
+        }
+        self.exit
+    }
+
+    /// Waits for the server to exit, however long it takes. Cancel-safe (tokio's
+    /// `Child::wait` keeps the status once it has it), so it can sit in a `select!` loop.
+    pub async fn wait(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            self.exit = self.child.wait().await.ok();
         }
         self.exit
     }
@@ -158,9 +180,10 @@ mod tests {
 
     #[tokio::test]
     async fn reports_signal_deaths_and_stderr() {
-        let mut server = Supervisor::start("sh -c 'echo first >&2; echo ==ERROR: AddressSanitizer >&2; kill -ABRT $$'", None)
-            .await
-            .unwrap();
+        let mut server =
+            Supervisor::start("sh -c 'echo first >&2; echo ==ERROR: AddressSanitizer >&2; kill -ABRT $$'", None)
+                .await
+                .unwrap();
         let status = server.wait_exit(Duration::from_secs(10)).await.expect("exits");
         assert_eq!(describe_exit(status), "killed by signal 6 (SIGABRT)");
         assert_eq!(server.stderr_tail(), vec!["first".to_string(), "==ERROR: AddressSanitizer".to_string()]);

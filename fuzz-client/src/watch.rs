@@ -1,0 +1,129 @@
+//! Running a campaign against a server the client starts itself (`--server-cmd`).
+//!
+//! One function, [`run`], serves the campaign, `replay` and every trial of `bisect`: start the
+//! server command under a [`Supervisor`], wait until a clean probe succeeds (a server that never
+//! comes up is bad input, exit status 2, with its stderr shown), run the campaign with the
+//! supervisor as its [`ServerWatch`] (so the process exiting stops the campaign at once, and each
+//! checkpoint records the server's resident memory), then stop the server with SIGTERM.
+//! Without a server command it is just [`campaign::run`].
+
+use crate::campaign::{self, CampaignConfig, CampaignResult, Death, ServerWatch, StartUp, Unwatched};
+use crate::supervise::{describe_exit, Supervisor};
+use futures::future::BoxFuture;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long `server_down` waits for a server that stopped answering to exit, so that its exit
+/// status and the end of its sanitizer report make it into the log.
+const DEATH_WAIT: Duration = Duration::from_secs(2);
+/// How long a stopped server gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The server to start: `--server-cmd` and friends.
+#[derive(Clone, Debug)]
+pub struct ServerCmd {
+    /// A shell command line (run with `sh -c 'exec ...'`).
+    pub command: String,
+    /// How long the server may take to answer its first probe.
+    pub start_timeout: Duration,
+    /// Where all of its stderr is appended (`<log>.server-stderr`), if anywhere.
+    pub stderr_copy: Option<PathBuf>,
+}
+
+impl ServerCmd {
+    /// The server's stderr goes next to the run log, when there is one.
+    pub fn new(command: String, start_timeout: Duration, log: Option<&Path>) -> Self {
+        let stderr_copy = log.map(|l| {
+            let mut name = l.as_os_str().to_owned();
+            name.push(".server-stderr");
+            PathBuf::from(name)
+        });
+        Self { command, start_timeout, stderr_copy }
+    }
+}
+
+/// The server could not be started or never answered: bad input (exit status 2), not a finding.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// A [`Supervisor`] as the campaign's [`ServerWatch`].
+pub struct Watched {
+    sup: Supervisor,
+}
+
+impl ServerWatch for Watched {
+    fn rss_kb(&mut self) -> Option<u64> {
+        self.sup.rss_kb()
+    }
+
+    fn exited(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.sup.wait().await;
+        })
+    }
+
+    fn death(&mut self) -> BoxFuture<'_, Death> {
+        Box::pin(async move {
+            let cause = match self.sup.wait_exit(DEATH_WAIT).await {
+                Some(status) => describe_exit(status),
+                None => format!("still running after {} s, but not answering clean probes", DEATH_WAIT.as_secs()),
+            };
+            Death { cause: Some(cause), stderr_tail: self.sup.stderr_tail() }
+        })
+    }
+}
+
+/// Runs a campaign, around a server it starts and stops itself when `server` is given.
+pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::Result<CampaignResult> {
+    let Some(server) = server else {
+        return campaign::run(config, &mut Unwatched).await;
+    };
+    let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref())
+        .await
+        .map_err(|e| StartError(format!("starting the server command {:?}: {e}", server.command)))?;
+    let pid = sup.pid();
+    let mut watched = Watched { sup };
+    let limit = server.start_timeout;
+    let problem = match campaign::wait_until_serving(&config, &mut watched, limit).await {
+        Ok(StartUp::Serving) => None,
+        Ok(StartUp::Exited) => {
+            let death = watched.death().await;
+            Some(format!(
+                "the server command exited ({}) before answering a clean probe",
+                death.cause.unwrap_or_default()
+            ))
+        }
+        Ok(StartUp::Silent) => Some(format!(
+            "the server command did not start answering within {} s (at {})",
+            limit.as_secs_f64(),
+            config.target
+        )),
+        Err(e) => {
+            watched.sup.stop(STOP_GRACE).await;
+            return Err(e);
+        }
+    };
+    if let Some(problem) = problem {
+        let tail = watched.sup.stderr_tail();
+        watched.sup.stop(STOP_GRACE).await;
+        let tail = if tail.is_empty() { "(nothing)".to_string() } else { tail.join("\n") };
+        return Err(StartError(format!("{problem}; its stderr:\n{tail}\n(command: {})", server.command)).into());
+    }
+    tracing::debug!("server pid {pid} answers: {}", server.command);
+    let result = campaign::run(config, &mut watched).await;
+    watched.sup.stop(STOP_GRACE).await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_goes_next_to_the_log() {
+        let s = ServerCmd::new("x".into(), Duration::from_secs(1), Some(Path::new("runs/a.jsonl")));
+        assert_eq!(s.stderr_copy.as_deref(), Some(Path::new("runs/a.jsonl.server-stderr")));
+        assert_eq!(ServerCmd::new("x".into(), Duration::from_secs(1), None).stderr_copy, None);
+    }
+}
