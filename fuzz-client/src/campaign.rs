@@ -315,7 +315,12 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut last_cp = (c.start_seq, c.start_cid);
     // Checkpoints whose seq has been reached (launched, or the end of the campaign) and that
     // wait for every connection below them to finish, in order; and the next one to reach.
-    let mut pending_cps: VecDeque<(u64, Cid)> = VecDeque::new();
+    // Each carries the supervised server's resident memory sampled when its seq was reached:
+    // every connection before it had started then, and none after it. Sampled at confirmation
+    // instead, the figure would also count the connections launched ahead while a slow one held
+    // the checkpoint back (hundreds, at times), and a leak could not be placed between two
+    // checkpoints.
+    let mut pending_cps: VecDeque<(u64, Cid, Option<u64>)> = VecDeque::new();
     let mut next_cp = schedule.next_after(c.start_seq);
     let mut probe_task: Option<JoinHandle<ProbeResult>> = None;
     let mut final_checked = false;
@@ -346,7 +351,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             let seq = next_seq;
             let cid = next_cid;
             if seq == next_cp {
-                pending_cps.push_back((seq, cid));
+                pending_cps.push_back((seq, cid, watch.rss_kb()));
                 next_cp = schedule.next_after(seq);
             }
             let plan = ConnectionPlan::from_cid(&cid, Role::Client);
@@ -373,7 +378,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         }
         if stopping && next_seq == next_cp {
             // The campaign ends on a checkpoint: it is confirmed like the others.
-            pending_cps.push_back((next_seq, next_cid));
+            pending_cps.push_back((next_seq, next_cid, watch.rss_kb()));
             next_cp = schedule.next_after(next_seq);
         }
 
@@ -383,7 +388,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 health_running = true;
                 probe_task =
                     Some(tokio::spawn(probe(ep.clone(), ProbeKind::Health { cid }, c.probe.clone(), c.timeouts.cap)));
-            } else if let Some(&(seq, cid)) = pending_cps.front().filter(|(seq, _)| tracker.all_done_before(*seq)) {
+            } else if let Some(&(seq, cid, _)) = pending_cps.front().filter(|(seq, _, _)| tracker.all_done_before(*seq))
+            {
                 probe_task = Some(tokio::spawn(probe(
                     ep.clone(),
                     ProbeKind::Checkpoint { seq, cid },
@@ -471,7 +477,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 }
                 match result.kind {
                     ProbeKind::Checkpoint { seq, cid } => {
-                        let rss = watch.rss_kb();
+                        let rss = pending_cps.front().and_then(|&(_, _, rss)| rss);
                         log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss })?;
                         progress.println(&format!("checkpoint #{seq} cid {cid}: server up (probe {} ms)", result.probe_ms));
                         last_cp = (seq, cid);
