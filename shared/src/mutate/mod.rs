@@ -27,8 +27,9 @@
 //!   `havoc:random_bytes`, `havoc:truncate`, `havoc:flip_byte`): plain bytes ([`havoc`]), also
 //!   the fallback when the payload does not parse or the operator drawn has nothing to work on.
 //!
-//! A decision's offset is where the operator applied in the payload as it was at that moment
-//! (for `havoc:truncate`, the new length).
+//! A decision's offset is where the operator applied, counted from the start of the frame it
+//! falls in, in the payload as it was at that moment (for `havoc:truncate`, the new length);
+//! offsets from the payload's start would shift with timing-dependent frames before the target.
 //!
 //! Choices are made by position and count (the k-th frame, the j-th field), never by byte
 //! values, so decisions follow the packet's structure, which is stable from run to run. The
@@ -75,7 +76,8 @@ pub struct Decision {
     pub packet_number: u64,
     /// The operator's stable name, e.g. `"field:stream.offset"` or `"havoc:flip_bit"`.
     pub operator: String,
-    /// The byte offset in the payload where it applied.
+    /// Where it applied: the byte offset within the frame it hit (from the payload's start when
+    /// the payload does not parse).
     pub offset: u32,
 }
 
@@ -182,7 +184,7 @@ impl Mutator {
                 space: packet.space,
                 packet_number: packet.packet_number,
                 operator: [prefix, name].concat(),
-                offset: offset.min(u32::MAX as usize) as u32,
+                offset: self.offset_in_frame(offset).min(u32::MAX as usize) as u32,
             });
         }
         // The floor s2n-quic needs: pad rather than hand back 1 to 3 bytes.
@@ -227,6 +229,19 @@ impl Mutator {
             len
         } else {
             new_len
+        }
+    }
+
+    /// A decision's offset, counted from the start of the frame it falls in (as the payload was
+    /// parsed before that mutation), or from the payload's start where nothing parsed.
+    ///
+    /// Offsets from the payload's start would shift with every frame before the target whose
+    /// size is a matter of timing: an ACK's delay takes one byte in one run and two in the next,
+    /// and an ACK rides in front of the frames in one run and not in the next.
+    fn offset_in_frame(&self, offset: usize) -> usize {
+        match self.frames.frames.iter().rfind(|f| f.at as usize <= offset) {
+            Some(frame) => offset - frame.at as usize,
+            None => offset,
         }
     }
 
