@@ -142,3 +142,38 @@ pub fn run_client(log: &Path, args: &[&str]) -> ClientRun {
         .expect("run fuzz-client");
     ClientRun { status: out.status, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), log: log_lines(log) }
 }
+
+/// A `fuzz-server` command line for fuzz-client's `--server-cmd`: listening on `addr`, with
+/// `extra` options (each a plain word: no quoting is done for them).
+pub fn server_cmd(addr: SocketAddr, extra: &[&str]) -> String {
+    let path = bin("fuzz-server").to_string_lossy().replace('\'', r"'\''");
+    let mut cmd = format!("'{path}' --listen {addr}");
+    for e in extra {
+        cmd.push(' ');
+        cmd.push_str(e);
+    }
+    cmd
+}
+
+/// The result of a fuzz-client command run with exactly the arguments given.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stderr: String,
+}
+
+/// Runs fuzz-client with exactly `args` (no `--log` added, so subcommands work) to completion.
+pub fn client(args: &[&str]) -> Output {
+    let out = Command::new(bin("fuzz-client")).args(args).stdin(Stdio::null()).output().expect("run fuzz-client");
+    Output { status: out.status, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// Runs a command line printed by fuzz-client (a repro) with `sh -c`, to completion.
+pub fn shell(command: &str) -> Output {
+    let out = Command::new("sh").arg("-c").arg(command).stdin(Stdio::null()).output().expect("run a shell command");
+    Output { status: out.status, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// Whether nothing listens on the loopback UDP `port` any more (no server was left behind).
+pub fn udp_port_free(port: u16) -> bool {
+    UdpSocket::bind(("127.0.0.1", port)).is_ok()
+}
