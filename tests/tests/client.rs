@@ -224,7 +224,7 @@ fn server_killed_mid_campaign() {
             Event::Checkpoint { seq, cid, .. } => Some((seq, cid)),
             _ => None,
         })
-        .last()
+        .next_back()
         .expect("a checkpoint before the kill");
     let (down_seq, down_cid, repro) = lines
         .iter()
