@@ -70,6 +70,8 @@ pub struct ConnShared {
     pub stats: Mutex<ConnStats>,
     /// Signalled by the interceptor when a CONNECTION_CLOSE leaves.
     pub close_sent: Notify,
+    /// Signalled by the event subscriber when the handshake is confirmed (HANDSHAKE_DONE).
+    pub confirmed: Notify,
 }
 
 impl ConnShared {
@@ -82,6 +84,7 @@ impl ConnShared {
             mode,
             stats: Mutex::new(ConnStats::default()),
             close_sent: Notify::new(),
+            confirmed: Notify::new(),
         })
     }
 }
@@ -339,7 +342,16 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
             }
         }
     };
+    // Requests (or the close of a connection without any) wait for the handshake to be
+    // confirmed (RFC 9001 §4.1.2), up to one idle period. Sent earlier, they race the server's
+    // first 1-RTT packets: whether the server's packet 0 carries an ACK and the start of a
+    // response, or whether it is sent at all before our close arrives, would then depend on
+    // timing, and so would the server's mutation decisions for it. A handshake whose
+    // confirmation never comes (our Finished was fuzzed) goes on after the wait.
     let handle = conn.handle();
+    if let Err("cancelled") = bounded(shared.confirmed.notified(), t.idle, cancel).await {
+        return abandon(&handle, shared, "abandoned: campaign stopping").await;
+    }
     let requests = shared.plan.requests.clone();
     let mut answers = Vec::with_capacity(requests.len());
     // Requests go out together, one bidirectional stream each, as hq-interop clients do.

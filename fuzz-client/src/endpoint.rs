@@ -262,6 +262,18 @@ impl s2n_quic::provider::event::Subscriber for Subscriber {
         EventContext { conn: Some(conn), id: meta.id, registry: self.registry.clone() }
     }
 
+    fn on_handshake_status_updated(
+        &mut self,
+        context: &mut EventContext,
+        _meta: &ConnectionMeta,
+        event: &events::HandshakeStatusUpdated,
+    ) {
+        // RFC 9001 §4.1.2: a client's handshake is confirmed when it receives HANDSHAKE_DONE.
+        if let (Some(conn), events::HandshakeStatus::Confirmed { .. }) = (&context.conn, &event.status) {
+            conn.confirmed.notify_one();
+        }
+    }
+
     fn on_transport_parameters_received(
         &mut self,
         context: &mut EventContext,
