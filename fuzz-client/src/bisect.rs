@@ -63,8 +63,8 @@ pub fn parse_until(s: &str, from: &Cid) -> Result<u64, UsageError> {
     }
 }
 
-/// Runs the search; the verdict has been printed when it returns.
-pub async fn run(job: &BisectJob) -> anyhow::Result<Verdict> {
+/// Runs the search; the verdict has been printed when it returns. `None`: interrupted (Ctrl-C).
+pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
     let mut search = Bisector::new(job.from_seq, job.count);
     eprintln!(
         "bisect: seq {}..{} ({} connections from cid {}), {} run(s) per trial, each against a fresh server",
@@ -96,7 +96,10 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Verdict> {
                     break;
                 }
                 CampaignEnd::Done => {}
-                CampaignEnd::Interrupted => anyhow::bail!("interrupted"),
+                CampaignEnd::Interrupted => {
+                    eprintln!("bisect interrupted during trial {n}");
+                    return Ok(None);
+                }
             }
         }
         let runs = if job.tries > 1 { format!(" in {} run(s)", job.tries) } else { String::new() };
@@ -115,7 +118,7 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Verdict> {
     }
     let verdict = search.verdict().expect("the search ends with a verdict");
     eprintln!("{}", describe(job, verdict, search.trials()));
-    Ok(verdict)
+    Ok(Some(verdict))
 }
 
 /// The verdict in words, with the command that reproduces it.

@@ -81,8 +81,9 @@ fn main() -> ExitCode {
             })
         }
         cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {
-            Verdict::NotReproduced => ExitCode::from(4),
-            Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. } => ExitCode::SUCCESS,
+            Some(Verdict::NotReproduced) => ExitCode::from(4),
+            Some(Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. }) => ExitCode::SUCCESS,
+            None => ExitCode::from(130),
         }),
     };
     match outcome {

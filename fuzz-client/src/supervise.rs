@@ -40,6 +40,10 @@ impl Supervisor {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            // A process group of its own: Ctrl-C in the terminal interrupts the client, which
+            // closes its connections and then stops the server; were the server interrupted too,
+            // its exit would race the interruption and be logged as `server_down`.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()?;
         let pid = child.id().ok_or_else(|| io::Error::other("the server exited at once"))?;
