@@ -107,10 +107,20 @@ impl ConnectionPlan {
             (FuzzState::Initial, _) => [0, 0, 0, 1][rng.gen_range(0..4)],
             (FuzzState::Handshake, Role::Client) => 0,
             (FuzzState::Handshake, Role::Server) => rng.gen_range(0..=2),
-            (FuzzState::Ready, _) => rng.gen_range(0..=5),
+            (FuzzState::Ready, Role::Client) => rng.gen_range(0..=5),
+            (FuzzState::Ready, Role::Server) => rng.gen_range(0..=1),
             (FuzzState::Closing, _) => 0,
         };
-        let fuzz_packets = rng.gen_range(1..=4);
+        // A server's later 1-RTT packets are what timing makes them: whether an ACK or the start
+        // of a response rides in packet N, and whether the connection lasts until packet N at all,
+        // differ from run to run, and so would the decisions about them. Its window stays on the
+        // first packets, which carry HANDSHAKE_DONE, NEW_CONNECTION_ID, the session ticket and the
+        // first response bytes (two runs of 300 connections on loopback agreed on 95% of server
+        // digests with windows anywhere in the first 9 packets, 98-99% with this).
+        let fuzz_packets = match (fuzz_state, role) {
+            (FuzzState::Ready, Role::Server) => rng.gen_range(1..=2),
+            _ => rng.gen_range(1..=4),
+        };
         let (resume_session, attempt_0rtt, requests) = match role {
             Role::Client => {
                 let resume = rng.gen_bool(0.25);
