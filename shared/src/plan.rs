@@ -107,7 +107,9 @@ impl ConnectionPlan {
             (FuzzState::Initial, _) => [0, 0, 0, 1][rng.gen_range(0..4)],
             (FuzzState::Handshake, Role::Client) => 0,
             (FuzzState::Handshake, Role::Server) => rng.gen_range(0..=2),
-            (FuzzState::Ready, Role::Client) => rng.gen_range(0..=5),
+            // A client's established connection sends its requests, an ACK or two, and its close:
+            // packet 2 and later exist only for connections with several requests.
+            (FuzzState::Ready, Role::Client) => [0, 0, 1, 2][rng.gen_range(0..4)],
             (FuzzState::Ready, Role::Server) => rng.gen_range(0..=1),
             (FuzzState::Closing, _) => 0,
         };
@@ -189,7 +191,7 @@ mod tests {
         "closing 0+3 r0 z0 ",
         "ready 0+1 r1 z0 ",
         "handshake 0+1 r0 z0 /0,/1000,/1",
-        "ready 5+2 r1 z0 /1200,/4096",
+        "ready 2+2 r1 z0 /1200,/4096",
         "handshake 0+2 r0 z0 /100",
         "handshake 0+4 r0 z0 ",
     ];
