@@ -31,11 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$target/fuzz-server" --listen "127.0.0.1:$port" --mode "$SERVER_MODE" --log "$work/server.jsonl" 2>"$work/server.stderr" &
-server_pid=$!
-for _ in $(seq 100); do grep -q run_start "$work/server.jsonl" 2>/dev/null && break; sleep 0.05; done
-grep -q run_start "$work/server.jsonl" || { echo "fuzz-server did not start:" >&2; cat "$work/server.stderr" >&2; exit 1; }
+source scripts/lib.sh
+start_fuzz_server "$work/server.jsonl" "$work/server.stderr" --mode "$SERVER_MODE"
+port=${server_addr##*:}
 
 # Samples the client's VmRSS (KiB) every 0.5 s into $2 while process $1 lives.
 sample_rss() {

@@ -25,23 +25,14 @@ target=${CARGO_TARGET_DIR:-target}
 mkdir -p "$out"
 server_log=$out/server.jsonl
 client_log=$out/client.jsonl
-rm -f "$server_log" "$client_log"
+rm -f "$client_log"
 
 # Port 0: the kernel picks a free port; the server's run_start line names it.
-"$target/release/fuzz-server" --listen 127.0.0.1:0 --mode "$mode" --log "$server_log" \
-    --write-cert "$out/server-cert.pem" 2>"$out/server.stderr" &
-server_pid=$!
+source scripts/lib.sh
+start_fuzz_server "$server_log" "$out/server.stderr" --mode "$mode" --write-cert "$out/server-cert.pem"
+addr=$server_addr
 cleanup() { kill -TERM "$server_pid" 2>/dev/null || true; }
 trap cleanup EXIT
-
-addr=""
-for _ in $(seq 200); do
-    addr=$(grep -m1 -o '"event":"run_start"[^}]*"target":"[^"]*"' "$server_log" 2>/dev/null | sed 's/.*"target":"\([^"]*\)"/\1/' || true)
-    [[ -n $addr ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { echo "run-local: fuzz-server did not start:" >&2; cat "$out/server.stderr" >&2; exit 1; }
-    sleep 0.05
-done
-[[ -n $addr ]] || { echo "run-local: fuzz-server did not report its address" >&2; exit 1; }
 echo "== fuzz-server listening on $addr (pid $server_pid, mode $mode)" >&2
 
 client_args=(--count "$count" --mode "$mode" --log "$client_log" --ca "$out/server-cert.pem")

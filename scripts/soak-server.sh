@@ -24,10 +24,11 @@ target=${CARGO_TARGET_DIR:-target}
 mkdir -p "$out"
 server_log=$out/server.jsonl
 client_log=$out/client.jsonl
-rm -f "$server_log" "$client_log"
+rm -f "$client_log"
 
-"$target/release/fuzz-server" --listen 127.0.0.1:0 --mode fuzz --log "$server_log" 2>"$out/server.stderr" &
-server_pid=$!
+source scripts/lib.sh
+start_fuzz_server "$server_log" "$out/server.stderr" --mode fuzz
+addr=$server_addr
 client_pid=""
 cleanup() {
     [[ -n $client_pid ]] && kill -TERM "$client_pid" 2>/dev/null || true
@@ -35,16 +36,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-addr=""
-for _ in $(seq 200); do
-    addr=$(grep -m1 -o '"event":"run_start"[^}]*"target":"[^"]*"' "$server_log" 2>/dev/null | sed 's/.*"target":"\([^"]*\)"/\1/' || true)
-    [[ -n $addr ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { echo "soak: fuzz-server did not start:" >&2; cat "$out/server.stderr" >&2; exit 1; }
-    sleep 0.05
-done
-[[ -n $addr ]] || { echo "soak: fuzz-server did not report its address" >&2; exit 1; }
-
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 connections() { grep -c '"event":"cid_start"' "$server_log" 2>/dev/null || true; }
 
 echo "== soak: $count fuzzed connections against fuzz-server $addr (pid $server_pid), VmRSS every ${every}s" >&2
