@@ -139,11 +139,13 @@ fn describe(job: &BisectJob, verdict: Verdict, trials: u32) -> String {
                 "after {trials} trials: the server dies only after the {count} connections seq {start}..{} \
                  (cid {cid} on); the last one, seq {} (cid {}), delivers the blow, but the crash NEEDS ACCUMULATED \
                  STATE from the earlier connections of the window: no single connection kills a fresh server.\n\
+                 (A crash that depends on timing makes trials flaky and can look like this: check with a lower \
+                 --concurrency or more --tries.)\n\
                  reproduce it with:\n{}",
                 start + count,
                 start + count - 1,
                 cid_of(start + count - 1),
-                window_command(&job.argv, start, &cid, count)
+                window_command(&job.argv, start, &cid, count, job.base.concurrency)
             )
         }
         Verdict::NotReproduced => format!(

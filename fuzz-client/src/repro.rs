@@ -72,10 +72,11 @@ pub fn replay_command(bisect_argv: &[String], seq: u64, cid: &Cid) -> String {
     join(head.into_iter().chain(kept).chain(tail))
 }
 
-/// `fuzz-client --start-cid CID --start-seq SEQ --count N <options> SERVER`, from the command
-/// line of a `bisect` whose verdict is that the server dies only after that whole window.
-pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: u64) -> String {
-    let (program, kept, tail) = from_bisect(bisect_argv, &[]);
+/// `fuzz-client --start-cid CID --start-seq SEQ --count N --concurrency C <options> SERVER`,
+/// from the command line of a `bisect` whose verdict is that the server dies only after that
+/// whole window. The concurrency is always spelled out: bisect's default is not a campaign's.
+pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: u64, concurrency: usize) -> String {
+    let (program, kept, tail) = from_bisect(bisect_argv, &["--concurrency"]);
     let head = [
         program,
         "--start-cid".into(),
@@ -84,6 +85,8 @@ pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: 
         start_seq.to_string(),
         "--count".into(),
         count.to_string(),
+        "--concurrency".into(),
+        concurrency.to_string(),
     ];
     join(head.into_iter().chain(kept).chain(tail))
 }
@@ -221,7 +224,7 @@ mod tests {
              --idle-ms 300 127.0.0.1:4433"
         );
         assert_eq!(
-            window_command(&a, 140, &cid, 48),
+            window_command(&a, 140, &cid, 48, 8),
             "/bin/fuzz-client --start-cid cac106eb3b28bca3 --start-seq 140 --count 48 --concurrency 8 \
              --server-cmd 'srv --listen 127.0.0.1:4433' --idle-ms 300 127.0.0.1:4433"
         );

@@ -146,8 +146,10 @@ pub fn run_client(log: &Path, args: &[&str]) -> ClientRun {
 /// A `fuzz-server` command line for fuzz-client's `--server-cmd`: listening on `addr`, with
 /// `extra` options (each a plain word: no quoting is done for them).
 pub fn server_cmd(addr: SocketAddr, extra: &[&str]) -> String {
-    let path = bin("fuzz-server").to_string_lossy().replace('\'', r"'\''");
-    let mut cmd = format!("'{path}' --listen {addr}");
+    let path = bin("fuzz-server").to_string_lossy().into_owned();
+    let safe = path.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    let path = if safe { path } else { format!("'{}'", path.replace('\'', r"'\''")) };
+    let mut cmd = format!("{path} --listen {addr}");
     for e in extra {
         cmd.push(' ');
         cmd.push_str(e);
