@@ -142,7 +142,7 @@ pub struct BisectArgs {
     /// Connections in flight at once in each trial. Fewer than a campaign's default: less timing
     /// noise, so a connection whose mutation lands on a packet only under load kills (or not)
     /// the same way in every trial; more is faster.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
 
     #[command(flatten)]
@@ -536,7 +536,7 @@ mod tests {
         ]) else {
             panic!("a good bisect command")
         };
-        assert_eq!((b.from_seq, b.count, b.tries, b.base.concurrency), (1, 3, 2, 8));
+        assert_eq!((b.from_seq, b.count, b.tries, b.base.concurrency), (1, 3, 2, 4));
         assert_eq!(b.base.log, None, "trials log to <log>.trial-N, not to the base log");
         assert_eq!(b.log.as_deref(), Some(std::path::Path::new("b.jsonl")));
         let err = |extra: &[&str]| match parse(extra) {

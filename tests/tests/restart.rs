@@ -26,6 +26,11 @@ use std::net::SocketAddr;
 
 const START: &str = "0123456789abcdef";
 const ABORT: &[&str] = &["--mode", "clean", "--planted-fault", "abort-on-frame:new_token"];
+/// Connections in flight in the crash campaigns. Some mutations land on a packet only under some
+/// timings, so under heavy load a connection may kill the server in one run and not in the
+/// next; 4 in flight on a 2-core machine crashed the server at the same connection in every run
+/// measured (16 did not always).
+const CONCURRENCY: &str = "4";
 
 fn start_cid() -> Cid {
     START.parse().unwrap()
@@ -127,9 +132,9 @@ fn crash_restart_reaches_it_sooner() {
             "--count",
             "5000",
             "--concurrency",
-            "16",
+            CONCURRENCY,
             "--checkpoint-every",
-            "50",
+            "25",
             "--server-cmd",
             &cmd,
             &addr_s,
@@ -207,7 +212,19 @@ fn bisect_finds_the_culprit_and_replay_kills() {
     // The workflow of the README: a campaign crashes the server...
     let crash = run_client(
         &dir.join("campaign.jsonl"),
-        &["--start-cid", START, "--count", "5000", "--checkpoint-every", "50", "--server-cmd", &cmd, &addr_s],
+        &[
+            "--start-cid",
+            START,
+            "--count",
+            "5000",
+            "--concurrency",
+            CONCURRENCY,
+            "--checkpoint-every",
+            "10",
+            "--server-cmd",
+            &cmd,
+            &addr_s,
+        ],
     );
     assert_eq!(crash.status.code(), Some(3), "stderr:\n{}", crash.stderr);
     let down = server_down(&crash.log);
@@ -268,7 +285,7 @@ fn bisect_finds_the_culprit_and_replay_kills() {
 
     // The connections before the last checkpoint did not kill the server: not reproduced, exit 4.
     if down.seq > 0 {
-        let until = down.seq.min(40).to_string();
+        let until = down.seq.min(20).to_string();
         let out =
             client(&["bisect", "--from", START, "--until", &until, "--tries", "1", "--server-cmd", &cmd, &addr_s]);
         assert_eq!(out.status.code(), Some(4), "stderr:\n{}", out.stderr);
