@@ -7,7 +7,8 @@
 //! *and* a clean probe connection started after that succeeded, so restarting at `cid_i`
 //! repeats the campaign's tail from a moment the server was known to be up. When probes keep
 //! failing, the server is down: `server_down` names the last checkpoint and the command line
-//! that restarts there, and the campaign stops.
+//! that restarts there, and the campaign stops. When the client supervises the server
+//! ([`ServerWatch::exited`]), the process exiting stops the campaign the same way, at once.
 //!
 //! [`run`] is a reusable function of a [`CampaignConfig`] and a [`ServerWatch`] hook, so later
 //! commands (resume from a log, supervise the server, bisect, replay) drive the same runner.
