@@ -53,6 +53,16 @@ pub fn log_lines(path: &Path) -> Vec<LogLine> {
     }
 }
 
+/// (seq, cid, plan) of every `cid_start` of a run log, in log order.
+pub fn cid_starts(log: &[LogLine]) -> Vec<(u64, fuzz_shared::Cid, fuzz_shared::ConnectionPlan)> {
+    log.iter()
+        .filter_map(|l| match &l.event {
+            fuzz_shared::Event::CidStart { seq, cid, plan } => Some((*seq, *cid, plan.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A running fuzz-server, killed when dropped.
 pub struct Server {
     pub child: Child,

@@ -9,7 +9,7 @@
 //! - `clean_mode_mutates_nothing`: same plans, no mutation, every connection completes.
 //! - `bad_input_exits_2`: malformed CID, wrong CID length, unresolvable host, missing CA, --count 0.
 
-use fuzz_e2e::{bin, log_lines, run_client, scratch_dir, Server};
+use fuzz_e2e::{bin, cid_starts, log_lines, run_client, scratch_dir, Server};
 use fuzz_shared::{chain, Cid, ConnectionPlan, Event, LogLine, Outcome, Role};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -19,16 +19,6 @@ const START: &str = "0123456789abcdef";
 
 fn start_cid() -> Cid {
     START.parse().unwrap()
-}
-
-/// (seq, cid, plan) of every cid_start, in log order.
-fn starts(log: &[LogLine]) -> Vec<(u64, Cid, ConnectionPlan)> {
-    log.iter()
-        .filter_map(|l| match &l.event {
-            Event::CidStart { seq, cid, plan } => Some((*seq, *cid, plan.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// seq -> (cid, digest, outcome) of every cid_end; panics on a seq ended twice.
@@ -45,7 +35,7 @@ fn ends(log: &[LogLine]) -> HashMap<u64, (Cid, String, Outcome)> {
 /// Checks that the log holds exactly the chain's first `count` CIDs, started in order, each
 /// ended once, with the plans the shared core derives.
 fn check_chain(log: &[LogLine], count: u64) {
-    let starts = starts(log);
+    let starts = cid_starts(log);
     let chain: Vec<Cid> = chain::iter(start_cid()).take(count as usize).collect();
     assert_eq!(starts.len() as u64, count, "cid_start lines");
     for (i, (seq, cid, plan)) in starts.iter().enumerate() {
@@ -141,7 +131,7 @@ fn same_start_cid_same_campaign() {
         assert!(run.status.success(), "run {i}: exit {:?}; stderr:\n{}", run.status, run.stderr);
         check_chain(&run.log, 300);
         assert!(server.is_running());
-        digests.push((starts(&run.log), ends(&run.log)));
+        digests.push((cid_starts(&run.log), ends(&run.log)));
     }
     assert_eq!(digests[0].0, digests[1].0, "same CIDs and plans in the same order");
     let (a, b) = (&digests[0].1, &digests[1].1);
@@ -238,7 +228,7 @@ fn server_killed_mid_campaign() {
     assert!(!repro.contains(START), "the original start CID is replaced: {repro}");
     assert!(stderr.contains(&repro), "the repro command is printed on stderr:\n{stderr}");
     // Every connection that started also ended, even those cut short.
-    assert_eq!(starts(&lines).len(), ends(&lines).len());
+    assert_eq!(cid_starts(&lines).len(), ends(&lines).len());
     assert!(matches!(lines.last().map(|l| &l.event), Some(Event::RunEnd { server_up: false, .. })));
 }
 

@@ -19,7 +19,9 @@
 //! - `server_that_never_answers_is_bad_input`: exit 2 with the server's stderr.
 
 use fuzz_e2e::Server;
-use fuzz_e2e::{bin, client, free_udp_port, log_lines, run_client, scratch_dir, server_cmd, shell, udp_port_free};
+use fuzz_e2e::{
+    bin, cid_starts, client, free_udp_port, log_lines, run_client, scratch_dir, server_cmd, shell, udp_port_free,
+};
 use fuzz_shared::{chain, Cid, ConnectionPlan, Event, LogLine};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,15 +48,6 @@ fn runs(log: &[LogLine]) -> Vec<&[LogLine]> {
     let starts: Vec<usize> =
         log.iter().enumerate().filter(|(_, l)| matches!(l.event, Event::RunStart { .. })).map(|(i, _)| i).collect();
     starts.iter().enumerate().map(|(k, &i)| &log[i..starts.get(k + 1).copied().unwrap_or(log.len())]).collect()
-}
-
-fn starts(log: &[LogLine]) -> Vec<(u64, Cid, ConnectionPlan)> {
-    log.iter()
-        .filter_map(|l| match &l.event {
-            Event::CidStart { seq, cid, plan } => Some((*seq, *cid, plan.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// seq -> (digest, detail) of every cid_end.
@@ -155,7 +148,7 @@ fn crash_restart_reaches_it_sooner() {
     assert!(first.stderr.contains(&down.repro) && first.stderr.contains("SIGABRT"), "stderr:\n{}", first.stderr);
     let stderr_copy = std::fs::read_to_string(dir.join("client.jsonl.server-stderr")).expect("<log>.server-stderr");
     assert!(stderr_copy.contains("aborting on purpose"), "{stderr_copy}");
-    let original = starts(&first.log);
+    let original = cid_starts(&first.log);
 
     // The repro starts a fresh server itself and appends to the same log.
     let second = shell(&down.repro);
@@ -167,7 +160,7 @@ fn crash_restart_reaches_it_sooner() {
     let restart = all[1];
     let again = server_down(restart);
     assert!(again.cause.contains("SIGABRT"), "cause of the second crash: {:?}", again.cause);
-    let restarted = starts(restart);
+    let restarted = cid_starts(restart);
     assert_eq!((restarted[0].0, restarted[0].1), (cp_seq, cp_cid), "the restart begins at the checkpoint");
     println!(
         "connections to the crash: original {} (from seq 0), restart {} (from checkpoint seq {cp_seq})",
@@ -228,7 +221,7 @@ fn bisect_finds_the_culprit_and_replay_kills() {
     );
     assert_eq!(crash.status.code(), Some(3), "stderr:\n{}", crash.stderr);
     let down = server_down(&crash.log);
-    let launched = starts(&crash.log).len() as u64;
+    let launched = cid_starts(&crash.log).len() as u64;
     // ... and bisect searches from its last checkpoint to the last connection it launched.
     let until = (launched - down.seq).to_string();
     let log = dir.join("bisect.jsonl");
@@ -278,7 +271,7 @@ fn bisect_finds_the_culprit_and_replay_kills() {
     assert_eq!(run.status.code(), Some(3), "replay of the culprit kills the server; stderr:\n{}", run.stderr);
     assert!(udp_port_free(port));
     let lines = log_lines(&replay_log);
-    assert_eq!(starts(&lines).len(), 1, "replay runs exactly one connection");
+    assert_eq!(cid_starts(&lines).len(), 1, "replay runs exactly one connection");
     let down = server_down(&lines);
     assert!(down.cause.contains("signal 6 (SIGABRT)"), "cause: {:?}", down.cause);
     assert!(run.stderr.contains("frame"), "replay prints its mutation decisions:\n{}", run.stderr);
@@ -369,10 +362,10 @@ fn resume_from_continues_the_numbering() {
         &second.log[0].event,
         Event::RunStart { start_cid: Some(c), start_seq: 150, .. } if *c == c150
     ));
-    let resumed = starts(&second.log);
+    let resumed = cid_starts(&second.log);
     assert_eq!(resumed.len(), 100);
     assert_eq!((resumed[0].0, resumed[0].1), (150, c150), "the first cid_start is the checkpoint's seq and CID");
-    let original = starts(&first.log);
+    let original = cid_starts(&first.log);
     assert_eq!(&original[150..250], &resumed[..], "same seqs, CIDs and plans as the original");
     let cps: Vec<(u64, Cid)> = checkpoints(&second.log).iter().map(|c| (c.0, c.1)).collect();
     assert_eq!(cps, [(200, chain::nth(start_cid(), 200)), (250, chain::nth(start_cid(), 250))], "original schedule");
