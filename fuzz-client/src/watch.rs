@@ -5,7 +5,8 @@
 //! comes up is bad input, exit status 2, with its stderr shown), run the campaign with the
 //! supervisor as its [`ServerWatch`] (so the process exiting stops the campaign at once, and each
 //! checkpoint records the server's resident memory), then stop the server with SIGTERM.
-//! Without a server command it is just [`campaign::run`].
+//! Without a server command, the server must answer a clean probe within a few seconds, and
+//! then it is just [`campaign::run`].
 
 use crate::campaign::{self, CampaignConfig, CampaignResult, Death, ServerWatch, StartUp, Unwatched};
 use crate::supervise::{describe_exit, Supervisor};
@@ -16,6 +17,8 @@ use std::time::Duration;
 /// How long `server_down` waits for a server that stopped answering to exit, so that its exit
 /// status and the end of its sanitizer report make it into the log.
 const DEATH_WAIT: Duration = Duration::from_secs(2);
+/// How long a server the client did not start may take to answer before the campaign.
+const UNSUPERVISED_START: Duration = Duration::from_secs(5);
 /// How long a stopped server gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -77,6 +80,19 @@ impl ServerWatch for Watched {
 /// Runs a campaign, around a server it starts and stops itself when `server` is given.
 pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::Result<CampaignResult> {
     let Some(server) = server else {
+        // A server that does not answer before the first CID is spent is a wrong address or a
+        // server that is not running: bad input, said at once, rather than a campaign of failed
+        // connections ending in `server_down`.
+        if campaign::wait_until_serving(&config, &mut Unwatched, UNSUPERVISED_START).await? != StartUp::Serving {
+            return Err(StartError(format!(
+                "the server at {} does not answer a clean connection (handshake, ALPN {}, GET /1) within {} s: \
+                 is it running, and does it speak QUIC v1?",
+                config.target,
+                config.alpn,
+                UNSUPERVISED_START.as_secs()
+            ))
+            .into());
+        }
         return campaign::run(config, &mut Unwatched).await;
     };
     let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref())

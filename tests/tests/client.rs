@@ -271,7 +271,9 @@ fn clean_mode_mutates_nothing() {
 fn bad_input_exits_2() {
     let dir = scratch_dir("client-bad-input");
     let log = dir.join("client.jsonl");
-    let cases: [(&[&str], &str); 6] = [
+    let nobody = format!("127.0.0.1:{}", fuzz_e2e::free_udp_port());
+    let cases: [(&[&str], &str); 7] = [
+        (&["--count", "5", &nobody], "does not answer"),
         (&["--start-cid", "0123456789abcdeg", "127.0.0.1:4433"], "non-hex"),
         (&["--start-cid", "000102030405060708090a0b", "127.0.0.1:4433"], "8 bytes"),
         (&["no-such-host.invalid:4433"], "cannot resolve"),
