@@ -12,6 +12,9 @@ if ! command -v cargo >/dev/null; then
     exit 2
 fi
 
+echo "== format"
+cargo fmt --all -- --check
+
 echo "== build (release)"
 cargo build --release --workspace --all-targets --locked
 
