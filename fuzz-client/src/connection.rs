@@ -70,8 +70,9 @@ pub struct ConnShared {
     pub stats: Mutex<ConnStats>,
     /// Signalled by the interceptor when a CONNECTION_CLOSE leaves.
     pub close_sent: Notify,
-    /// Signalled by the event subscriber when the handshake is confirmed (HANDSHAKE_DONE).
-    pub confirmed: Notify,
+    /// Signalled by the event subscriber when the handshake is confirmed (HANDSHAKE_DONE) or
+    /// the connection closes, whichever comes first.
+    pub handshake_settled: Notify,
 }
 
 impl ConnShared {
@@ -84,7 +85,7 @@ impl ConnShared {
             mode,
             stats: Mutex::new(ConnStats::default()),
             close_sent: Notify::new(),
-            confirmed: Notify::new(),
+            handshake_settled: Notify::new(),
         })
     }
 }
@@ -346,10 +347,12 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     // confirmed (RFC 9001 §4.1.2), up to one idle period. Sent earlier, they race the server's
     // first 1-RTT packets: whether the server's packet 0 carries an ACK and the start of a
     // response, or whether it is sent at all before our close arrives, would then depend on
-    // timing, and so would the server's mutation decisions for it. A handshake whose
-    // confirmation never comes (our Finished was fuzzed) goes on after the wait.
+    // timing, and so would the server's mutation decisions for it. The wait ends at once when
+    // the connection closes instead (the server rejected a fuzzed handshake); a confirmation
+    // that never comes (our Finished was fuzzed, and the server stays silent) costs one idle
+    // period, after which the connection goes on.
     let handle = conn.handle();
-    if let Err("cancelled") = bounded(shared.confirmed.notified(), t.idle, cancel).await {
+    if let Err("cancelled") = bounded(shared.handshake_settled.notified(), t.idle, cancel).await {
         return abandon(&handle, shared, "abandoned: campaign stopping").await;
     }
     let requests = shared.plan.requests.clone();

@@ -270,7 +270,18 @@ impl s2n_quic::provider::event::Subscriber for Subscriber {
     ) {
         // RFC 9001 §4.1.2: a client's handshake is confirmed when it receives HANDSHAKE_DONE.
         if let (Some(conn), events::HandshakeStatus::Confirmed { .. }) = (&context.conn, &event.status) {
-            conn.confirmed.notify_one();
+            conn.handshake_settled.notify_one();
+        }
+    }
+
+    fn on_connection_closed(
+        &mut self,
+        context: &mut EventContext,
+        _meta: &ConnectionMeta,
+        _event: &events::ConnectionClosed,
+    ) {
+        if let Some(conn) = &context.conn {
+            conn.handshake_settled.notify_one();
         }
     }
 
