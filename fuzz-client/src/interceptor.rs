@@ -45,28 +45,11 @@ impl Registry {
 pub struct FuzzInterceptor {
     registry: Arc<Registry>,
     mutator: mutate::Mutator,
-    frames: mutate::frame::Frames,
 }
 
 impl FuzzInterceptor {
     pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry, mutator: mutate::Mutator::new(), frames: Default::default() }
-    }
-
-    /// The length of the payload without the PADDING frames that end it.
-    ///
-    /// A client pads every datagram that carries an Initial packet to 1200 bytes (RFC 9000
-    /// §14.1), and the padding goes into whichever packet ends the datagram. Whether, say, the
-    /// Handshake packet with the client Finished shares its datagram with an Initial ACK depends
-    /// on when the server's packets arrived, so the same packet is 48 bytes in one run and 1064
-    /// in the next. The engine is shown the frames without that padding (the padding stays as
-    /// room to grow), so its decisions follow the packet's content, not the datagram's timing.
-    fn content_len(&mut self, payload: &[u8]) -> usize {
-        self.frames.parse(payload);
-        match payload.len() - self.frames.trailing_padding(payload.len()) {
-            0 => payload.len(), // all padding: that is the content
-            n => n,
-        }
+        Self { registry, mutator: mutate::Mutator::new() }
     }
 }
 
@@ -122,17 +105,9 @@ impl PacketInterceptor for FuzzInterceptor {
             buf.set_position(capacity);
             let whole = buf.as_mut_slice();
             let before = stats.decisions.len();
-            let content = self.content_len(&whole[..len]);
-            let new_len = self.mutator.mutate(&mut rng, &info, whole, content, &mut stats.decisions);
-            // Give back the padding taken away: a datagram with an Initial packet must stay at
-            // 1200 bytes or more, or the server drops it unread (RFC 9000 §14.1). A packet that
-            // had no padding keeps whatever length the engine chose.
-            let new_len = if new_len > 0 && content < len && new_len < len {
-                whole[new_len..len].fill(0);
-                len
-            } else {
-                new_len
-            };
+            // The engine sees the frames without the datagram's trailing padding, which timing
+            // decides, and gives it back so that Initial datagrams keep their 1200 bytes.
+            let new_len = self.mutator.mutate_packet(&mut rng, &info, whole, len, &mut stats.decisions);
             let new_len = safe_len(whole, new_len);
             if tracing::enabled!(target: "mutation", tracing::Level::DEBUG) {
                 for d in &stats.decisions[before..] {
