@@ -4,11 +4,11 @@
 //! status 2 ([`UsageError`]), and so validation is unit-tested without a network: the only
 //! effectful step is resolving the server's host name.
 
-use crate::bisect::{self, BisectJob};
+use crate::campaign::resume;
+use crate::campaign::watch::ServerCmd;
 use crate::campaign::{CampaignConfig, ProbePolicy};
-use crate::connection::Timeouts;
-use crate::resume;
-use crate::watch::ServerCmd;
+use crate::quic::connection::Timeouts;
+use crate::triage::bisect::{self, BisectJob};
 use clap::{Parser, Subcommand, ValueEnum};
 use fuzz_shared::{cid, Cid, Mode};
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -1,32 +1,26 @@
 //! `fuzz-client`: a CID-seeded QUIC fuzzing client. Every connection is a function of its
-//! initial connection ID; see the modules for how.
+//! initial connection ID; the modules are grouped by the job they serve, as the README is:
 //!
-//! - [`cli`]: arguments and their validation (bad input: exit status 2); [`resume`]: `--resume-from`;
-//! - [`campaign`]: the chain, concurrency, checkpoints, probes, the run log;
-//! - [`watch`]: a campaign around a server the client starts and supervises ([`supervise`]);
-//! - [`bisect`]: narrowing a crash down to its culprit CID, one fresh server per trial;
-//! - [`connection`]: one connection, from plan to outcome;
-//! - [`endpoint`]: the shared s2n-quic endpoint and the providers that choose each ODCID;
-//! - [`interceptor`]: the mutation of outgoing packets;
-//! - [`summary`], [`progress`]: human output; [`repro`]: the command lines printed for the user.
+//! - [`cli`]: arguments and their validation (bad input: exit status 2);
+//! - [`campaign`]: running a campaign: the chain, concurrency, checkpoints, probes, the run log,
+//!   restarting from a log, and supervising the server the client starts itself;
+//! - [`quic`]: talking QUIC: one connection from plan to outcome, the shared s2n-quic endpoint
+//!   whose providers choose each ODCID, the mutation of outgoing packets;
+//! - [`triage`]: after a crash: the restart and replay command lines, bisection to one CID;
+//! - [`report`]: what a person reads: the live progress display and the summary.
 
-mod bisect;
 mod campaign;
 mod cli;
-mod connection;
-mod endpoint;
-mod interceptor;
-mod progress;
-mod repro;
-mod resume;
-mod summary;
-mod supervise;
-mod watch;
+mod quic;
+mod report;
+mod triage;
 
-use campaign::{CampaignEnd, InternalError};
+use campaign::{watch, CampaignEnd, InternalError};
 use clap::Parser;
 use fuzz_shared::bisect::Verdict;
+use report::progress;
 use std::process::ExitCode;
+use triage::bisect;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();

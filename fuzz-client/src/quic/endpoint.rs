@@ -3,7 +3,7 @@
 //!
 //! s2n-quic 1.91 has no API to choose a client's ODCID. It fills 8 bytes from the endpoint's
 //! random generator while creating a client connection, just after asking the connection-ID
-//! provider `rotate_handshake_connection_id()`. So (see /work/shared/s2n-quic-notes.md):
+//! provider `rotate_handshake_connection_id()`. So:
 //! - [`CidFormat`] wraps the default connection-ID format and *arms* [`OdcidControl`] in that call;
 //! - [`CidRandom`]'s next 8-byte public fill while armed pops the wanted CID from a queue;
 //! - [`ClientEndpoint::connect`] holds an async mutex across "queue the CID" and "poll the
@@ -19,8 +19,8 @@
 //! and hands a config that offers the latest session ticket when that connection's plan says
 //! `resume_session`.
 
-use crate::connection::ConnShared;
-use crate::interceptor::{FuzzInterceptor, Registry};
+use crate::quic::connection::ConnShared;
+use crate::quic::interceptor::{FuzzInterceptor, Registry};
 use fuzz_shared::Cid;
 use s2n_quic::client::{Connect, ConnectionAttempt};
 use s2n_quic::provider::connection_id::{self, ConnectionInfo, LocalId};

@@ -7,7 +7,7 @@
 //! packet comes from its own generator, `packet_rng(Client, space, packet number)`, so it depends
 //! only on the CID and the packet's number, never on timing.
 
-use crate::connection::ConnShared;
+use crate::quic::connection::ConnShared;
 use fuzz_shared::mutate::{self, PacketInfo, MIN_PAYLOAD_LEN};
 use fuzz_shared::{FuzzState, Mode, PacketSpace, Role};
 use s2n_codec::{DecoderBufferMut, Encoder};

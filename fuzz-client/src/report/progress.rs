@@ -3,7 +3,7 @@
 //! The bar and the log lines share stderr: while a bar is shown, every tracing line is written
 //! through `ProgressBar::suspend`, so lines never tear through the bar.
 
-use crate::connection::ConnReport;
+use crate::quic::connection::ConnReport;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;

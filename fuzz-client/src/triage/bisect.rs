@@ -8,10 +8,10 @@
 //! answering clean probes). Progress goes to stderr, one line per trial, then the verdict with
 //! the command that reproduces it.
 
+use crate::campaign::watch::{self, ServerCmd};
 use crate::campaign::{CampaignConfig, CampaignEnd};
 use crate::cli::UsageError;
-use crate::repro::{replay_command, shell_quote, window_command};
-use crate::watch::{self, ServerCmd};
+use crate::triage::repro::{replay_command, shell_quote, window_command};
 use fuzz_shared::bisect::{Bisector, Verdict};
 use fuzz_shared::{chain, Cid};
 use std::path::PathBuf;

@@ -12,12 +12,19 @@
 //!
 //! [`run`] is a reusable function of a [`CampaignConfig`] and a [`ServerWatch`] hook, so later
 //! commands (resume from a log, supervise the server, bisect, replay) drive the same runner.
+//!
+//! - [`watch`]: a campaign around a server the client starts and supervises ([`supervise`]);
+//! - [`resume`]: `--resume-from`, where an earlier run log says to restart.
 
-use crate::connection::{self, ConnReport, ConnShared, Timeouts};
-use crate::endpoint::{ClientEndpoint, EndpointSettings};
-use crate::progress::Progress;
-use crate::repro;
-use crate::summary::Summary;
+pub mod resume;
+pub mod supervise;
+pub mod watch;
+
+use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
+use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
+use crate::report::progress::Progress;
+use crate::report::summary::Summary;
+use crate::triage::repro;
 use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
 use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, Role};
@@ -27,7 +34,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// How many reached checkpoints may wait for their connections before launching pauses.
@@ -81,7 +88,7 @@ pub struct CampaignConfig {
 }
 
 /// A hook on the server under test, called at checkpoints and when the server is down. The
-/// default does nothing; a supervisor of the server process (`--server-cmd`, [`crate::watch`])
+/// default does nothing; a supervisor of the server process (`--server-cmd`, [`crate::campaign::watch`])
 /// fills it in.
 pub trait ServerWatch: Send {
     /// The server's resident memory in KiB, logged with each checkpoint.
@@ -207,7 +214,7 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
     loop {
         cid = chain::probe(&cid);
         let shared = ConnShared::new(u64::MAX, cid, probe_plan(), Mode::Clean);
-        let (_tx, rx) = watch::channel(false);
+        let (_tx, rx) = tokio::sync::watch::channel(false);
         let t = Timeouts::new(policy.idle, cap.max(policy.idle * 3));
         let started = Instant::now();
         let report = connection::run(&ep, shared, t, rx).await;
@@ -304,7 +311,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut tracker = CheckpointTracker::new(c.start_seq);
     let mut summary = Summary::default();
     let progress = Progress::new(c.progress, c.count);
-    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<ConnReport>();
 
     let mut next_seq = c.start_seq;
@@ -605,7 +612,7 @@ pub async fn wait_until_serving(
     loop {
         cid = chain::probe(&cid);
         let shared = ConnShared::new(u64::MAX, cid, probe_plan(), Mode::Clean);
-        let (_tx, rx) = watch::channel(false);
+        let (_tx, rx) = tokio::sync::watch::channel(false);
         let attempt = async {
             let report = connection::run(&ep, shared, t, rx).await;
             if report.outcome != Outcome::Completed {

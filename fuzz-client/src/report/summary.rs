@@ -2,7 +2,7 @@
 //! tried, connections fuzzed, packets fuzzed out of packets sent; connections per second; the
 //! shortest and the longest connection with their CIDs; outcomes.
 
-use crate::connection::ConnReport;
+use crate::quic::connection::ConnReport;
 use fuzz_shared::{Cid, FuzzState, Outcome};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -8,8 +8,8 @@
 //! Without a server command, the server must answer a clean probe within a few seconds, and
 //! then it is just [`campaign::run`].
 
+use crate::campaign::supervise::{describe_exit, Supervisor};
 use crate::campaign::{self, CampaignConfig, CampaignResult, Death, ServerWatch, StartUp, Unwatched};
-use crate::supervise::{describe_exit, Supervisor};
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

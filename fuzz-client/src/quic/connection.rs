@@ -6,7 +6,7 @@
 //! `idle` (`timeout`). Whatever it abandons it closes with an application CONNECTION_CLOSE
 //! (RFC 9000 §10.2) so that the server frees it at once instead of at its idle timeout.
 
-use crate::endpoint::{Attempt, ClientEndpoint};
+use crate::quic::endpoint::{Attempt, ClientEndpoint};
 use fuzz_shared::mutate::{self, Decision};
 use fuzz_shared::{Cid, ConnectionPlan, ConnectionSeed, FuzzState, Mode, Outcome, Request};
 use s2n_quic::connection::Error as ConnError;

@@ -1,0 +1,10 @@
+//! Talking QUIC: everything that touches s2n-quic.
+//!
+//! - [`connection`]: one connection, from its CID and plan to its requests, answers and outcome;
+//! - [`endpoint`]: the one client endpoint all connections share, and the providers that make
+//!   each connection's ODCID the CID of its place in the chain;
+//! - [`interceptor`]: the mutation of outgoing packets, as each connection's plan says.
+
+pub mod connection;
+pub mod endpoint;
+pub mod interceptor;
