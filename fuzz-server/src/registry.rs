@@ -8,8 +8,8 @@
 //! connections, not the length of the run.
 
 use crate::planted::Faults;
-use fuzz_shared::mutate::{self, Decision};
-use fuzz_shared::{Cid, ConnectionPlan, ConnectionSeed, Event, LogWriter, Outcome, Role};
+use fuzz_shared::mutate;
+use fuzz_shared::{Cid, ConnectionFuzzer, Event, LogWriter, Outcome, Role};
 use s2n_quic::provider::event::{events, ConnectionInfo, ConnectionMeta, Location, Subscriber};
 use s2n_quic_core::connection;
 use std::collections::{BTreeMap, HashMap};
@@ -24,12 +24,12 @@ pub struct Conn {
     /// The client's original Destination Connection ID; `None` only if the Initial that created
     /// the connection could not be parsed (which s2n-quic would not have accepted either).
     pub cid: Option<Cid>,
-    pub seed: Option<ConnectionSeed>,
-    pub plan: Option<ConnectionPlan>,
+    /// Decides and records the server's mutations of this connection's packets (`None` without
+    /// a CID).
+    pub fuzzer: Option<ConnectionFuzzer>,
     /// Where the connection's first Initial came from, cross-checked when the connection starts.
     pub remote: Option<SocketAddr>,
     pub started: Instant,
-    pub decisions: Vec<Decision>,
     pub fuzzed_packets: u64,
     pub sent_packets: u64,
     pub handshake_complete: bool,
@@ -118,20 +118,18 @@ impl Registry {
                 (None, None)
             }
         };
-        let plan = cid.map(|cid| ConnectionPlan::from_cid(&cid, Role::Server));
-        if let (Some(cid), Some(plan)) = (cid, plan.clone()) {
-            self.write(Event::CidStart { seq, cid, plan });
+        let fuzzer = cid.map(|cid| ConnectionFuzzer::new(&cid, Role::Server));
+        if let (Some(cid), Some(fuzzer)) = (cid, &fuzzer) {
+            self.write(Event::CidStart { seq, cid, plan: fuzzer.plan().clone() });
         }
         self.conns.insert(
             id,
             Conn {
                 seq,
                 cid,
-                seed: cid.map(|cid| ConnectionSeed::from_cid(&cid)),
-                plan,
+                fuzzer,
                 remote,
                 started: Instant::now(),
-                decisions: Vec::new(),
                 fuzzed_packets: 0,
                 sent_packets: 0,
                 handshake_complete: false,
@@ -157,7 +155,7 @@ impl Registry {
                 error_code,
                 fuzzed_packets: conn.fuzzed_packets,
                 sent_packets: Some(conn.sent_packets),
-                mutation_digest: mutate::digest(&conn.decisions),
+                mutation_digest: conn.fuzzer.as_ref().map_or_else(|| mutate::digest(&[]), ConnectionFuzzer::digest),
                 duration_ms: conn.started.elapsed().as_millis() as u64,
                 detail,
             });
@@ -231,7 +229,7 @@ impl Subscriber for RegistrySubscriber {
     }
 
     fn on_connection_started(&mut self, _: &mut (), meta: &ConnectionMeta, event: &events::ConnectionStarted) {
-        let remote = crate::interceptor::std_addr(&event.path.remote_addr);
+        let remote = fuzz_s2n_glue::std_addr(&event.path.remote_addr);
         let mut reg = self.shared.lock();
         let mismatch = matches!(reg.conns.get(&meta.id), Some(Conn { remote: Some(r), .. }) if Some(*r) != remote);
         if mismatch {

@@ -2,18 +2,25 @@
 //!
 //! A campaign is named by its first CID. Because `next` is a pure function of the previous CID,
 //! restarting at any CID of a chain repeats the chain's tail exactly, on any machine, forever.
-//! The derivation is versioned ([`DERIVATION`]) and frozen by known-answer tests below: changing
-//! it would silently break every repro command ever printed, so a new derivation needs a new
-//! version string, and the old one must stay available.
+//! The derivation is versioned ([`DERIVATION`]) and frozen by known-answer tests: changing it
+//! would silently break every repro command printed under it, so a new derivation needs a new
+//! version string, and runs of another version are refused rather than silently continued.
+//!
+//! - `v1`: the chain and probe steps below; seeds, plans and per-packet generators keyed by
+//!   packet number.
+//! - `v2`: the same chain and probe steps (a campaign's CIDs are what they were under v1, so
+//!   their tags keep their v1 names); new seeds (`quic-cid-fuzz/v2/seed`), and decisions keyed by
+//!   what a packet carries instead of its packet number ([`crate::content`], [`crate::fuzzer`]).
 
 use crate::cid::Cid;
 use sha2::{Digest, Sha256};
 
-/// The version of every derivation in this module and in [`crate::seed`], logged in `run_start`.
-pub const DERIVATION: &str = "v1";
+/// The version of every derivation in this module, [`crate::seed`], [`crate::plan`] and
+/// [`crate::fuzzer`], logged in `run_start`.
+pub const DERIVATION: &str = "v2";
 
 /// Domain tags keep the derivations independent: a chain step, a probe CID and a seed made from
-/// the same CID never share a hash input.
+/// the same CID never share a hash input. The chain and probe steps are v1's, unchanged in v2.
 const CHAIN_TAG: &[u8] = b"quic-cid-fuzz/v1/chain";
 const PROBE_TAG: &[u8] = b"quic-cid-fuzz/v1/probe";
 

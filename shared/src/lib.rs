@@ -6,9 +6,11 @@
 //!
 //! - [`cid`]: connection IDs, 8 to 20 bytes, parsed from and printed as hex.
 //! - [`chain`]: each connection's CID derived from the one before it, and the probe CIDs.
-//! - [`seed`]: from a CID to the generators of its plan and of each of its packets.
+//! - [`seed`]: from a CID to the generators of its plan and of each content its packets carry.
+//! - [`content`]: what a packet carries (its content key), as opposed to when it was sent.
 //! - [`plan`]: what a connection does besides mutating: where fuzzing starts, requests, resumption.
 //! - [`mutate`]: the mutation engine over the cleartext frames of one packet, and its digest.
+//! - [`fuzzer`]: one end's fuzzing of one connection: which packets are mutated, the decisions.
 //! - [`checkpoint`]: which connections have finished, so checkpoints are exact.
 //! - [`log`]: the JSON-lines run log both binaries write.
 //! - [`resume`]: where to restart a campaign, read from an earlier run log.
@@ -18,6 +20,8 @@ pub mod bisect;
 pub mod chain;
 pub mod checkpoint;
 pub mod cid;
+pub mod content;
+pub mod fuzzer;
 pub mod log;
 pub mod mutate;
 pub mod plan;
@@ -25,6 +29,8 @@ pub mod resume;
 pub mod seed;
 
 pub use cid::{Cid, CidError};
+pub use content::ContentKey;
+pub use fuzzer::ConnectionFuzzer;
 pub use log::{Event, LogLine, LogWriter, Mode, Outcome};
 pub use plan::{ConnectionPlan, FuzzState, Request};
 pub use seed::{ConnectionSeed, PacketSpace, Role};

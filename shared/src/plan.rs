@@ -3,8 +3,11 @@
 //!
 //! The plan says in which connection state fuzzing starts, how many packets of that state pass
 //! untouched first, how many are mutated, whether the client offers a session ticket or tries
-//! 0-RTT, and which requests it makes. Mutations of a packet are decided by the packet's own
-//! generator (see [`crate::seed`]); the plan only says which packets are candidates.
+//! 0-RTT, and which requests it makes. Packets are counted by what they carry: the k-th packet of
+//! a state is the one that first carried the k-th distinct content ([`crate::content`]), so
+//! retransmissions and packets that carry only ACKs or PINGs do not count. Mutations of a packet
+//! are decided by its content's generator (see [`crate::seed`]); the plan only says which
+//! packets are candidates ([`crate::fuzzer`] applies it).
 
 use crate::cid::Cid;
 use crate::seed::{ConnectionSeed, PacketSpace, Role};
@@ -73,9 +76,11 @@ const RESPONSE_SIZES: [u32; 8] = [0, 1, 100, 1_000, 1_200, 4_096, 16_384, 65_536
 pub struct ConnectionPlan {
     /// The state whose packets are fuzzed.
     pub fuzz_state: FuzzState,
-    /// Packets of that state (by packet number) that pass untouched before fuzzing starts.
+    /// Packets of that state, counted by distinct content, that pass untouched before fuzzing
+    /// starts.
     pub wait_packets: u64,
-    /// How many packets of that state are mutated after the wait.
+    /// How many packets of that state, counted by distinct content, are mutated after the wait
+    /// (with every retransmission of their content).
     pub fuzz_packets: u64,
     /// Whether the client offers a session ticket from an earlier connection (RFC 8446 §2.2).
     pub resume_session: bool,
@@ -97,14 +102,14 @@ impl ConnectionPlan {
                 .choose_weighted(&mut rng, |(_, w)| *w)
                 .expect("non-empty weights")
                 .0;
-        // A connection sends only a few packets per state: waits stay short or fuzzing would
-        // never begin. The first Initial packet (the ClientHello, or the ServerHello) is the one
-        // most worth mutating, so Initial waits are mostly zero. A client's handshake flight is
-        // one packet (its Finished); any later Handshake packet is a retransmission or a lone
-        // ACK that exists only when timing says so, so a client never waits there. A server's
-        // flight (EncryptedExtensions, Certificate, CertificateVerify, Finished) spans several.
+        // A connection sends only a few distinct contents per state: waits stay short or fuzzing
+        // would never begin. Either end's Initial flight is one content (the ClientHello, or the
+        // ServerHello: CRYPTO at offset 0); later Initial packets are retransmissions of it or
+        // ACKs, which do not count. A client's handshake flight is one content (its Finished). A
+        // server's flight (EncryptedExtensions, Certificate, CertificateVerify, Finished) spans
+        // several, at fixed crypto offsets for a given certificate.
         let wait_packets = match (fuzz_state, role) {
-            (FuzzState::Initial, _) => [0, 0, 0, 1][rng.gen_range(0..4)],
+            (FuzzState::Initial, _) => 0,
             (FuzzState::Handshake, Role::Client) => 0,
             (FuzzState::Handshake, Role::Server) => rng.gen_range(0..=2),
             // A client's established connection sends its requests, an ACK or two, and its close:
@@ -113,12 +118,11 @@ impl ConnectionPlan {
             (FuzzState::Ready, Role::Server) => rng.gen_range(0..=1),
             (FuzzState::Closing, _) => 0,
         };
-        // A server's later 1-RTT packets are what timing makes them: whether an ACK or the start
-        // of a response rides in packet N, and whether the connection lasts until packet N at all,
-        // differ from run to run, and so would the decisions about them. Its window stays on the
-        // first packets, which carry HANDSHAKE_DONE, NEW_CONNECTION_ID, the session ticket and the
-        // first response bytes (two runs of 300 connections on loopback agreed on 95% of server
-        // digests with windows anywhere in the first 9 packets, 98-99% with this).
+        // A server's later 1-RTT contents are what timing makes them: whether a response's bytes
+        // share a packet with HANDSHAKE_DONE or the session ticket, and whether the connection
+        // lasts long enough at all, differ from run to run. Its window stays on the first
+        // contents, which carry HANDSHAKE_DONE, NEW_CONNECTION_ID, the session ticket and the
+        // first response bytes.
         let fuzz_packets = match (fuzz_state, role) {
             (FuzzState::Ready, Role::Server) => rng.gen_range(1..=2),
             _ => rng.gen_range(1..=4),
@@ -139,12 +143,10 @@ impl ConnectionPlan {
         Self { fuzz_state, wait_packets, fuzz_packets, resume_session, attempt_0rtt, requests }
     }
 
-    /// Whether a packet is one the plan mutates. Pure in the packet's own facts, so the answer
-    /// for packet N never depends on the packets before it.
-    pub fn fuzzes(&self, state: FuzzState, packet_number: u64) -> bool {
-        state == self.fuzz_state
-            && packet_number >= self.wait_packets
-            && packet_number - self.wait_packets < self.fuzz_packets
+    /// Whether the packet that first carried the `ordinal`-th distinct content of `state` (and
+    /// every retransmission of it) is one the plan mutates.
+    pub fn fuzzes(&self, state: FuzzState, ordinal: u64) -> bool {
+        state == self.fuzz_state && ordinal >= self.wait_packets && ordinal - self.wait_packets < self.fuzz_packets
     }
 }
 
@@ -154,7 +156,7 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn known_answers_v1() {
+    fn known_answers_v2() {
         let cid: Cid = "0123456789abcdef".parse().unwrap();
         let json = serde_json::to_string(&ConnectionPlan::from_cid(&cid, Role::Client)).unwrap();
         assert_eq!(json, KAT_PLAN_CLIENT_0123);
@@ -162,12 +164,12 @@ mod tests {
         assert_eq!(json, KAT_PLAN_SERVER_0123);
     }
 
-    const KAT_PLAN_CLIENT_0123: &str = r#"{"fuzz_state":"closing","wait_packets":0,"fuzz_packets":3,"resume_session":false,"attempt_0rtt":false,"requests":[]}"#;
-    const KAT_PLAN_SERVER_0123: &str = r#"{"fuzz_state":"handshake","wait_packets":1,"fuzz_packets":3,"resume_session":false,"attempt_0rtt":false,"requests":[]}"#;
+    const KAT_PLAN_CLIENT_0123: &str = r#"{"fuzz_state":"initial","wait_packets":0,"fuzz_packets":2,"resume_session":true,"attempt_0rtt":false,"requests":[{"path":"/65536"}]}"#;
+    const KAT_PLAN_SERVER_0123: &str = r#"{"fuzz_state":"closing","wait_packets":0,"fuzz_packets":4,"resume_session":false,"attempt_0rtt":false,"requests":[]}"#;
 
     /// A compact pin of the client plans of a chain's first connections.
     #[test]
-    fn known_answers_v1_chain() {
+    fn known_answers_v2_chain() {
         let summary: Vec<String> = crate::chain::iter("0123456789abcdef".parse().unwrap())
             .take(6)
             .map(|c| {
@@ -188,12 +190,12 @@ mod tests {
     }
 
     const KAT_CHAIN_PLANS: [&str; 6] = [
-        "closing 0+3 r0 z0 ",
-        "ready 0+1 r1 z0 ",
-        "handshake 0+1 r0 z0 /0,/1000,/1",
-        "ready 2+2 r1 z0 /1200,/4096",
-        "handshake 0+2 r0 z0 /100",
-        "handshake 0+4 r0 z0 ",
+        "initial 0+2 r1 z0 /65536",
+        "initial 0+2 r0 z0 /16384,/1200,/16384",
+        "initial 0+2 r0 z0 /4096,/0,/0",
+        "handshake 0+3 r0 z0 /1",
+        "handshake 0+3 r0 z0 /1",
+        "ready 1+1 r0 z0 ",
     ];
 
     #[test]
@@ -226,7 +228,10 @@ mod tests {
                 if role == Role::Server {
                     prop_assert!(plan.requests.is_empty());
                 } else if plan.fuzz_state == FuzzState::Handshake {
-                    prop_assert_eq!(plan.wait_packets, 0, "a client's handshake flight is one packet");
+                    prop_assert_eq!(plan.wait_packets, 0, "a client's handshake flight is one content");
+                }
+                if plan.fuzz_state == FuzzState::Initial {
+                    prop_assert_eq!(plan.wait_packets, 0, "an Initial flight is one content");
                 }
             }
         }

@@ -4,6 +4,10 @@
 //! up afterwards, so restarting at its CID, with its sequence number, repeats the tail of the run
 //! from there with the original numbering. Without any checkpoint, the restart point is the
 //! start of the first run in the log.
+//!
+//! A log written under another derivation ([`crate::chain::DERIVATION`]) is refused: its CIDs
+//! would run with other plans and decisions than the ones it logged, so the "restart" would not
+//! repeat anything.
 
 use crate::cid::Cid;
 use crate::log::{Event, LogLine};
@@ -22,6 +26,11 @@ pub struct ResumePoint {
 pub enum ResumeError {
     #[error("the run log has no fuzz-client run_start line: it is not a client run log, or it is empty")]
     NoClientRun,
+    #[error(
+        "the run log was written under derivation {found:?}, this fuzz-client uses {ours:?}: its CIDs would make \
+         other decisions here, so a restart would not repeat that run (use the fuzz-client version that wrote it)"
+    )]
+    OtherDerivation { found: String, ours: &'static str },
 }
 
 /// The last checkpoint with the server up in a client run log, or the start of its first run.
@@ -30,6 +39,9 @@ pub fn resume_point(lines: &[LogLine]) -> Result<ResumePoint, ResumeError> {
     let mut point = None;
     for line in client {
         match &line.event {
+            Event::RunStart { derivation, .. } if derivation != crate::chain::DERIVATION => {
+                return Err(ResumeError::OtherDerivation { found: derivation.clone(), ours: crate::chain::DERIVATION });
+            }
             Event::RunStart { start_cid: Some(cid), start_seq, .. } if point.is_none() => {
                 point = Some(ResumePoint { seq: *start_seq, cid: *cid, from_checkpoint: false });
             }
@@ -57,7 +69,7 @@ mod tests {
             start_seq: 0,
             target: "127.0.0.1:4433".into(),
             mode: Mode::Fuzz,
-            derivation: "v1".into(),
+            derivation: crate::chain::DERIVATION.into(),
             version: "0".into(),
             args: vec![],
             planted_faults: vec![],
@@ -95,5 +107,18 @@ mod tests {
         let mut w = LogWriter::new(Vec::new(), Role::Server);
         w.write(run_start(cid("0123456789abcdef"))).unwrap();
         assert_eq!(resume_point(&read_log(&w.into_inner()[..]).unwrap()), Err(ResumeError::NoClientRun));
+    }
+
+    #[test]
+    fn a_log_of_another_derivation_is_refused() {
+        let mut w = LogWriter::new(Vec::new(), Role::Client);
+        let mut start = run_start(cid("0123456789abcdef"));
+        if let Event::RunStart { derivation, .. } = &mut start {
+            *derivation = "v1".into();
+        }
+        w.write(start).unwrap();
+        let err = resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap_err();
+        assert_eq!(err, ResumeError::OtherDerivation { found: "v1".into(), ours: crate::chain::DERIVATION });
+        assert!(err.to_string().contains("derivation \"v1\""), "{err}");
     }
 }

@@ -2,16 +2,19 @@
 //!
 //! Every decision of a fuzzed connection comes from a generator that is a pure function of its
 //! CID. The plan has a generator of its own, and every packet gets an independent generator keyed
-//! by (seed, role, packet number space, packet number): what happens to packet N never depends on
-//! how many packets came before it, on retransmissions, or on timing.
+//! by (seed, role, packet number space, content key): what happens to a packet depends on what it
+//! carries ([`crate::content`]), never on its packet number, on how many packets came before it,
+//! on retransmissions, or on timing. A retransmission of the same data gets the same generator,
+//! and so the same mutation.
 
 use crate::cid::Cid;
+use crate::content::ContentKey;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-const SEED_TAG: &[u8] = b"quic-cid-fuzz/v1/seed";
+const SEED_TAG: &[u8] = b"quic-cid-fuzz/v2/seed";
 
 /// Which end of the connection makes the decision. The two ends fuzz independently from the same
 /// CID, so each has its own generators.
@@ -51,7 +54,7 @@ pub struct ConnectionSeed([u64; 4]);
 #[derive(Clone, Copy)]
 enum Purpose {
     Plan = 1,
-    Packet = 2,
+    Content = 3,
 }
 
 impl ConnectionSeed {
@@ -69,19 +72,20 @@ impl ConnectionSeed {
         self.rng(Purpose::Plan, role, 0, 0)
     }
 
-    /// The generator for one packet, independent of every other packet's.
-    pub fn packet_rng(&self, role: Role, space: PacketSpace, packet_number: u64) -> Pcg64 {
-        self.rng(Purpose::Packet, role, space as u64 + 1, packet_number)
+    /// The generator for the packets of `space` that carry `content`: the same for the original
+    /// and every retransmission, independent of every other content's.
+    pub fn content_rng(&self, role: Role, space: PacketSpace, content: &ContentKey) -> Pcg64 {
+        self.rng(Purpose::Content, role, space as u64 + 1, content.fold())
     }
 
     /// The key is folded into the seed words with SplitMix64's finalizer, which is a bijection
     /// with full avalanche: keys that differ in any bit give unrelated PCG states and streams.
-    fn rng(&self, purpose: Purpose, role: Role, space: u64, packet_number: u64) -> Pcg64 {
+    fn rng(&self, purpose: Purpose, role: Role, space: u64, item: u64) -> Pcg64 {
         let key = (purpose as u64) << 56 | (role as u64) << 48 | space << 40;
         let k0 = mix64(self.0[0] ^ mix64(key));
-        let k1 = mix64(self.0[1] ^ mix64(packet_number ^ k0));
+        let k1 = mix64(self.0[1] ^ mix64(item ^ k0));
         let k2 = mix64(self.0[2] ^ mix64(k1 ^ key));
-        let k3 = mix64(self.0[3] ^ mix64(k2 ^ packet_number));
+        let k3 = mix64(self.0[3] ^ mix64(k2 ^ item));
         let state = (k0 as u128) << 64 | k1 as u128;
         let stream = (k2 as u128) << 64 | k3 as u128;
         Pcg64::new(state, stream)
@@ -96,7 +100,7 @@ impl fmt::Debug for ConnectionSeed {
 
 /// SplitMix64's output function (Steele, Lea, Flood: "Fast splittable pseudorandom number
 /// generators", OOPSLA 2014).
-fn mix64(mut z: u64) -> u64 {
+pub(crate) fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -114,30 +118,37 @@ mod tests {
     }
 
     #[test]
-    fn known_answers_v1() {
+    fn known_answers_v2() {
         let seed = ConnectionSeed::from_cid(&"0123456789abcdef".parse().unwrap());
         assert_eq!(format!("{:016x}", first_word(seed.plan_rng(Role::Client))), KAT_PLAN_CLIENT);
+        let crypto_1100 = ContentKey::new(0x06, 0, 1100);
         assert_eq!(
-            format!("{:016x}", first_word(seed.packet_rng(Role::Server, PacketSpace::Handshake, 3))),
-            KAT_PACKET_SERVER_HS_3
+            format!("{:016x}", first_word(seed.content_rng(Role::Server, PacketSpace::Handshake, &crypto_1100))),
+            KAT_CONTENT_SERVER_HS_CRYPTO_1100
         );
     }
 
-    const KAT_PLAN_CLIENT: &str = "deb3e9faf5c6d0cf";
-    const KAT_PACKET_SERVER_HS_3: &str = "2df98bbd9e41bfd6";
+    const KAT_PLAN_CLIENT: &str = "afa585ce27ec995f";
+    const KAT_CONTENT_SERVER_HS_CRYPTO_1100: &str = "22fc6ecfb9183bf8";
 
     proptest! {
         #[test]
-        fn generators_are_pure_and_distinct(bytes in proptest::collection::vec(any::<u8>(), 8..=20), pn in 0u64..1 << 62) {
+        fn generators_are_pure_and_distinct(
+            bytes in proptest::collection::vec(any::<u8>(), 8..=20),
+            offset in 0u64..1 << 62,
+            id in 0u64..1 << 62,
+        ) {
             let cid = Cid::from_slice(&bytes).unwrap();
             let seed = ConnectionSeed::from_cid(&cid);
             prop_assert_eq!(seed, ConnectionSeed::from_cid(&cid));
-            let a = first_word(seed.packet_rng(Role::Client, PacketSpace::Initial, pn));
-            prop_assert_eq!(a, first_word(seed.packet_rng(Role::Client, PacketSpace::Initial, pn)));
+            let key = ContentKey::new(0x08, id, offset);
+            let a = first_word(seed.content_rng(Role::Client, PacketSpace::Initial, &key));
+            prop_assert_eq!(a, first_word(seed.content_rng(Role::Client, PacketSpace::Initial, &key)));
             // Any change in the key gives another stream.
-            prop_assert_ne!(a, first_word(seed.packet_rng(Role::Server, PacketSpace::Initial, pn)));
-            prop_assert_ne!(a, first_word(seed.packet_rng(Role::Client, PacketSpace::Handshake, pn)));
-            prop_assert_ne!(a, first_word(seed.packet_rng(Role::Client, PacketSpace::Initial, pn ^ 1)));
+            prop_assert_ne!(a, first_word(seed.content_rng(Role::Server, PacketSpace::Initial, &key)));
+            prop_assert_ne!(a, first_word(seed.content_rng(Role::Client, PacketSpace::Handshake, &key)));
+            let other = ContentKey::new(0x08, id, offset ^ 1);
+            prop_assert_ne!(a, first_word(seed.content_rng(Role::Client, PacketSpace::Initial, &other)));
             prop_assert_ne!(first_word(seed.plan_rng(Role::Client)), first_word(seed.plan_rng(Role::Server)));
         }
     }

@@ -47,7 +47,7 @@ mod tests {
             start_seq: 0,
             target: "127.0.0.1:4433".into(),
             mode: Mode::Fuzz,
-            derivation: "v1".into(),
+            derivation: fuzz_shared::chain::DERIVATION.into(),
             version: "0".into(),
             args: vec![],
             planted_faults: vec![],

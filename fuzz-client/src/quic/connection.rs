@@ -7,8 +7,8 @@
 //! (RFC 9000 §10.2) so that the server frees it at once instead of at its idle timeout.
 
 use crate::quic::endpoint::{Attempt, ClientEndpoint};
-use fuzz_shared::mutate::{self, Decision};
-use fuzz_shared::{Cid, ConnectionPlan, ConnectionSeed, FuzzState, Mode, Outcome, Request};
+use fuzz_shared::mutate;
+use fuzz_shared::{Cid, ConnectionFuzzer, ConnectionPlan, FuzzState, Mode, Outcome, Request, Role};
 use s2n_quic::connection::Error as ConnError;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -46,9 +46,10 @@ impl Timeouts {
 pub struct ConnStats {
     /// Packets sent, per fuzz state (indexed by `FuzzState as usize`).
     pub sent: [u64; 4],
-    /// Packets mutated, per fuzz state.
+    /// Packets mutated, per fuzz state (a retransmission of a mutated content counts again).
     pub fuzzed: [u64; 4],
-    pub decisions: Vec<Decision>,
+    /// What decides and records the mutations; `None` for probes and clean runs.
+    pub fuzzer: Option<ConnectionFuzzer>,
     /// Packets received from the server.
     pub received: u64,
     /// A packet carrying CONNECTION_CLOSE was sent.
@@ -63,10 +64,7 @@ pub struct ConnStats {
 pub struct ConnShared {
     pub seq: u64,
     pub cid: Cid,
-    pub seed: ConnectionSeed,
     pub plan: ConnectionPlan,
-    /// `Clean` for probes and clean runs: nothing is mutated.
-    pub mode: Mode,
     pub stats: Mutex<ConnStats>,
     /// Signalled by the interceptor when a CONNECTION_CLOSE leaves.
     pub close_sent: Notify,
@@ -80,10 +78,11 @@ impl ConnShared {
         Arc::new(Self {
             seq,
             cid,
-            seed: ConnectionSeed::from_cid(&cid),
             plan,
-            mode,
-            stats: Mutex::new(ConnStats::default()),
+            stats: Mutex::new(ConnStats {
+                fuzzer: (mode == Mode::Fuzz).then(|| ConnectionFuzzer::new(&cid, Role::Client)),
+                ..ConnStats::default()
+            }),
             close_sent: Notify::new(),
             handshake_settled: Notify::new(),
         })
@@ -303,7 +302,7 @@ pub async fn run(
         error_code: end.error_code,
         sent: stats.sent,
         fuzzed: stats.fuzzed,
-        mutation_digest: mutate::digest(&stats.decisions),
+        mutation_digest: stats.fuzzer.as_ref().map_or_else(|| mutate::digest(&[]), ConnectionFuzzer::digest),
         duration,
         detail,
         odcid_error: stats.odcid_error.take(),

@@ -3,18 +3,17 @@
 //!
 //! s2n-quic calls `intercept_tx_payload` with the frames of one packet before encryption, so a
 //! mutation is well encrypted and authenticated: the server decrypts it and parses what we wrote
-//! (RFC 9001 §5: payload protection covers the frames, not their meaning). The decision of each
-//! packet comes from its own generator, `packet_rng(Client, space, packet number)`, so it depends
-//! only on the CID and the packet's number, never on timing.
+//! (RFC 9001 §5: payload protection covers the frames, not their meaning). Each packet goes
+//! through its connection's [`fuzz_shared::ConnectionFuzzer`] (via [`fuzz_s2n_glue`]), whose
+//! decisions depend only on the CID and on what the packet carries, never on timing.
 
 use crate::quic::connection::ConnShared;
-use fuzz_shared::mutate::{self, PacketInfo, MIN_PAYLOAD_LEN};
-use fuzz_shared::{FuzzState, Mode, PacketSpace, Role};
-use s2n_codec::{DecoderBufferMut, Encoder};
+use fuzz_s2n_glue::PayloadMutator;
+use fuzz_shared::FuzzState;
+use s2n_codec::DecoderBufferMut;
 use s2n_quic::provider::event::events::Subject;
 use s2n_quic::provider::packet_interceptor::PacketInterceptor;
 use s2n_quic_core::packet::interceptor::Packet;
-use s2n_quic_core::packet::number::PacketNumberSpace;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -44,33 +43,13 @@ impl Registry {
 
 pub struct FuzzInterceptor {
     registry: Arc<Registry>,
-    mutator: mutate::Mutator,
+    payloads: PayloadMutator,
 }
 
 impl FuzzInterceptor {
     pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry, mutator: mutate::Mutator::new() }
+        Self { registry, payloads: PayloadMutator::new() }
     }
-}
-
-fn space_of(space: PacketNumberSpace) -> PacketSpace {
-    match space {
-        PacketNumberSpace::Initial => PacketSpace::Initial,
-        PacketNumberSpace::Handshake => PacketSpace::Handshake,
-        PacketNumberSpace::ApplicationData => PacketSpace::ApplicationData,
-    }
-}
-
-/// The length to hand back to s2n-quic: lengths 1 to 3 panic its header protection and take the
-/// whole endpoint down, so they become 4 (PADDING frames, type 0x00, fill the rest: RFC 9000
-/// §19.1); a length past the buffer is clamped.
-pub fn safe_len(buf: &mut [u8], len: usize) -> usize {
-    let len = len.min(buf.len());
-    if len == 0 || len >= MIN_PAYLOAD_LEN || buf.len() < MIN_PAYLOAD_LEN {
-        return if len < MIN_PAYLOAD_LEN { 0 } else { len };
-    }
-    buf[len..MIN_PAYLOAD_LEN].fill(0);
-    MIN_PAYLOAD_LEN
 }
 
 impl PacketInterceptor for FuzzInterceptor {
@@ -81,43 +60,43 @@ impl PacketInterceptor for FuzzInterceptor {
         payload: &mut s2n_codec::encoder::scatter::Buffer,
     ) {
         let Some(conn) = self.registry.get(subject) else { return };
-        let space = space_of(packet.number.space());
-        let pn = packet.number.as_u64();
-        let buf = payload.flatten();
-        let len = buf.len();
-        let closes = mutate::closes_connection(buf.as_mut_slice());
-        let state = FuzzState::of_packet(space, closes);
-        let fuzz = conn.mode == Mode::Fuzz && conn.plan.fuzzes(state, pn);
-        if tracing::enabled!(target: "packets", tracing::Level::TRACE) {
-            let head: Vec<String> = buf.as_mut_slice().iter().take(12).map(|b| format!("{b:02x}")).collect();
-            tracing::trace!(target: "packets", "{} tx {} pn {pn} len {len} fuzz {fuzz}: {}", conn.cid, space.as_str(), head.join(""));
-        }
         let mut stats = conn.stats.lock().expect("stats");
+        let stats = &mut *stats;
+        let pn = packet.number.as_u64();
+        let decisions_before = stats.fuzzer.as_ref().map_or(0, |f| f.decisions().len());
+        let tx = self.payloads.on_tx_payload(stats.fuzzer.as_mut(), packet.number.space(), payload);
+        let (state, len, new_len) = (tx.state, tx.len, tx.new_len);
+        if tracing::enabled!(target: "packets", tracing::Level::TRACE) {
+            let head: Vec<String> =
+                payload.flatten().as_mut_slice().iter().take(12).map(|b| format!("{b:02x}")).collect();
+            let space = tx.space.as_str();
+            tracing::trace!(target: "packets", "{} tx {space} pn {pn} len {len} fuzzed {}: {}", conn.cid, tx.mutated, head.join(""));
+        }
+        if tx.fell_back {
+            tracing::warn!(
+                "{}: the mutation engine misbehaved on a {} packet; sent unmutated",
+                conn.cid,
+                tx.space.as_str()
+            );
+        }
         stats.sent[state as usize] += 1;
+        let closes = state == FuzzState::Closing;
         if closes {
             stats.close_sent = true;
         }
-        if fuzz {
-            let mut rng = conn.seed.packet_rng(Role::Client, space, pn);
-            let info = PacketInfo { role: Role::Client, space, packet_number: pn };
-            let capacity = buf.capacity();
-            // The payload is `[..len]` of a `capacity`-byte buffer: expose all of it as room to grow.
-            buf.set_position(capacity);
-            let whole = buf.as_mut_slice();
-            let before = stats.decisions.len();
-            // The engine sees the frames without the datagram's trailing padding, which timing
-            // decides, and gives it back so that Initial datagrams keep their 1200 bytes.
-            let new_len = self.mutator.mutate_packet(&mut rng, &info, whole, len, &mut stats.decisions);
-            let new_len = safe_len(whole, new_len);
+        if tx.mutated {
+            stats.fuzzed[state as usize] += 1;
             if tracing::enabled!(target: "mutation", tracing::Level::DEBUG) {
-                for d in &stats.decisions[before..] {
-                    tracing::debug!(target: "mutation", "{} {} pn {} len {len}->{new_len}: {} at {}", conn.cid, space.as_str(), pn, d.operator, d.offset);
+                let space = tx.space.as_str();
+                let decisions = stats.fuzzer.as_ref().map_or(&[][..], |f| &f.decisions()[decisions_before..]);
+                if decisions.is_empty() {
+                    tracing::debug!(target: "mutation", "{} {space} pn {pn} len {len}->{new_len}: a retransmission, mutated as its first transmission", conn.cid);
+                }
+                for d in decisions {
+                    tracing::debug!(target: "mutation", "{} {space} {} pn {pn} len {len}->{new_len}: {} at {}", conn.cid, d.content, d.operator, d.offset);
                 }
             }
-            buf.set_position(new_len);
-            stats.fuzzed[state as usize] += 1;
         }
-        drop(stats);
         if closes {
             conn.close_sent.notify_one();
         }
@@ -133,22 +112,5 @@ impl PacketInterceptor for FuzzInterceptor {
             conn.stats.lock().expect("stats").received += 1;
         }
         payload
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forbidden_lengths_are_padded() {
-        let mut buf = [7u8; 10];
-        assert_eq!(safe_len(&mut buf, 0), 0);
-        assert_eq!(safe_len(&mut buf, 2), 4);
-        assert_eq!(&buf[..4], &[7, 7, 0, 0]);
-        assert_eq!(safe_len(&mut buf, 5), 5);
-        assert_eq!(safe_len(&mut buf, 50), 10);
-        let mut tiny = [1u8; 3];
-        assert_eq!(safe_len(&mut tiny, 3), 0, "no room for 4 bytes: skip the packet");
     }
 }

@@ -34,8 +34,10 @@ impl Sample {
     }
 }
 
-fn packet(role: Role, space: PacketSpace, packet_number: u64) -> PacketInfo {
-    PacketInfo { role, space, packet_number }
+/// The samples' packets are named by a CRYPTO offset standing for their content key: the engine
+/// only copies the key into its decisions.
+fn packet(role: Role, space: PacketSpace, n: u64) -> PacketInfo {
+    PacketInfo { role, space, content: crate::content::ContentKey::new(0x06, 0, n) }
 }
 
 /// All the samples for one seed.

@@ -1,9 +1,11 @@
 //! `mutation_digest`: 16 hex digits that name the set of decisions one end made on a connection.
 //!
 //! Packets of different spaces interleave differently from run to run, so the digest is taken
-//! over the decisions sorted by (space, packet number), keeping the order of decisions within a
-//! packet. It covers what was decided (operator, offset), never the bytes, which TLS randomness
-//! changes on every run.
+//! over the decisions sorted by (space, content key), keeping the order of decisions within a
+//! packet. Each content is covered once, however often it was sent: the decisions of a
+//! retransmission are the original's, and the caller records them once
+//! ([`crate::fuzzer::ConnectionFuzzer`]). It covers what was decided (operator, offset), never
+//! the bytes, which TLS randomness changes on every run.
 
 use super::Decision;
 use sha2::{Digest, Sha256};
@@ -11,11 +13,13 @@ use sha2::{Digest, Sha256};
 /// The digest of a connection's decisions; the digest of no decisions is fixed and well known.
 pub fn digest(decisions: &[Decision]) -> String {
     let mut sorted: Vec<&Decision> = decisions.iter().collect();
-    sorted.sort_by_key(|d| (d.space, d.packet_number)); // stable: keeps in-packet order
+    sorted.sort_by_key(|d| (d.space, d.content)); // stable: keeps in-packet order
     let mut h = Sha256::new();
     for d in sorted {
         h.update([d.space as u8]);
-        h.update(d.packet_number.to_be_bytes());
+        h.update(d.content.frame_type.to_be_bytes());
+        h.update(d.content.id.to_be_bytes());
+        h.update(d.content.offset.to_be_bytes());
         h.update((d.operator.len() as u32).to_be_bytes());
         h.update(d.operator.as_bytes());
         h.update(d.offset.to_be_bytes());
@@ -27,10 +31,11 @@ pub fn digest(decisions: &[Decision]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::content::ContentKey;
     use crate::seed::PacketSpace;
 
-    fn d(space: PacketSpace, pn: u64, op: &str, offset: u32) -> Decision {
-        Decision { space, packet_number: pn, operator: op.into(), offset }
+    fn d(space: PacketSpace, offset_in_crypto: u64, op: &str, offset: u32) -> Decision {
+        Decision { space, content: ContentKey::new(0x06, 0, offset_in_crypto), operator: op.into(), offset }
     }
 
     #[test]
@@ -42,7 +47,8 @@ mod tests {
         assert_eq!(one.len(), 16);
         assert_eq!(one, digest(&[b.clone(), c.clone(), a.clone()]));
         assert_ne!(one, digest(&[a.clone(), c.clone(), b.clone()]), "in-packet order counts");
-        assert_ne!(one, digest(&[a, b]));
+        assert_ne!(one, digest(&[a.clone(), b.clone()]));
+        assert_ne!(digest(std::slice::from_ref(&a)), digest(&[d(PacketSpace::Initial, 1, "havoc:flip_bit", 3)]));
         assert_eq!(digest(&[]), digest(&[]));
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Input is exactly what s2n-quic's packet interceptor hands out: the frames of one packet before
 //! encryption, in a buffer whose length is the packet's capacity. The engine is driven by the
-//! packet's own generator ([`crate::seed::ConnectionSeed::packet_rng`]) and records every
+//! generator of what the packet carries ([`crate::seed::ConnectionSeed::content_rng`]) and records every
 //! mutation it makes as a [`Decision`], so a replay can prove it made the same decisions even
 //! though TLS randomness makes the bytes differ.
 //!
@@ -50,6 +50,7 @@ pub mod corpus;
 #[cfg(test)]
 mod tests;
 
+use crate::content::ContentKey;
 use crate::seed::{PacketSpace, Role};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -66,14 +67,15 @@ pub const MIN_PAYLOAD_LEN: usize = 4;
 pub struct PacketInfo {
     pub role: Role,
     pub space: PacketSpace,
-    pub packet_number: u64,
+    /// What the packet carries ([`crate::content`]): it names the packet in the decisions.
+    pub content: ContentKey,
 }
 
-/// One mutation applied to one packet: which packet, which operator, where.
+/// One mutation applied to one packet: which packet (by what it carries), which operator, where.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Decision {
     pub space: PacketSpace,
-    pub packet_number: u64,
+    pub content: ContentKey,
     /// The operator's stable name, e.g. `"field:stream.offset"` or `"havoc:flip_bit"`.
     pub operator: String,
     /// Where it applied: the byte offset within the frame it hit (from the payload's start when
@@ -145,6 +147,8 @@ pub struct Mutator {
     frames: frame::Frames,
     tls: tls::Layout,
     scratch: Vec<u8>,
+    /// The scratch space of [`crate::fuzzer::ConnectionFuzzer::on_packet`].
+    pub(crate) packet: crate::fuzzer::PacketScratch,
 }
 
 impl Mutator {
@@ -182,7 +186,7 @@ impl Mutator {
             len = new_len.min(buf.len());
             decisions.push(Decision {
                 space: packet.space,
-                packet_number: packet.packet_number,
+                content: packet.content,
                 operator: [prefix, name].concat(),
                 offset: self.offset_in_frame(offset).min(u32::MAX as usize) as u32,
             });
@@ -197,39 +201,6 @@ impl Mutator {
             }
         }
         len
-    }
-
-    /// Mutates one packet's payload as s2n-quic's interceptor hands it out: like [`Self::mutate`],
-    /// but the trailing PADDING frames are hidden from the engine and given back afterwards.
-    ///
-    /// How much padding ends a packet depends on the datagram it shares, not on the packet: an
-    /// endpoint pads every datagram that carries an ack-eliciting Initial to 1200 bytes (RFC 9000
-    /// §14.1), and the padding lands in whichever packet ends the datagram, which is a matter of
-    /// timing. Shown to the engine, it would change the decisions from run to run; hidden, it
-    /// stays as room to grow. When the engine shortened the content it is given back, so that
-    /// Initial datagrams keep their required size; a packet that had no padding keeps the length
-    /// the engine chose. The length rules of [`Self::mutate`] hold for the result.
-    pub fn mutate_packet<R: Rng>(
-        &mut self,
-        rng: &mut R,
-        packet: &PacketInfo,
-        buf: &mut [u8],
-        len: usize,
-        decisions: &mut Vec<Decision>,
-    ) -> usize {
-        let len = len.min(buf.len());
-        self.frames.parse(&buf[..len]);
-        let content = match len - self.frames.trailing_padding(len) {
-            0 => len, // nothing but padding: that is the content
-            n => n,
-        };
-        let new_len = self.mutate(rng, packet, buf, content, decisions);
-        if new_len > 0 && content < len && new_len < len {
-            buf[new_len..len].fill(0); // PADDING frames (RFC 9000 §19.1)
-            len
-        } else {
-            new_len
-        }
     }
 
     /// A decision's offset, counted from the start of the frame it falls in (as the payload was
@@ -308,12 +279,4 @@ fn choose<R: Rng, T: Copy>(rng: &mut R, weights: &[(T, u32)]) -> T {
     weights[weights.len() - 1].0
 }
 
-/// Whether a payload carries a CONNECTION_CLOSE frame (types 0x1c, 0x1d; RFC 9000 §19.19), which
-/// puts the packet in the `closing` fuzz state. Payloads that do not parse count as not closing.
-pub fn closes_connection(payload: &[u8]) -> bool {
-    let mut closes = false;
-    let parsed = frame::all_types(payload, |t| {
-        closes |= matches!(t, frame::ty::CONNECTION_CLOSE | frame::ty::CONNECTION_CLOSE_APP);
-    });
-    parsed.is_some() && closes
-}
+pub use crate::content::closes_connection;

@@ -231,7 +231,7 @@ fn zero_run(bytes: &[u8]) -> usize {
 }
 
 /// Parses the frame at `buf[at..]`, appending its fields; returns its type and end.
-fn parse_one(buf: &[u8], at: usize, fields: Option<&mut Vec<Field>>) -> Option<(u64, usize)> {
+pub(crate) fn parse_one(buf: &[u8], at: usize, fields: Option<&mut Vec<Field>>) -> Option<(u64, usize)> {
     let (t, width) = varint::decode(buf, at)?;
     let mut c = Cursor { buf, pos: at + width, fields };
     use Sem::*;
@@ -366,18 +366,6 @@ fn parse_one(buf: &[u8], at: usize, fields: Option<&mut Vec<Field>>) -> Option<(
         _ => return None,
     }
     Some((t, c.pos))
-}
-
-/// The types of the frames of `payload`, or `None` if it does not parse to its end. Allocates
-/// nothing.
-pub fn all_types(payload: &[u8], mut each: impl FnMut(u64)) -> Option<()> {
-    let mut at = 0;
-    while at < payload.len() {
-        let (t, end) = parse_one(payload, at, None)?;
-        each(t);
-        at = end;
-    }
-    Some(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,340 @@
+//! What a packet carries, as opposed to when it happened to be sent: the key of derivation v2.
+//!
+//! Which packets of a connection exist, and which number each gets, is partly a matter of timing:
+//! a slow peer makes the sender retransmit its ClientHello on a probe timeout (RFC 9002 §6.2.4),
+//! an ACK-only packet is sent or not depending on when the peer's packets arrive (RFC 9000
+//! §13.2), and frames coalesce into one packet or spread over two. Decisions keyed by packet
+//! number therefore move from one packet to another between two runs of the same CID; and which
+//! frames share a packet is timing too (a request rides with the NEW_CONNECTION_ID frames in one
+//! run, in a packet of its own in the next). So the unit of fuzzing is not the packet but what
+//! its frames carry. A [`ContentKey`] names a frame by its identity: the crypto stream offset of
+//! a CRYPTO frame, the stream and offset of a STREAM frame, the sequence number of a
+//! NEW_CONNECTION_ID, the frame type of the others. A retransmission of the same data has the
+//! same key as the original, so it carries the same mutation, in whatever packet it rides.
+//!
+//! Timing frames ([`is_timing_frame`]) have no key: ACK, PING and PADDING, and the flow-control
+//! credits (MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS and the BLOCKED frames), whose presence and
+//! values follow how fast the peer's data arrived and was read. They are never fuzzed targets,
+//! so a packet that timing adds neither takes nor shifts another packet's decision.
+//!
+//! A plan counts candidates the same way: the k-th *distinct* key of the plan's fuzz state
+//! ([`ContentOrder`]), never the k-th packet.
+
+use crate::mutate::frame::{self, ty};
+use crate::mutate::varint;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The identity of what a packet carries; see the module documentation.
+///
+/// `frame_type` is canonical: every STREAM type (0x08..=0x0f) is 0x08, both DATAGRAM types are
+/// 0x30. `id` is the stream ID or sequence number where the frame has one, `offset` the crypto or
+/// stream offset; both are 0 for frames without them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct ContentKey {
+    pub frame_type: u64,
+    pub id: u64,
+    pub offset: u64,
+}
+
+impl ContentKey {
+    pub const fn new(frame_type: u64, id: u64, offset: u64) -> Self {
+        Self { frame_type, id, offset }
+    }
+
+    /// The key folded into 64 bits for the generator's key ([`crate::seed`]): each part goes
+    /// through SplitMix64's bijective finalizer in turn, so two keys of one connection share a
+    /// generator only by a 64-bit collision.
+    pub fn fold(&self) -> u64 {
+        let a = crate::seed::mix64(self.frame_type);
+        let b = crate::seed::mix64(a ^ self.id);
+        crate::seed::mix64(b ^ self.offset.rotate_left(17))
+    }
+
+    /// The canonical form of a frame type for keys.
+    fn canonical_type(t: u64) -> u64 {
+        match t {
+            0x08..=0x0f => ty::STREAM,
+            ty::DATAGRAM_LEN => ty::DATAGRAM,
+            other => other,
+        }
+    }
+}
+
+/// Frames that timing adds to a packet, or leaves out, or sizes, without changing what the
+/// connection carries: ACKs (RFC 9000 §13.2), PADDING (§14.1: up to the datagram's size), PING
+/// (§13.2.1, probes of RFC 9002 §6.2.4), and flow-control credits and their BLOCKED signals
+/// (§4, §19.9-§19.14), sent as the peer's data is read. They have no content key.
+pub fn is_timing_frame(frame_type: u64) -> bool {
+    matches!(frame_type, ty::PADDING | ty::PING | ty::ACK | ty::ACK_ECN | 0x10..=0x17)
+}
+
+/// Whether a frame type is a CONNECTION_CLOSE (RFC 9000 §19.19).
+pub fn is_close(frame_type: u64) -> bool {
+    matches!(frame_type, ty::CONNECTION_CLOSE | ty::CONNECTION_CLOSE_APP)
+}
+
+/// One frame of a payload: where it lies, its type, and its key (`None` for timing frames).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameContent {
+    pub at: usize,
+    pub end: usize,
+    pub frame_type: u64,
+    pub key: Option<ContentKey>,
+}
+
+/// Calls `each` for every frame of `payload`, in order, allocating nothing; `None` if the
+/// payload does not parse to its end (after the frames that did parse were visited).
+pub fn frames(payload: &[u8], mut each: impl FnMut(FrameContent)) -> Option<()> {
+    let mut at = 0;
+    while at < payload.len() {
+        let (t, end) = frame::parse_one(payload, at, None)?;
+        let key = (!is_timing_frame(t)).then(|| key_of(payload, at, t));
+        each(FrameContent { at, end, frame_type: t, key });
+        at = end;
+    }
+    Some(())
+}
+
+/// Whether a payload carries a CONNECTION_CLOSE frame, which puts the packet in the `closing`
+/// fuzz state. Payloads that do not parse count as not closing.
+pub fn closes_connection(payload: &[u8]) -> bool {
+    let mut closes = false;
+    frames(payload, |f| closes |= is_close(f.frame_type)).is_some() && closes
+}
+
+/// The key of the frame of type `t` that starts at `at` (it parsed, so its fields are there).
+fn key_of(payload: &[u8], at: usize, t: u64) -> ContentKey {
+    let (_, width) = varint::decode(payload, at).expect("parsed frame type");
+    let first = || varint::decode(payload, at + width).map_or((0, 0), |(v, w)| (v, w));
+    let canonical = ContentKey::canonical_type(t);
+    match t {
+        // §19.6: Offset is the first field.
+        ty::CRYPTO => ContentKey::new(canonical, 0, first().0),
+        // §19.8: Stream ID, then Offset when the OFF bit (0x04) is set, 0 otherwise.
+        0x08..=0x0f => {
+            let (id, w) = first();
+            let offset = if t & 0x04 != 0 { varint::decode(payload, at + width + w).map_or(0, |(v, _)| v) } else { 0 };
+            ContentKey::new(canonical, id, offset)
+        }
+        // The frames about one stream (§19.4, §19.5, §19.10, §19.13) or with a sequence number
+        // (§19.15, §19.16, ACK_FREQUENCY): the first field names which one.
+        ty::RESET_STREAM
+        | ty::STOP_SENDING
+        | ty::MAX_STREAM_DATA
+        | ty::STREAM_DATA_BLOCKED
+        | ty::NEW_CONNECTION_ID
+        | ty::RETIRE_CONNECTION_ID
+        | ty::ACK_FREQUENCY => ContentKey::new(canonical, first().0, 0),
+        // Limits and tokens change their values with timing (how much was read when the update
+        // was sent); their type is their identity.
+        _ => ContentKey::new(canonical, 0, 0),
+    }
+}
+
+/// A frame type's name as keys print it.
+fn type_name(t: u64) -> Option<&'static str> {
+    Some(match t {
+        ty::RESET_STREAM => "reset_stream",
+        ty::STOP_SENDING => "stop_sending",
+        ty::CRYPTO => "crypto",
+        ty::NEW_TOKEN => "new_token",
+        ty::STREAM => "stream",
+        ty::MAX_DATA => "max_data",
+        ty::MAX_STREAM_DATA => "max_stream_data",
+        ty::MAX_STREAMS_BIDI => "max_streams_bidi",
+        ty::MAX_STREAMS_UNI => "max_streams_uni",
+        ty::DATA_BLOCKED => "data_blocked",
+        ty::STREAM_DATA_BLOCKED => "stream_data_blocked",
+        ty::STREAMS_BLOCKED_BIDI => "streams_blocked_bidi",
+        ty::STREAMS_BLOCKED_UNI => "streams_blocked_uni",
+        ty::NEW_CONNECTION_ID => "new_connection_id",
+        ty::RETIRE_CONNECTION_ID => "retire_connection_id",
+        ty::PATH_CHALLENGE => "path_challenge",
+        ty::PATH_RESPONSE => "path_response",
+        ty::CONNECTION_CLOSE => "connection_close",
+        ty::CONNECTION_CLOSE_APP => "connection_close_app",
+        ty::HANDSHAKE_DONE => "handshake_done",
+        ty::DATAGRAM => "datagram",
+        ty::ACK_FREQUENCY => "ack_frequency",
+        _ => return None,
+    })
+}
+
+/// `crypto@1162`, `stream:4@0`, `new_connection_id:1`, `handshake_done`; unknown types in hex
+/// (`0x21:0@0`). The form is stable: it is what the replay and the crash pcap print.
+impl fmt::Display for ContentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match type_name(self.frame_type) {
+            Some(name) => f.write_str(name)?,
+            None => write!(f, "0x{:x}", self.frame_type)?,
+        }
+        if self.id != 0 || self.frame_type == ty::STREAM || type_name(self.frame_type).is_none() {
+            write!(f, ":{}", self.id)?;
+        }
+        if self.offset != 0
+            || matches!(self.frame_type, ty::STREAM | ty::CRYPTO)
+            || type_name(self.frame_type).is_none()
+        {
+            write!(f, "@{}", self.offset)?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for ContentKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("not a content key: {s:?}");
+        let (rest, offset) = match s.split_once('@') {
+            Some((r, o)) => (r, o.parse::<u64>().map_err(|_| bad())?),
+            None => (s, 0),
+        };
+        let (name, id) = match rest.split_once(':') {
+            Some((n, i)) => (n, i.parse::<u64>().map_err(|_| bad())?),
+            None => (rest, 0),
+        };
+        let frame_type = match name.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).map_err(|_| bad())?,
+            None => (0..=0xff).find(|t| type_name(*t) == Some(name)).ok_or_else(bad)?,
+        };
+        Ok(Self { frame_type, id, offset })
+    }
+}
+
+impl From<ContentKey> for String {
+    fn from(k: ContentKey) -> String {
+        k.to_string()
+    }
+}
+
+impl TryFrom<String> for ContentKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// The distinct keys of one fuzz state in the order they were first sent: a key's ordinal is
+/// what a plan's `wait_packets` and `fuzz_packets` count. Only the first `limit` keys are kept
+/// (the plan never fuzzes beyond them), so it stays a few entries long however long the
+/// connection lives.
+#[derive(Clone, Debug, Default)]
+pub struct ContentOrder {
+    keys: Vec<ContentKey>,
+}
+
+/// A packet's place among the distinct contents of its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ordinal {
+    /// The index of its key among the distinct keys, in first-sent order; `None` past the limit.
+    pub index: Option<u64>,
+    /// This is the first packet that carried the key (not a retransmission of it).
+    pub first: bool,
+}
+
+impl ContentOrder {
+    /// The ordinal of `key`, remembering it if it is new and fewer than `limit` keys are known.
+    pub fn ordinal(&mut self, key: ContentKey, limit: u64) -> Ordinal {
+        if let Some(i) = self.keys.iter().position(|k| *k == key) {
+            return Ordinal { index: Some(i as u64), first: false };
+        }
+        if (self.keys.len() as u64) < limit {
+            self.keys.push(key);
+            return Ordinal { index: Some(self.keys.len() as u64 - 1), first: true };
+        }
+        Ordinal { index: None, first: true }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CRYPTO_0: &[u8] = &[0x06, 0x00, 0x03, 1, 2, 3];
+    const ACK: &[u8] = &[0x02, 0x05, 0x00, 0x00, 0x00];
+
+    fn keys(payload: &[u8]) -> Option<Vec<Option<ContentKey>>> {
+        let mut out = Vec::new();
+        frames(payload, |f| out.push(f.key))?;
+        Some(out)
+    }
+
+    #[test]
+    fn timing_frames_have_no_key() {
+        assert_eq!(keys(&[0x01]), Some(vec![None]), "PING: a probe");
+        assert_eq!(keys(ACK), Some(vec![None]));
+        assert_eq!(keys(&[0x10, 0x44, 0x00]), Some(vec![None]), "MAX_DATA: a credit");
+        let mut with_ack = ACK.to_vec();
+        with_ack.extend_from_slice(CRYPTO_0);
+        with_ack.extend_from_slice(&[0; 40]);
+        assert_eq!(keys(&with_ack), Some(vec![None, Some(ContentKey::new(ty::CRYPTO, 0, 0)), None]));
+    }
+
+    #[test]
+    fn keys_name_streams_offsets_and_sequences() {
+        let key = |payload: &[u8]| keys(payload).unwrap()[0];
+        // STREAM with OFF and LEN: id 4, offset 1000 (2-byte varint 0x43e8).
+        assert_eq!(key(&[0x0e, 0x04, 0x43, 0xe8, 0x01, 0xaa]), Some(ContentKey::new(ty::STREAM, 4, 1000)));
+        // STREAM without OFF: offset 0; every STREAM type is one.
+        assert_eq!(key(&[0x0b, 0x00, 0x01, 0xaa]), Some(ContentKey::new(ty::STREAM, 0, 0)));
+        let mut ncid = vec![0x18, 0x02, 0x00, 0x04, 1, 2, 3, 4];
+        ncid.extend_from_slice(&[0; 16]);
+        assert_eq!(key(&ncid), Some(ContentKey::new(ty::NEW_CONNECTION_ID, 2, 0)));
+        assert_eq!(key(&[0x1e]), Some(ContentKey::new(ty::HANDSHAKE_DONE, 0, 0)));
+        let close = [0x1c, 0x0a, 0x00, 0x00];
+        assert_eq!(key(&close), Some(ContentKey::new(0x1c, 0, 0)));
+        assert!(closes_connection(&close));
+        assert!(!closes_connection(CRYPTO_0));
+        assert_eq!(keys(&[0x06, 0x00, 0x09]), None, "does not parse");
+    }
+
+    #[test]
+    fn keys_print_and_parse_back() {
+        for (key, text) in [
+            (ContentKey::new(ty::CRYPTO, 0, 0), "crypto@0"),
+            (ContentKey::new(ty::CRYPTO, 0, 1162), "crypto@1162"),
+            (ContentKey::new(ty::STREAM, 4, 0), "stream:4@0"),
+            (ContentKey::new(ty::NEW_CONNECTION_ID, 1, 0), "new_connection_id:1"),
+            (ContentKey::new(ty::HANDSHAKE_DONE, 0, 0), "handshake_done"),
+            (ContentKey::new(0x21, 0, 0), "0x21:0@0"),
+        ] {
+            assert_eq!(key.to_string(), text);
+            assert_eq!(text.parse::<ContentKey>(), Ok(key));
+        }
+        assert!("crypto@x".parse::<ContentKey>().is_err());
+        assert!("nonsense".parse::<ContentKey>().is_err());
+    }
+
+    #[test]
+    fn order_counts_distinct_keys_only() {
+        let a = ContentKey::new(ty::CRYPTO, 0, 0);
+        let b = ContentKey::new(ty::CRYPTO, 0, 1100);
+        let c = ContentKey::new(ty::CRYPTO, 0, 2200);
+        let mut order = ContentOrder::default();
+        assert_eq!(order.ordinal(a, 2), Ordinal { index: Some(0), first: true });
+        assert_eq!(order.ordinal(a, 2), Ordinal { index: Some(0), first: false }, "a retransmission");
+        assert_eq!(order.ordinal(b, 2), Ordinal { index: Some(1), first: true });
+        assert_eq!(order.ordinal(c, 2), Ordinal { index: None, first: true }, "past the limit");
+        assert_eq!(order.ordinal(b, 2), Ordinal { index: Some(1), first: false });
+    }
+
+    proptest! {
+        #[test]
+        fn folds_of_distinct_keys_differ(t in 0u64..0x100, id in 0u64..1 << 62, off in 0u64..1 << 62, d in 1u64..1 << 20) {
+            let k = ContentKey::new(t, id, off);
+            prop_assert_ne!(k.fold(), ContentKey::new(t, id, off ^ d).fold());
+            prop_assert_ne!(k.fold(), ContentKey::new(t, id ^ d, off).fold());
+            prop_assert_ne!(k.fold(), ContentKey::new(t ^ (d & 0xff).max(1), id, off).fold());
+        }
+
+        #[test]
+        fn frames_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = frames(&bytes, |_| {});
+        }
+    }
+}
