@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts (sourced, not run): starting a fuzz-server and measuring processes.
 
 # start_fuzz_server LOG STDERR [fuzz-server options...]

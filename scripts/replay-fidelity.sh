@@ -43,6 +43,7 @@ out=$(cd "$out" && pwd) # the server command runs elsewhere
 source scripts/lib.sh
 
 client_pid=
+# shellcheck disable=SC2317 # run by the trap
 cleanup() {
     # fuzz-client stops the server it started when it is interrupted (SIGINT, exit 130).
     if [[ -n $client_pid ]] && kill -0 "$client_pid" 2>/dev/null; then

@@ -84,7 +84,7 @@ enable_deb_src() {
     } | as_root tee "$list" >/dev/null
     # One-line format (/etc/apt/sources.list): `deb URI RELEASE COMPONENTS` lines become deb-src.
     if [[ -f /etc/apt/sources.list ]]; then
-        grep -E "^deb [^ ]+ $codename[- ]" /etc/apt/sources.list | sed 's/^deb /deb-src /' |
+        grep -E "^deb [^ ]+ ${codename}[- ]" /etc/apt/sources.list | sed 's/^deb /deb-src /' |
             as_root tee /etc/apt/sources.list.d/quic-cid-fuzz-deb-src.list >/dev/null || true
     fi
     [[ -s $list || -s /etc/apt/sources.list.d/quic-cid-fuzz-deb-src.list ]] ||

@@ -71,6 +71,7 @@ prepare() {
     [[ -n $sizes ]] || { echo "peer.sh: RESPONSE_SIZES not found in shared/src/plan.rs" >&2; exit 1; }
     mkdir -p "$interop_dir/www"
     # Bodies of the a..z pattern of fuzz-server's generated ones.
+    # shellcheck disable=SC2086 # one argument per size
     python3 - "$interop_dir/www" $sizes <<'PY'
 import pathlib, sys
 www = pathlib.Path(sys.argv[1])
