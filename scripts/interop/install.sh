@@ -145,8 +145,8 @@ install_aioquic() {
     fi
     echo "install.sh: pip install aioquic==$aioquic_version" >&2
     # Debian's own python3 refuses system-wide pip installs (PEP 668) unless told otherwise.
-    python3 -m pip install -q --disable-pip-version-check "aioquic==$aioquic_version" 2>/dev/null ||
-        python3 -m pip install -q --disable-pip-version-check --break-system-packages "aioquic==$aioquic_version" ||
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check "aioquic==$aioquic_version" 2>/dev/null ||
+        PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --break-system-packages "aioquic==$aioquic_version" ||
         fail "pip install aioquic==$aioquic_version failed"
     python3 -c "import aioquic" || fail "aioquic does not import after installing it"
 }
