@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the scripts (sourced, not run): starting a fuzz-server and measuring processes.
 
 # start_fuzz_server LOG STDERR [fuzz-server options...]
@@ -24,3 +25,18 @@ start_fuzz_server() {
 
 # rss_kb PID: the process's resident memory in KiB (VmRSS), 0 once it is gone.
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# free_udp_port: prints a loopback UDP port that was free a moment ago (the kernel's pick for
+# 127.0.0.1:0, as tests/src/lib.rs does), for a server that must be told its port up front.
+free_udp_port() {
+    python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# udp_port_bound PORT: whether some socket of this machine is bound to UDP port PORT (IPv4 or
+# IPv6), read from /proc/net/udp{,6}: the local address column ends in the port in hex.
+udp_port_bound() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+        /proc/net/udp /proc/net/udp6 2>/dev/null
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Installs the third-party QUIC peers that scripts/interop/peer.sh starts, and what they need;
+# idempotent and non-interactive (CI runs it as root on a fresh Debian machine).
+#
+#   scripts/interop/install.sh [PEER...]     # default: every peer (ngtcp2 aioquic)
+#
+# Peers:
+# - ngtcp2: Debian's ngtcp2 example servers. The package ngtcp2-server ships only `gtlsserver`,
+#   which speaks HTTP/3 (peer ngtcp2-h3); its hq-interop twin, `h09server`, is built upstream
+#   for OpenSSL/quictls only, which Debian lacks. So this builds h09server from Debian's own
+#   source package of the installed libngtcp2, against Debian's libngtcp2 and GnuTLS, into
+#   $INTEROP_DIR/bin/h09gtlsserver (about 15 s on two cores). One change to the source: the
+#   GnuTLS server session of that version offers the ALPN "h3" whatever the application (its
+#   code says "TODO Set all available ALPN based on app_proto"); the build offers "hq-interop".
+# - aioquic: the Python package from PyPI (pinned: AIOQUIC_VERSION, default 1.7.2), served by
+#   scripts/interop/aioquic_server.py.
+# Both use a self-signed certificate that peer.sh makes with openssl (installed here).
+#
+# Environment: INTEROP_DIR (default target/interop), AIOQUIC_VERSION.
+# Exit status: 0 when every peer asked for is ready, 1 when an install step failed (its message
+# says which), 2 for an unknown peer name.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+interop_dir=${INTEROP_DIR:-target/interop}
+aioquic_version=${AIOQUIC_VERSION:-1.7.2}
+peers=("$@")
+[[ ${#peers[@]} -gt 0 ]] || peers=(ngtcp2 aioquic)
+
+fail() {
+    echo "install.sh: $*" >&2
+    exit 1
+}
+
+as_root() {
+    if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=
+apt_update() {
+    [[ -n $apt_updated ]] && return 0
+    as_root apt-get update -q >/dev/null || fail "apt-get update failed"
+    apt_updated=1
+}
+
+# apt_install PACKAGE...: installs the Debian packages that are not installed yet.
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    command -v apt-get >/dev/null || fail "apt-get not found: install ${missing[*]} by hand (a Debian machine is assumed)"
+    apt_update
+    echo "install.sh: apt-get install ${missing[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+        fail "apt-get install ${missing[*]} failed"
+}
+
+# Adds deb-src entries mirroring the machine's own Debian entries for its release, unless some
+# exist already, so that `apt-get source` works. Reads the configured archives; names none.
+enable_deb_src() {
+    local codename list=/etc/apt/sources.list.d/quic-cid-fuzz-deb-src.sources
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [[ -n $codename ]] || fail "cannot tell the Debian release (VERSION_CODENAME in /etc/os-release)"
+    if grep -rqsE "^(deb-src |Types:.*deb-src)" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        return 0
+    fi
+    {
+        # deb822 files: each paragraph with a suite of the release (bookworm, bookworm-security, ...).
+        for f in /etc/apt/sources.list.d/*.sources; do
+            [[ -e $f ]] || continue
+            awk -v rel="$codename" 'BEGIN { RS = ""; FS = "\n" }
+                {
+                    keep = 0; out = ""
+                    for (i = 1; i <= NF; i++) {
+                        if ($i ~ /^#/) continue
+                        if ($i ~ /^Suites:/ && (" " $i) ~ (" " rel "([ -]|$)")) keep = 1
+                        if ($i ~ /^Types:/) out = out "Types: deb-src\n"; else out = out $i "\n"
+                    }
+                    if (keep) printf "%s\n", out
+                }' "$f"
+        done
+    } | as_root tee "$list" >/dev/null
+    # One-line format (/etc/apt/sources.list): `deb URI RELEASE COMPONENTS` lines become deb-src.
+    if [[ -f /etc/apt/sources.list ]]; then
+        grep -E "^deb [^ ]+ ${codename}[- ]" /etc/apt/sources.list | sed 's/^deb /deb-src /' |
+            as_root tee /etc/apt/sources.list.d/quic-cid-fuzz-deb-src.list >/dev/null || true
+    fi
+    [[ -s $list || -s /etc/apt/sources.list.d/quic-cid-fuzz-deb-src.list ]] ||
+        fail "found no Debian archive for '$codename' in the apt sources to take the ngtcp2 source from"
+    apt_updated=
+    apt_update
+}
+
+install_ngtcp2() {
+    local bin=$interop_dir/bin/h09gtlsserver version stamp
+    apt_install ngtcp2-server libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libev-dev \
+        libgnutls28-dev g++ pkg-config dpkg-dev openssl
+    version=$(dpkg-query -W -f='${Version}' libngtcp2-dev)
+    stamp=$interop_dir/bin/h09gtlsserver.version
+    if [[ -x $bin && $(cat "$stamp" 2>/dev/null) == "$version" ]]; then
+        echo "install.sh: ngtcp2 h09gtlsserver $version is built ($bin)" >&2
+        return 0
+    fi
+    enable_deb_src
+    local src=$interop_dir/src
+    rm -rf "$src"
+    mkdir -p "$src" "$interop_dir/bin"
+    echo "install.sh: building ngtcp2's h09server (hq-interop) $version from Debian's source" >&2
+    (cd "$src" && apt-get source -q "ngtcp2=$version" >apt-source.log 2>&1) ||
+        fail "apt-get source ngtcp2=$version failed: $(tail -3 "$src/apt-source.log")"
+    local ex
+    ex=$(echo "$src"/ngtcp2-*/examples)
+    [[ -f $ex/h09server.cc ]] || fail "no examples/h09server.cc in Debian's ngtcp2 source"
+    sed 's/H3_ALPN_V1/HQ_ALPN_V1/g' "$ex/tls_server_session_gnutls.cc" >"$ex/tls_server_session_gnutls_hq.cc"
+    grep -q HQ_ALPN_V1 "$ex/tls_server_session_gnutls_hq.cc" || fail "the ALPN change no longer applies"
+    local deps="libngtcp2 libngtcp2_crypto_gnutls libnghttp3 gnutls libev"
+    pkg-config --exists libev 2>/dev/null || deps=${deps% libev}
+    (
+        cd "$ex"
+        cc -O2 -I../third-party -c ../third-party/http-parser/http_parser.c -o http_parser.o
+        # shellcheck disable=SC2046,SC2086 # pkg-config prints several flags
+        g++ -std=c++20 -O2 -DENABLE_EXAMPLE_GNUTLS -DWITH_EXAMPLE_GNUTLS -DHAVE_ARPA_INET_H -DHAVE_NETINET_IN_H \
+            -DHAVE_SYS_SOCKET_H -DHAVE_ASM_TYPES_H -DHAVE_LINUX_NETLINK_H -DHAVE_LINUX_RTNETLINK_H \
+            -I. -I../third-party $(pkg-config --cflags $deps) \
+            h09server.cc server_base.cc debug.cc util.cc shared.cc http.cc tls_server_context_gnutls.cc \
+            tls_server_session_gnutls_hq.cc tls_session_base_gnutls.cc util_gnutls.cc http_parser.o \
+            -o h09gtlsserver $(pkg-config --libs $deps) -lev
+    ) >"$src/build.log" 2>&1 || fail "building h09server failed: $(grep -m3 error "$src/build.log")"
+    install -m 755 "$ex/h09gtlsserver" "$bin"
+    echo "$version" >"$stamp"
+    echo "install.sh: built $bin" >&2
+}
+
+install_aioquic() {
+    apt_install openssl
+    command -v python3 >/dev/null || fail "python3 not found (aioquic needs Python 3.8 or later)"
+    if python3 -c "import aioquic, sys; sys.exit(aioquic.__version__ != '$aioquic_version')" 2>/dev/null; then
+        echo "install.sh: aioquic $aioquic_version is installed" >&2
+        return 0
+    fi
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt_install python3-pip
+    fi
+    echo "install.sh: pip install aioquic==$aioquic_version" >&2
+    # Debian's own python3 refuses system-wide pip installs (PEP 668) unless told otherwise.
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check "aioquic==$aioquic_version" 2>/dev/null ||
+        PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --break-system-packages "aioquic==$aioquic_version" ||
+        fail "pip install aioquic==$aioquic_version failed"
+    python3 -c "import aioquic" || fail "aioquic does not import after installing it"
+}
+
+for peer in "${peers[@]}"; do
+    case $peer in
+        ngtcp2 | ngtcp2-h3) install_ngtcp2 ;;
+        aioquic) install_aioquic ;;
+        fuzz-server) ;; # built by cargo
+        *)
+            echo "install.sh: unknown peer '$peer' (known: ngtcp2 aioquic)" >&2
+            exit 2
+            ;;
+    esac
+done
