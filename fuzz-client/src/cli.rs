@@ -135,14 +135,15 @@ pub struct BisectArgs {
     #[arg(long, value_name = "CID|N")]
     pub until: String,
 
-    /// Runs of each trial; a trial kills the server if any of its runs does.
+    /// Runs of each trial; a trial kills the server if any of its runs does. When its runs
+    /// disagree (some kill, some do not), the trial gets as many runs again, and the verdict
+    /// says how often the server died ("killed in 2 of 4 runs").
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub tries: u32,
 
-    /// Connections in flight at once in each trial. Fewer than a campaign's default: less timing
-    /// noise, so a connection whose mutation lands on a packet only under load kills (or not)
-    /// the same way in every trial; more is faster.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Connections in flight at once in each trial: keep the crashed campaign's (the `bisect`
+    /// command of `server_down` spells it out), because timing decides what a server sees too.
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
 
     #[command(flatten)]
@@ -536,7 +537,7 @@ mod tests {
         ]) else {
             panic!("a good bisect command")
         };
-        assert_eq!((b.from_seq, b.count, b.tries, b.base.concurrency), (1, 3, 2, 4));
+        assert_eq!((b.from_seq, b.count, b.tries, b.base.concurrency), (1, 3, 2, 16));
         assert_eq!(b.base.log, None, "trials log to <log>.trial-N, not to the base log");
         assert_eq!(b.log.as_deref(), Some(std::path::Path::new("b.jsonl")));
         let err = |extra: &[&str]| match parse(extra) {

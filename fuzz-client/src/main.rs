@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         cli::Job::Campaign { config, server } => {
             runtime.block_on(watch::run(config, server.as_ref())).map(|result| match result.end {
                 CampaignEnd::Done => ExitCode::SUCCESS,
-                CampaignEnd::ServerDown { repro, death } => {
+                CampaignEnd::ServerDown { repro, bisect, death } => {
                     if let Some(cause) = death.cause {
                         eprintln!("server down: {cause}");
                     }
@@ -69,6 +69,9 @@ fn main() -> ExitCode {
                         }
                     }
                     eprintln!("server down; restart the campaign at the last checkpoint with:\n{repro}");
+                    if let Some(bisect) = bisect {
+                        eprintln!("narrow it down to the connection that does it with:\n{bisect}");
+                    }
                     ExitCode::from(3)
                 }
                 CampaignEnd::Interrupted => ExitCode::from(130),

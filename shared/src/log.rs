@@ -123,9 +123,17 @@ pub enum Event {
         last_checkpoint_cid: Cid,
         /// The command line that restarts the campaign at the last checkpoint.
         repro: String,
+        /// The command line that bisects the connections started since the last checkpoint down
+        /// to the culprit, at the campaign's concurrency.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bisect: Option<String>,
         /// How the server died, when the client supervises it: exit status or signal.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cause: Option<String>,
+        /// A supervised server alive but silent: its CPU use meanwhile, in percent of one core
+        /// (a `hung` cause: near 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cpu_percent: Option<u32>,
         /// The last lines of the supervised server's stderr (sanitizer reports live there).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         stderr_tail: Vec<String>,

@@ -76,6 +76,7 @@ struct Down {
     seq: u64,
     cid: Cid,
     repro: String,
+    bisect: Option<String>,
     cause: String,
     tail: Vec<String>,
 }
@@ -83,10 +84,13 @@ struct Down {
 fn server_down(log: &[LogLine]) -> Down {
     log.iter()
         .find_map(|l| match &l.event {
-            Event::ServerDown { last_checkpoint_seq, last_checkpoint_cid, repro, cause, stderr_tail } => Some(Down {
+            Event::ServerDown {
+                last_checkpoint_seq, last_checkpoint_cid, repro, bisect, cause, stderr_tail, ..
+            } => Some(Down {
                 seq: *last_checkpoint_seq,
                 cid: *last_checkpoint_cid,
                 repro: repro.clone(),
+                bisect: bisect.clone(),
                 cause: cause.clone().unwrap_or_default(),
                 tail: stderr_tail.clone(),
             }),
@@ -222,32 +226,26 @@ fn bisect_finds_the_culprit_and_replay_kills() {
     assert_eq!(crash.status.code(), Some(3), "stderr:\n{}", crash.stderr);
     let down = server_down(&crash.log);
     let launched = cid_starts(&crash.log).len() as u64;
-    // ... and bisect searches from its last checkpoint to the last connection it launched.
+    // ... and its `server_down` gives the bisect command: from its last checkpoint to the last
+    // connection it launched, at the campaign's concurrency, logging next to the campaign.
     let until = (launched - down.seq).to_string();
-    let log = dir.join("bisect.jsonl");
+    let bisect = down.bisect.clone().expect("server_down has a bisect command");
+    let wanted = format!(
+        "bisect --from {} --from-seq {} --until {until} --concurrency {CONCURRENCY} --log",
+        down.cid.to_hex(),
+        down.seq
+    );
+    assert!(bisect.contains(&wanted), "{bisect}\nwanted: {wanted}");
+    assert!(crash.stderr.contains(&bisect), "the bisect command is printed too:\n{}", crash.stderr);
+    let log = dir.join("campaign.jsonl");
     let log_s = log.to_str().unwrap();
-    let from = down.cid.to_hex();
-    let from_seq = down.seq.to_string();
     let started = std::time::Instant::now();
-    let out = client(&[
-        "bisect",
-        "--from",
-        &from,
-        "--from-seq",
-        &from_seq,
-        "--until",
-        &until,
-        "--server-cmd",
-        &cmd,
-        "--log",
-        log_s,
-        &addr_s,
-    ]);
+    let out = shell(&bisect);
     println!("{}", out.stderr);
     assert_eq!(out.status.code(), Some(0), "a culprit was found; stderr:\n{}", out.stderr);
     assert!(udp_port_free(port), "every trial's server was stopped");
     let trials = out.stderr.lines().filter(|l| l.starts_with("trial ")).count();
-    let first = format!("trial 1: seq {}..{launched} ({until} connections): server killed", down.seq);
+    let first = format!("trial 1: seq {}..{launched} ({until} connections): server killed in ", down.seq);
     assert!(out.stderr.lines().any(|l| l.starts_with(&first)), "{first}");
     // "culprit after N trials: seq S, cid C: ..."
     let verdict = out.stderr.lines().find(|l| l.starts_with("culprit after")).expect("a single culprit");

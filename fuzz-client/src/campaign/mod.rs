@@ -115,6 +115,9 @@ pub struct Death {
     pub cause: Option<String>,
     /// The last lines of its stderr.
     pub stderr_tail: Vec<String>,
+    /// A server alive but not answering: its CPU use while the client waited for it to exit,
+    /// in percent of one core. Near 100: hung in a loop; near 0: deadlocked or stopped.
+    pub cpu_percent: Option<u32>,
 }
 
 /// A [`ServerWatch`] that knows nothing about the server (it runs elsewhere).
@@ -128,7 +131,7 @@ pub enum CampaignEnd {
     Done,
     /// Probes failed, or the supervised server exited: the server is down. `repro` restarts at
     /// the last checkpoint; `death` says how the server died when the client supervises it.
-    ServerDown { repro: String, death: Death },
+    ServerDown { repro: String, bisect: Option<String>, death: Death },
     /// Interrupted (Ctrl-C) before the end.
     Interrupted,
 }
@@ -530,15 +533,20 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         } else {
             repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid)
         };
+        // Bisect the connections started since the checkpoint, at the concurrency they ran at.
+        let bisect = (!c.replay && next_seq > seq)
+            .then(|| repro::bisect_command(&c.argv, seq, &cid, next_seq - seq, c.concurrency));
         let death = watch.death().await;
         log.write(Event::ServerDown {
             last_checkpoint_seq: seq,
             last_checkpoint_cid: cid,
             repro: repro.clone(),
+            bisect: bisect.clone(),
             cause: death.cause.clone(),
+            cpu_percent: death.cpu_percent,
             stderr_tail: death.stderr_tail.clone(),
         })?;
-        CampaignEnd::ServerDown { repro, death }
+        CampaignEnd::ServerDown { repro, bisect, death }
     } else if interrupted {
         CampaignEnd::Interrupted
     } else {

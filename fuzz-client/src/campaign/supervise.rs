@@ -123,6 +123,15 @@ impl Supervisor {
         parse_vm_rss_kb(&status)
     }
 
+    /// The CPU time the server has used so far (user + system), while it runs.
+    pub fn cpu_time(&mut self) -> Option<Duration> {
+        if self.exited().is_some() {
+            return None;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        parse_cpu_time(&stat)
+    }
+
     /// The last lines the server wrote on stderr.
     pub fn stderr_tail(&self) -> Vec<String> {
         self.stderr_tail.lock().expect("stderr tail lock").iter().cloned().collect()
@@ -145,6 +154,17 @@ impl Supervisor {
 pub fn parse_vm_rss_kb(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Reads utime + stime out of a /proc/PID/stat line (fields 14 and 15, in clock ticks of
+/// 1/100 s: USER_HZ is 100 on Linux's every architecture's ABI). The command name (field 2) is
+/// in parentheses and may hold spaces, so fields are counted after its closing one.
+pub fn parse_cpu_time(stat: &str) -> Option<Duration> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace().skip(11); // field 3 is the first after ')'
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// A server's death in words, for the log: `exit status 1`, `killed by signal 6 (SIGABRT)`.
@@ -174,6 +194,13 @@ pub fn describe_exit(status: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_is_read_from_proc_stat() {
+        let stat = "4242 (fuzz server) R 1 4242 4242 0 -1 4194560 900 0 0 0 250 31 0 0 20 0 3 0 100 0 0";
+        assert_eq!(parse_cpu_time(stat), Some(Duration::from_millis(2810)));
+        assert_eq!(parse_cpu_time("4242 (x) R 1"), None);
+    }
 
     #[test]
     fn vm_rss_is_read_from_proc_status() {

@@ -68,12 +68,36 @@ impl ServerWatch for Watched {
 
     fn death(&mut self) -> BoxFuture<'_, Death> {
         Box::pin(async move {
-            let cause = match self.sup.wait_exit(DEATH_WAIT).await {
-                Some(status) => describe_exit(status),
-                None => format!("still running after {} s, but not answering clean probes", DEATH_WAIT.as_secs()),
+            let cpu_before = self.sup.cpu_time();
+            let waited = std::time::Instant::now();
+            let (cause, cpu_percent) = match self.sup.wait_exit(DEATH_WAIT).await {
+                Some(status) => (describe_exit(status), None),
+                None => {
+                    let used = self.sup.cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+                    let percent =
+                        used.map(|u| (100.0 * u.as_secs_f64() / waited.elapsed().as_secs_f64()).round() as u32);
+                    (describe_silence(percent), percent)
+                }
             };
-            Death { cause: Some(cause), stderr_tail: self.sup.stderr_tail() }
+            Death { cause: Some(cause), stderr_tail: self.sup.stderr_tail(), cpu_percent }
         })
+    }
+}
+
+/// CPU use (percent of one core) from which a silent, living server counts as hung in a loop.
+const HUNG_CPU_PERCENT: u32 = 50;
+
+/// The cause of a server that is alive but does not answer: `hung` when it burns a core (an
+/// infinite loop, the bug class a crash-only harness misses), `silent` otherwise (deadlocked,
+/// stopped, or unreachable).
+fn describe_silence(cpu_percent: Option<u32>) -> String {
+    let wait = DEATH_WAIT.as_secs();
+    match cpu_percent {
+        Some(p) if p >= HUNG_CPU_PERCENT => {
+            format!("hung: still running after {wait} s, not answering clean probes, using {p}% of a core")
+        }
+        Some(p) => format!("silent: still running after {wait} s, not answering clean probes, using {p}% of a core"),
+        None => format!("silent: still running after {wait} s, but not answering clean probes"),
     }
 }
 

@@ -66,6 +66,7 @@ pub fn parse_until(s: &str, from: &Cid) -> Result<u64, UsageError> {
 /// Runs the search; the verdict has been printed when it returns. `None`: interrupted (Ctrl-C).
 pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
     let mut search = Bisector::new(job.from_seq, job.count);
+    let mut flaky_trials = 0;
     eprintln!(
         "bisect: seq {}..{} ({} connections from cid {}), {} run(s) per trial, each against a fresh server",
         job.from_seq,
@@ -76,8 +77,8 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
     );
     while let Some(trial) = search.next_trial() {
         let n = search.trials() + 1;
-        let mut killed = None;
-        for attempt in 0..job.tries {
+        let mut runs = TrialRuns::default();
+        while let Some(attempt) = runs.next_run(job.tries) {
             let mut config = job.base.clone();
             config.start_cid = chain::nth(job.from, trial.start - job.from_seq);
             config.start_seq = trial.start;
@@ -92,33 +93,76 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
             let result = watch::run(config, Some(&server)).await?;
             match result.end {
                 CampaignEnd::ServerDown { death, .. } => {
-                    killed = Some(death.cause.unwrap_or_else(|| "stopped answering".into()));
-                    break;
+                    runs.record(Some(death.cause.unwrap_or_else(|| "stopped answering".into())))
                 }
-                CampaignEnd::Done => {}
+                CampaignEnd::Done => runs.record(None),
                 CampaignEnd::Interrupted => {
                     eprintln!("bisect interrupted during trial {n}");
                     return Ok(None);
                 }
             }
         }
-        let runs = if job.tries > 1 { format!(" in {} run(s)", job.tries) } else { String::new() };
         eprintln!(
             "trial {n}: seq {}..{} ({} connection{}): {}",
             trial.start,
             trial.end(),
             trial.count,
             if trial.count == 1 { "" } else { "s" },
-            match &killed {
-                Some(cause) => format!("server killed ({cause})"),
-                None => format!("server survived{runs}"),
-            }
+            runs.describe()
         );
-        search.record(killed.is_some());
+        if runs.flaky() {
+            flaky_trials += 1;
+        }
+        search.record(runs.killed());
     }
     let verdict = search.verdict().expect("the search ends with a verdict");
     eprintln!("{}", describe(job, verdict, search.trials()));
+    if flaky_trials > 0 {
+        eprintln!(
+            "{flaky_trials} trial(s) were flaky (their runs disagreed): the crash depends on timing as well; \
+             a verdict from flaky trials may name a connection that kills only sometimes"
+        );
+    }
     Ok(Some(verdict))
+}
+
+/// The runs of one trial: `tries` runs, and as many again when they disagree, so that a crash
+/// that depends on timing shows as a kill rate ("killed in 2 of 4 runs") instead of hiding in a
+/// yes or no. A trial kills the server if any run did.
+#[derive(Debug, Default)]
+struct TrialRuns {
+    runs: u32,
+    /// The cause of each run that killed the server.
+    kills: Vec<String>,
+}
+
+impl TrialRuns {
+    /// The index of the next run to make, if any.
+    fn next_run(&self, tries: u32) -> Option<u32> {
+        let tries = tries.max(1);
+        let wanted = if self.flaky() { 2 * tries } else { tries };
+        (self.runs < wanted).then_some(self.runs)
+    }
+
+    fn record(&mut self, killed: Option<String>) {
+        self.runs += 1;
+        self.kills.extend(killed);
+    }
+
+    fn killed(&self) -> bool {
+        !self.kills.is_empty()
+    }
+
+    fn flaky(&self) -> bool {
+        self.killed() && (self.kills.len() as u32) < self.runs
+    }
+
+    fn describe(&self) -> String {
+        match self.kills.first() {
+            None => format!("server survived {} run(s)", self.runs),
+            Some(cause) => format!("server killed in {} of {} run(s) ({cause})", self.kills.len(), self.runs),
+        }
+    }
 }
 
 /// The verdict in words, with the command that reproduces it.
@@ -168,6 +212,32 @@ mod tests {
 
     fn cid(s: &str) -> Cid {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn trials_report_kill_rates_and_add_runs_when_flaky() {
+        let mut steady = TrialRuns::default();
+        while steady.next_run(2).is_some() {
+            steady.record(Some("killed by signal 6 (SIGABRT)".into()));
+        }
+        assert_eq!(steady.runs, 2);
+        assert_eq!(steady.describe(), "server killed in 2 of 2 run(s) (killed by signal 6 (SIGABRT))");
+
+        let mut flaky = TrialRuns::default();
+        let mut outcomes = [None, Some("hung".to_string()), None, None].into_iter();
+        while flaky.next_run(2).is_some() {
+            flaky.record(outcomes.next().expect("at most 4 runs"));
+        }
+        assert_eq!(flaky.runs, 4, "disagreeing runs double the runs");
+        assert!(flaky.killed() && flaky.flaky());
+        assert_eq!(flaky.describe(), "server killed in 1 of 4 run(s) (hung)");
+
+        let mut survived = TrialRuns::default();
+        while survived.next_run(3).is_some() {
+            survived.record(None);
+        }
+        assert_eq!((survived.runs, survived.killed()), (3, false));
+        assert_eq!(survived.describe(), "server survived 3 run(s)");
     }
 
     #[test]

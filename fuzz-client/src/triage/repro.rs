@@ -6,6 +6,9 @@
 //!   checkpoint's sequence number (so the numbering, and thus the checkpoint schedule, stays the
 //!   same), and a `--count` shrinks by the connections already done. `--server-cmd` is kept, so
 //!   the restart starts a fresh server itself.
+//! - [`bisect_command`] narrows a crash down: `bisect` from the last checkpoint over every
+//!   connection started since, with the campaign's connection and server options and its
+//!   concurrency (the timing the crash happened under).
 //! - [`replay_command`] and [`window_command`] turn a `bisect` command line into the command that
 //!   reproduces its verdict: `replay` of the culprit, or a campaign over the window that needs
 //!   its history. They keep the connection and server options and drop bisect's own.
@@ -16,6 +19,19 @@ use fuzz_shared::Cid;
 
 /// Options whose values the restart replaces.
 const REPLACED: [&str; 4] = ["--start-cid", "--start-seq", "--resume-from", "--count"];
+/// Options of a campaign that `bisect` does not take, or sets itself (all take a value;
+/// `--no-progress` is a flag, dropped separately). `--log` stays: bisect's trial logs go next to
+/// the run's (`<log>.trial-N`).
+const CAMPAIGN_ONLY: [&str; 8] = [
+    "--start-cid",
+    "--start-seq",
+    "--resume-from",
+    "--count",
+    "--duration",
+    "--checkpoint-every",
+    "--failure-streak",
+    "--concurrency",
+];
 /// Options of `bisect` that mean nothing to the command reproducing its verdict (all take a
 /// value). `--log` is dropped too: the reproduction should not append to bisect's trial logs.
 const BISECT_ONLY: [&str; 5] = ["--from", "--from-seq", "--until", "--tries", "--log"];
@@ -112,6 +128,28 @@ pub fn restart_command(argv: &[String], start_seq: u64, count: Option<u64>, seq:
     join(out)
 }
 
+/// `fuzz-client bisect --from CID --from-seq SEQ --until N --concurrency C <options> SERVER`, from
+/// a campaign's command line (program first): the window is the `count` connections started
+/// since the checkpoint (`seq`, `cid`), run at the campaign's `concurrency`.
+pub fn bisect_command(argv: &[String], seq: u64, cid: &Cid, count: u64, concurrency: usize) -> String {
+    let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
+    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &CAMPAIGN_ONLY);
+    let kept = kept.into_iter().filter(|a| a != "--no-progress");
+    let head = [
+        program,
+        "bisect".into(),
+        "--from".into(),
+        cid.to_hex(),
+        "--from-seq".into(),
+        seq.to_string(),
+        "--until".into(),
+        count.max(1).to_string(),
+        "--concurrency".into(),
+        concurrency.to_string(),
+    ];
+    join(head.into_iter().chain(kept).chain(tail))
+}
+
 /// Quotes one argument for a POSIX shell: left bare when it only has safe characters,
 /// otherwise in single quotes (a single quote itself becomes `'\''`).
 pub fn shell_quote(arg: &str) -> String {
@@ -192,6 +230,34 @@ mod tests {
             restart_command(&a, 150, Some(100), 200, &cid),
             "fuzz-client --server-cmd 'fuzz-server --listen 127.0.0.1:4433' 127.0.0.1:4433 \
              --start-cid 282508f198836bcc --start-seq 200 --count 50"
+        );
+    }
+
+    #[test]
+    fn bisect_from_a_campaign_keeps_its_options_and_concurrency() {
+        let cid: Cid = "cac106eb3b28bca3".parse().unwrap();
+        let a = argv(&[
+            "fuzz-client",
+            "--start-cid",
+            "0123456789abcdef",
+            "--count=5000",
+            "--concurrency",
+            "64",
+            "--checkpoint-every",
+            "50",
+            "--no-progress",
+            "--log",
+            "run.jsonl",
+            "--idle-ms",
+            "800",
+            "--server-cmd",
+            "srv --port 1",
+            "127.0.0.1:4433",
+        ]);
+        assert_eq!(
+            bisect_command(&a, 100, &cid, 37, 64),
+            "fuzz-client bisect --from cac106eb3b28bca3 --from-seq 100 --until 37 --concurrency 64 --log run.jsonl \
+             --idle-ms 800 --server-cmd 'srv --port 1' 127.0.0.1:4433"
         );
     }
 
