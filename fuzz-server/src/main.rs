@@ -33,7 +33,10 @@ struct BadInput(anyhow::Error);
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // At least two workers: a planted hang spins on the endpoint's worker for ever, and another
+    // must stay free to handle SIGTERM and finish the run log.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fuzz-server: cannot start the async runtime: {e}");
@@ -82,10 +85,11 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         planted_faults: planted,
     });
     eprintln!(
-        "fuzz-server: listening on {local} (mode {}, ALPN {}, log {})",
+        "fuzz-server: listening on {local} (mode {}, ALPN {}, log {}{})",
         args.mode.as_str(),
         args.alpn.join(","),
-        args.log.as_ref().map_or("none".into(), |p| p.display().to_string())
+        args.log.as_ref().map_or("none".into(), |p| p.display().to_string()),
+        if args.delay_ms > 0 { format!(", handshakes delayed {} ms", args.delay_ms) } else { String::new() }
     );
 
     serve_until_signal(server, Arc::new(serve::Config { www: args.www.clone() })).await?;
@@ -102,7 +106,7 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
         (Some(cert), Some(key)) => tls::CertPair::load(cert, key)?,
         _ => tls::CertPair::self_signed()?,
     };
-    let tls = tls::server(&pair, &args.alpn)?;
+    let tls = tls::server(&pair, &args.alpn, Some(Duration::from_millis(args.delay_ms)))?;
     if let Some(path) = &args.write_cert {
         std::fs::write(path, &pair.cert_pem)
             .with_context(|| format!("cannot write the certificate to {}", path.display()))?;

@@ -7,7 +7,7 @@
 //! Entries are removed when their connection closes, so memory follows the number of open
 //! connections, not the length of the run.
 
-use crate::planted::Faults;
+use crate::planted::{Faults, HelloAssembly};
 use fuzz_shared::mutate::{self, Decision};
 use fuzz_shared::{Cid, ConnectionPlan, ConnectionSeed, Event, LogWriter, Outcome, Role};
 use s2n_quic::provider::event::{events, ConnectionInfo, ConnectionMeta, Location, Subscriber};
@@ -33,6 +33,9 @@ pub struct Conn {
     pub fuzzed_packets: u64,
     pub sent_packets: u64,
     pub handshake_complete: bool,
+    /// The Initial crypto stream so far, for the `abort-on-bad-key-share` planted fault (empty,
+    /// and allocating nothing, without it).
+    pub initial_crypto: HelloAssembly,
 }
 
 /// Totals for `run_end` and the summary on stderr.
@@ -135,6 +138,7 @@ impl Registry {
                 fuzzed_packets: 0,
                 sent_packets: 0,
                 handshake_complete: false,
+                initial_crypto: HelloAssembly::default(),
             },
         );
         self.stats.peak_open = self.stats.peak_open.max(self.conns.len());
