@@ -92,7 +92,15 @@ impl PacketInterceptor for FuzzInterceptor {
         self.faults.check_received(slice);
         if self.faults.abort_on_bad_key_share && packet.number.space() == PacketNumberSpace::Initial {
             if let Subject::Connection { id, .. } = subject {
-                let hello = self.shared.lock().conns.get_mut(id).and_then(|c| c.initial_crypto.add(slice));
+                let hello = {
+                    let mut reg = self.shared.lock();
+                    let hello = reg.conns.get_mut(id).and_then(|c| c.initial_crypto.add(slice));
+                    if let Some(hello) = &hello {
+                        reg.stats.client_hellos_checked += 1;
+                        reg.stats.largest_client_hello = reg.stats.largest_client_hello.max(hello.len());
+                    }
+                    hello
+                };
                 if let Some(hello) = hello {
                     self.faults.check_client_hello(&hello);
                 }

@@ -33,10 +33,7 @@ struct BadInput(anyhow::Error);
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    // At least two workers: a planted hang spins on the endpoint's worker for ever, and another
-    // must stay free to handle SIGTERM and finish the run log.
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+    let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fuzz-server: cannot start the async runtime: {e}");
@@ -156,19 +153,49 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
 
 /// Accepts connections and serves each on its own task, until SIGINT or SIGTERM.
 async fn serve_until_signal(mut server: Server, config: Arc<serve::Config>) -> Result<()> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut stop = stop_signal()?;
     loop {
         tokio::select! {
             accepted = server.accept() => match accepted {
                 Some(conn) => { tokio::spawn(serve::connection(conn, config.clone())); }
                 None => return Err(anyhow!("the QUIC endpoint stopped")),
             },
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = &mut stop => break,
         }
     }
     Ok(())
+}
+
+/// Completes at the first SIGINT or SIGTERM. The signals are awaited on a thread with a runtime
+/// of its own, not on the server's workers: an endpoint that hangs (a planted `hang-on-frame`,
+/// or a real infinite loop) does so holding a connection's lock, and the workers serving that
+/// connection block on the lock, so the server's runtime may never poll its signal driver
+/// again. The channel wakes the main thread directly.
+fn stop_signal() -> Result<tokio::sync::oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Registered (on that runtime's signal driver) before returning, so that no signal is
+    // missed after.
+    let (mut interrupt, mut terminate) = {
+        let _on_runtime = runtime.enter();
+        (
+            signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        )
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            });
+            let _ = stop.send(());
+        })
+        .context("cannot start the signal thread")?;
+    Ok(stopped)
 }
 
 fn print_summary(reg: &Registry, elapsed: Duration, args: &cli::Args) {
@@ -189,6 +216,12 @@ fn print_summary(reg: &Registry, elapsed: Duration, args: &cli::Args) {
         eprintln!(
             "  anomalies     {} connections without a parsed CID, {} address mismatches, {} engine fallbacks",
             s.unidentified, s.address_mismatches, s.engine_fallbacks
+        );
+    }
+    if args.planted_fault.contains(&planted::PlantedFault::AbortOnBadKeyShare) {
+        eprintln!(
+            "  planted       {} ClientHellos checked for abort-on-bad-key-share, the longest {} bytes",
+            s.client_hellos_checked, s.largest_client_hello
         );
     }
     if let Some(log) = &args.log {

@@ -373,7 +373,10 @@ impl fmt::Display for BadKeyShare {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BadKeyShare::WrongLength { group, len, expected } => {
-                write!(f, "a key_share entry for group {group:#06x} of {len} bytes ({expected} expected)")
+                write!(
+                    f,
+                    "a key_share entry for group {group:#06x} with a {len}-byte key_exchange ({expected} expected)"
+                )
             }
             BadKeyShare::Overrun => write!(f, "key_share entries overrunning the extension"),
         }
@@ -599,7 +602,7 @@ mod tests {
         hello[x25519.at..x25519.at + 2].copy_from_slice(&0x0018u16.to_be_bytes());
         assert_eq!(bad_key_share(&hello), wrong(0x18, 32, 97));
         let reason = bad_key_share(&hello).unwrap().to_string();
-        assert!(reason.contains("0x0018") && reason.contains("32 bytes (97 expected)"), "{reason}");
+        assert!(reason.contains("0x0018") && reason.contains("32-byte key_exchange (97 expected)"), "{reason}");
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct Stats {
     pub address_mismatches: u64,
     /// Packets the mutation engine returned an impossible length for (kept unmutated).
     pub engine_fallbacks: u64,
+    /// Whole ClientHellos the `abort-on-bad-key-share` fault checked, and the longest (bytes).
+    pub client_hellos_checked: u64,
+    pub largest_client_hello: usize,
 }
 
 pub struct Registry {

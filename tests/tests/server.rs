@@ -10,13 +10,13 @@
 //! Run with `cargo test --release -p fuzz-e2e --test server` (add `-- --nocapture` to see the
 //! figures).
 
-use fuzz_e2e::{bin, log_lines, run_client, scratch_dir, Server};
+use fuzz_e2e::{bin, hq_get, log_lines, run_client, scratch_dir, Server};
 use fuzz_shared::log::LogLine;
 use fuzz_shared::{Cid, Event, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A fixed RSA-2048 certificate and key for localhost, 127.0.0.1 and ::1 (valid 2020 to 2120),
@@ -209,21 +209,6 @@ fn fuzz_campaign_is_served_and_replays_the_same_server_decisions() {
         share * 100.0,
         TARGET_AGREEMENT * 100.0
     );
-}
-
-/// Runs `hq-get --ca <cert> <args> <server>` and returns its status and output lines.
-fn hq_get(server: &Server, ca: &Path, args: &[&str], paths: &[&str]) -> (ExitStatus, Vec<String>) {
-    let out = Command::new(bin("hq-get"))
-        .arg("--ca")
-        .arg(ca)
-        .args(args)
-        .arg(server.addr.to_string())
-        .args(paths)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run hq-get");
-    let lines = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
-    (out.status, lines)
 }
 
 /// FNV-1a 64, as hq-get prints it.
