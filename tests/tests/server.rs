@@ -4,7 +4,8 @@
 //!   server learns every client CID, stays up, and makes the same decisions the second time;
 //! - serving: hq-interop files, generated `/N` bodies, resets, the echo protocol, session
 //!   tickets (checked with `hq-get`, the small client that ships with fuzz-server);
-//! - the planted faults (abort on a frame type, leak per connection) really fail the server;
+//! - the planted faults (abort on a frame type, leak per connection) really fail the server (the
+//!   key-share, hang and slow-server aids are in `server_faults.rs`);
 //! - bad input is refused with exit status 2.
 //!
 //! Run with `cargo test --release -p fuzz-e2e --test server` (add `-- --nocapture` to see the
@@ -419,6 +420,12 @@ fn bad_input_exits_with_status_2_and_a_clear_error() {
     assert!(e.contains("unknown frame type"), "{e}");
     let e = refused(&["--planted-fault", "leak:lots"]);
     assert!(e.contains("bad leak size"), "{e}");
+    let e = refused(&["--planted-fault", "hang-on-frame"]);
+    assert!(e.contains("hang-on-frame:<type>"), "{e}");
+    let e = refused(&["--planted-fault", "abort-on-bad-key-share:now"]);
+    assert!(e.contains("takes no argument"), "{e}");
+    let e = refused(&["--delay-ms", "a while"]);
+    assert!(e.contains("--delay-ms"), "{e}");
     let help = Command::new(bin("fuzz-server")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for option in [
@@ -431,6 +438,9 @@ fn bad_input_exits_with_status_2_and_a_clear_error() {
         "--log",
         "--alpn",
         "--planted-fault",
+        "hang-on-frame",
+        "abort-on-bad-key-share",
+        "--delay-ms",
         "TEST AID",
     ] {
         assert!(help.contains(option), "--help does not mention {option}");
