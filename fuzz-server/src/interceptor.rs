@@ -90,7 +90,7 @@ impl PacketInterceptor for FuzzInterceptor {
         }
         let slice = payload.into_less_safe_slice();
         self.faults.check_received(slice);
-        if self.faults.abort_on_bad_key_share && packet.number.space() == PacketNumberSpace::Initial {
+        if self.faults.abort_on_bad_key_share && packet.number.space().is_initial() {
             if let Subject::Connection { id, .. } = subject {
                 let hello = {
                     let mut reg = self.shared.lock();

@@ -7,7 +7,7 @@
 //! Entries are removed when their connection closes, so memory follows the number of open
 //! connections, not the length of the run.
 
-use crate::planted::{Faults, HelloAssembly};
+use crate::planted::Faults;
 use fuzz_shared::mutate::{self, Decision};
 use fuzz_shared::{Cid, ConnectionPlan, ConnectionSeed, Event, LogWriter, Outcome, Role};
 use s2n_quic::provider::event::{events, ConnectionInfo, ConnectionMeta, Location, Subscriber};
@@ -35,7 +35,7 @@ pub struct Conn {
     pub handshake_complete: bool,
     /// The Initial crypto stream so far, for the `abort-on-bad-key-share` planted fault (empty,
     /// and allocating nothing, without it).
-    pub initial_crypto: HelloAssembly,
+    pub initial_crypto: crate::planted::HelloAssembly,
 }
 
 /// Totals for `run_end` and the summary on stderr.
@@ -141,7 +141,7 @@ impl Registry {
                 fuzzed_packets: 0,
                 sent_packets: 0,
                 handshake_complete: false,
-                initial_crypto: HelloAssembly::default(),
+                initial_crypto: Default::default(),
             },
         );
         self.stats.peak_open = self.stats.peak_open.max(self.conns.len());
