@@ -25,8 +25,8 @@ pub const ALPN_ECHO: &str = "echo";
         identically from any checkpoint on both ends.\n\n\
         Exit status: 0 after SIGINT or SIGTERM (the run log is finished first); 2 for bad input (options, \
         certificate or key, listen address); 1 if the server fails while running.",
-    after_help = "Planted faults (--planted-fault) are TEST AIDS ONLY: they make the server crash or leak on purpose so \
-        that the harness's crash and leak handling can be tested. Never use them for a real fuzzing campaign."
+    after_help = "Planted faults (--planted-fault) are TEST AIDS ONLY: they make the server crash, hang or leak on \
+        purpose so that the harness's crash, hang and leak handling can be tested. Never use them for a real fuzzing campaign."
 )]
 pub struct Args {
     /// UDP address to listen on. Port 0 picks a free port; the run log's `run_start` names the

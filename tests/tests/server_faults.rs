@@ -140,7 +140,8 @@ fn hang_on_frame_keeps_a_silent_process_alive() {
     let ticks_per_s = 100.0; // USER_HZ on Linux
     let busy = (cpu_ticks(pid) - before) as f64 / ticks_per_s / started.elapsed().as_secs_f64();
     println!("hung server: {:.0}% of a core", busy * 100.0);
-    assert!(busy > 0.3, "a hung server spins ({:.0}% of a core)", busy * 100.0);
+    // An idle server uses next to nothing; a spinning one a core, less what other processes take.
+    assert!(busy > 0.1, "a hung server spins ({:.0}% of a core)", busy * 100.0);
     // SIGTERM still ends it, with its run log finished.
     let log = server.log.clone();
     assert!(server.stop().success(), "SIGTERM did not end the hung server cleanly");
