@@ -25,8 +25,8 @@ pub const ALPN_ECHO: &str = "echo";
         identically from any checkpoint on both ends.\n\n\
         Exit status: 0 after SIGINT or SIGTERM (the run log is finished first); 2 for bad input (options, \
         certificate or key, listen address); 1 if the server fails while running.",
-    after_help = "Planted faults (--planted-fault) are TEST AIDS ONLY: they make the server crash or leak on purpose so \
-        that the harness's crash and leak handling can be tested. Never use them for a real fuzzing campaign."
+    after_help = "Planted faults (--planted-fault) are TEST AIDS ONLY: they make the server crash, hang or leak on \
+        purpose so that the harness's crash, hang and leak handling can be tested. Never use them for a real fuzzing campaign."
 )]
 pub struct Args {
     /// UDP address to listen on. Port 0 picks a free port; the run log's `run_start` names the
@@ -80,10 +80,20 @@ pub struct Args {
     /// TEST AID, off by default: plant a fault. `abort-on-frame:<type>` aborts the process
     /// (std::process::abort) when a received packet carries a frame of that type; the type is a
     /// name (new_token, ack_frequency, datagram, path_challenge, stream, ...; see RFC 9000 §19)
-    /// or a number (0x07). `leak:<bytes>` leaks that much memory per connection, resident
-    /// (suffixes K, M, G). Repeatable. Announced on stderr and in run_start's planted_faults.
+    /// or a number (0x07). `hang-on-frame:<type>`: on such a frame the endpoint's thread spins
+    /// forever (the process stays alive and answers nothing). `abort-on-bad-key-share` aborts
+    /// when a ClientHello's key_share has an entry whose length does not fit its group, or
+    /// entries overrunning the extension (RFC 8446 §4.2.8). `leak:<bytes>` leaks that much
+    /// memory per connection, resident (suffixes K, M, G). Repeatable. Announced on stderr and
+    /// in run_start's planted_faults.
     #[arg(long, value_name = "SPEC")]
     pub planted_fault: Vec<PlantedFault>,
+
+    /// Hold each new connection's handshake this long before answering its ClientHello, as a
+    /// slow server does: clients send PTO probes (retransmissions) of their Initial meanwhile.
+    /// Other connections go on meanwhile. 0 (the default) answers at once.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub delay_ms: u64,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -112,6 +122,7 @@ mod tests {
         assert_eq!(a.mode, Mode::Fuzz);
         assert_eq!(a.alpn, ["hq-interop", "echo"]);
         assert!(a.planted_fault.is_empty());
+        assert_eq!(a.delay_ms, 0);
         let a = Args::try_parse_from([
             "fuzz-server",
             "--mode",
@@ -122,11 +133,18 @@ mod tests {
             "leak:1K",
             "--planted-fault",
             "abort-on-frame:0x07",
+            "--planted-fault",
+            "abort-on-bad-key-share",
+            "--planted-fault",
+            "hang-on-frame:ping",
+            "--delay-ms",
+            "100",
         ])
         .unwrap();
         assert_eq!(a.mode, Mode::Clean);
         assert_eq!(a.alpn, ["echo"]);
-        assert_eq!(a.planted_fault.len(), 2);
+        assert_eq!(a.planted_fault.len(), 4);
+        assert_eq!(a.delay_ms, 100);
     }
 
     #[test]
@@ -137,6 +155,10 @@ mod tests {
             &["fuzz-server", "--mode", "loud"],
             &["fuzz-server", "--alpn", "h3"],
             &["fuzz-server", "--planted-fault", "leak:x"],
+            &["fuzz-server", "--planted-fault", "hang-on-frame"],
+            &["fuzz-server", "--delay-ms", "-1"],
+            &["fuzz-server", "--delay-ms", "60001"],
+            &["fuzz-server", "--delay-ms", "soon"],
         ] {
             assert!(Args::try_parse_from(args).is_err(), "{args:?}");
         }

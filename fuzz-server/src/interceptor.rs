@@ -1,6 +1,7 @@
 //! The packet interceptor: learns each connection's client-chosen CID from its first Initial,
 //! mutates the server's own packets as the connection's plan says, and hosts the receive-side
-//! planted faults.
+//! planted faults (`intercept_rx_payload` sees each received packet's cleartext frames before
+//! s2n-quic processes them; see `planted`).
 //!
 //! Learning the CID: `intercept_rx_datagram` (subject `Endpoint`) sees every datagram before
 //! s2n-quic decodes it. When it holds a v1 Initial, its Destination Connection ID is the one the
@@ -58,15 +59,31 @@ impl PacketInterceptor for FuzzInterceptor {
 
     fn intercept_rx_payload<'a>(
         &mut self,
-        _subject: &Subject,
-        _packet: &Packet,
+        subject: &Subject,
+        packet: &Packet,
         payload: DecoderBufferMut<'a>,
     ) -> DecoderBufferMut<'a> {
-        if self.faults.abort_on.is_empty() {
+        if !self.faults.inspects_received() {
             return payload;
         }
         let slice = payload.into_less_safe_slice();
         self.faults.check_received(slice);
+        if self.faults.abort_on_bad_key_share && packet.number.space().is_initial() {
+            if let Subject::Connection { id, .. } = subject {
+                let hello = {
+                    let mut reg = self.shared.lock();
+                    let hello = reg.conns.get_mut(id).and_then(|c| c.initial_crypto.add(slice));
+                    if let Some(hello) = &hello {
+                        reg.stats.client_hellos_checked += 1;
+                        reg.stats.largest_client_hello = reg.stats.largest_client_hello.max(hello.len());
+                    }
+                    hello
+                };
+                if let Some(hello) = hello {
+                    self.faults.check_client_hello(&hello);
+                }
+            }
+        }
         DecoderBufferMut::new(slice)
     }
 

@@ -82,10 +82,11 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         planted_faults: planted,
     });
     eprintln!(
-        "fuzz-server: listening on {local} (mode {}, ALPN {}, log {})",
+        "fuzz-server: listening on {local} (mode {}, ALPN {}, log {}{})",
         args.mode.as_str(),
         args.alpn.join(","),
-        args.log.as_ref().map_or("none".into(), |p| p.display().to_string())
+        args.log.as_ref().map_or("none".into(), |p| p.display().to_string()),
+        if args.delay_ms > 0 { format!(", handshakes delayed {} ms", args.delay_ms) } else { String::new() }
     );
 
     serve_until_signal(server, Arc::new(serve::Config { www: args.www.clone() })).await?;
@@ -102,7 +103,7 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
         (Some(cert), Some(key)) => tls::CertPair::load(cert, key)?,
         _ => tls::CertPair::self_signed()?,
     };
-    let tls = tls::server(&pair, &args.alpn)?;
+    let tls = tls::server(&pair, &args.alpn, Some(Duration::from_millis(args.delay_ms)))?;
     if let Some(path) = &args.write_cert {
         std::fs::write(path, &pair.cert_pem)
             .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
@@ -152,19 +153,49 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
 
 /// Accepts connections and serves each on its own task, until SIGINT or SIGTERM.
 async fn serve_until_signal(mut server: Server, config: Arc<serve::Config>) -> Result<()> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut stop = stop_signal()?;
     loop {
         tokio::select! {
             accepted = server.accept() => match accepted {
                 Some(conn) => { tokio::spawn(serve::connection(conn, config.clone())); }
                 None => return Err(anyhow!("the QUIC endpoint stopped")),
             },
-            _ = interrupt.recv() => break,
-            _ = terminate.recv() => break,
+            _ = &mut stop => break,
         }
     }
     Ok(())
+}
+
+/// Completes at the first SIGINT or SIGTERM. The signals are awaited on a thread with a runtime
+/// of its own, not on the server's workers: an endpoint that hangs (a planted `hang-on-frame`,
+/// or a real infinite loop) does so holding a connection's lock, and the workers serving that
+/// connection block on the lock, so the server's runtime may never poll its signal driver
+/// again. The channel wakes the main thread directly.
+fn stop_signal() -> Result<tokio::sync::oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Registered (on that runtime's signal driver) before returning, so that no signal is
+    // missed after.
+    let (mut interrupt, mut terminate) = {
+        let _on_runtime = runtime.enter();
+        (
+            signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        )
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            });
+            let _ = stop.send(());
+        })
+        .context("cannot start the signal thread")?;
+    Ok(stopped)
 }
 
 fn print_summary(reg: &Registry, elapsed: Duration, args: &cli::Args) {
@@ -185,6 +216,12 @@ fn print_summary(reg: &Registry, elapsed: Duration, args: &cli::Args) {
         eprintln!(
             "  anomalies     {} connections without a parsed CID, {} address mismatches, {} engine fallbacks",
             s.unidentified, s.address_mismatches, s.engine_fallbacks
+        );
+    }
+    if args.planted_fault.contains(&planted::PlantedFault::AbortOnBadKeyShare) {
+        eprintln!(
+            "  planted       {} ClientHellos checked for abort-on-bad-key-share, the longest {} bytes",
+            s.client_hellos_checked, s.largest_client_hello
         );
     }
     if let Some(log) = &args.log {

@@ -1,14 +1,26 @@
-//! Planted faults: test aids that make the server really fail, so the harness's crash and leak
-//! handling can be tested against a real process. Off unless `--planted-fault` is given; when on,
-//! they are announced on stderr and listed in the run log's `run_start` (`planted_faults`).
+//! Planted faults: test aids that make the server really fail, the way real bugs do, so that the
+//! harness's crash, hang and leak handling (and bisection) can be tested against a real process.
+//! Off unless `--planted-fault` is given; when on, they are announced on stderr and listed in the
+//! run log's `run_start` (`planted_faults`).
 //!
 //! - `abort-on-frame:<type>`: `std::process::abort()` as soon as a received packet carries a frame
 //!   of that type (seen in the receive-side interceptor, before s2n-quic processes the frame).
+//! - `hang-on-frame:<type>`: the same trigger, but the thread that runs the endpoint spins forever,
+//!   as an infinite loop would: the process stays alive, burns a core and answers nothing.
+//! - `abort-on-bad-key-share`: aborts when a ClientHello carries a key_share entry whose
+//!   key_exchange length does not match its named group, or entries that overrun the extension
+//!   (RFC 8446 §4.2.8), like a parser that copies keys into buffers sized by group. The ClientHello
+//!   may span several Initial packets (post-quantum shares make it ~1.5 KB), so each connection's
+//!   Initial crypto stream is reassembled ([`HelloAssembly`]) and checked once it holds the whole
+//!   message ([`bad_key_share`]).
 //! - `leak:<bytes>`: leak that much memory for every connection the server creates, written to so
 //!   that it is resident (and shows in VmRSS), never freed.
 
+use fuzz_shared::mutate::tls::{ext, group, msg, read_be, Layout};
 use s2n_codec::DecoderBufferMut;
+use s2n_quic_core::buffer::Reassembler;
 use s2n_quic_core::frame::FrameMut;
+use s2n_quic_core::varint::VarInt;
 use std::fmt;
 use std::str::FromStr;
 
@@ -16,6 +28,8 @@ use std::str::FromStr;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlantedFault {
     AbortOnFrame(FrameTypes),
+    HangOnFrame(FrameTypes),
+    AbortOnBadKeyShare,
     Leak(usize),
 }
 
@@ -67,6 +81,16 @@ const MAX_VARINT: u64 = (1 << 62) - 1;
 /// A bound on `leak:` so that a typo does not exhaust the machine on the first connection.
 const MAX_LEAK: usize = 1 << 30;
 
+impl fmt::Display for FrameTypes {
+    /// The name, or the number in hex: what `--planted-fault` accepts back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{:#04x}", self.first),
+        }
+    }
+}
+
 impl FromStr for FrameTypes {
     type Err = String;
 
@@ -90,16 +114,27 @@ impl FromStr for FrameTypes {
     }
 }
 
+/// The fault specs, for error messages.
+const FAULT_SPECS: &str = "abort-on-frame:<type>, hang-on-frame:<type>, abort-on-bad-key-share or leak:<bytes>";
+
 impl FromStr for PlantedFault {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, arg) = s
-            .split_once(':')
-            .ok_or_else(|| format!("bad fault {s:?}: expected abort-on-frame:<type> or leak:<bytes>"))?;
-        match kind.trim() {
-            "abort-on-frame" => Ok(PlantedFault::AbortOnFrame(arg.parse()?)),
-            "leak" => {
+        let (kind, arg) = match s.split_once(':') {
+            Some((kind, arg)) => (kind.trim(), Some(arg)),
+            None => (s.trim(), None),
+        };
+        let needs = |what: &str| format!("{kind} needs {what}: {kind}:<{what}>");
+        match (kind, arg) {
+            ("abort-on-frame", Some(arg)) => Ok(PlantedFault::AbortOnFrame(arg.parse()?)),
+            ("hang-on-frame", Some(arg)) => Ok(PlantedFault::HangOnFrame(arg.parse()?)),
+            ("abort-on-frame" | "hang-on-frame", None) => Err(needs("type")),
+            ("abort-on-bad-key-share", None) => Ok(PlantedFault::AbortOnBadKeyShare),
+            ("abort-on-bad-key-share", Some(arg)) => {
+                Err(format!("abort-on-bad-key-share takes no argument (got {arg:?})"))
+            }
+            ("leak", Some(arg)) => {
                 let bytes = parse_size(arg).ok_or_else(|| {
                     format!("bad leak size {arg:?}: expected bytes, e.g. 1048576 or 1M (K, M, G are powers of 1024)")
                 })?;
@@ -108,7 +143,8 @@ impl FromStr for PlantedFault {
                 }
                 Ok(PlantedFault::Leak(bytes))
             }
-            other => Err(format!("unknown fault kind {other:?}: expected abort-on-frame or leak")),
+            ("leak", None) => Err(needs("bytes")),
+            _ => Err(format!("unknown fault {s:?}: expected {FAULT_SPECS}")),
         }
     }
 }
@@ -130,10 +166,9 @@ impl fmt::Display for PlantedFault {
     /// The canonical form logged in `run_start`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PlantedFault::AbortOnFrame(t) => match t.name {
-                Some(name) => write!(f, "abort-on-frame:{name}"),
-                None => write!(f, "abort-on-frame:{:#04x}", t.first),
-            },
+            PlantedFault::AbortOnFrame(t) => write!(f, "abort-on-frame:{t}"),
+            PlantedFault::HangOnFrame(t) => write!(f, "hang-on-frame:{t}"),
+            PlantedFault::AbortOnBadKeyShare => write!(f, "abort-on-bad-key-share"),
             PlantedFault::Leak(bytes) => write!(f, "leak:{bytes}"),
         }
     }
@@ -143,6 +178,8 @@ impl fmt::Display for PlantedFault {
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     pub abort_on: Vec<FrameTypes>,
+    pub hang_on: Vec<FrameTypes>,
+    pub abort_on_bad_key_share: bool,
     pub leak_per_connection: usize,
 }
 
@@ -152,20 +189,50 @@ impl Faults {
         for fault in faults {
             match fault {
                 PlantedFault::AbortOnFrame(t) => out.abort_on.push(t.clone()),
+                PlantedFault::HangOnFrame(t) => out.hang_on.push(t.clone()),
+                PlantedFault::AbortOnBadKeyShare => out.abort_on_bad_key_share = true,
                 PlantedFault::Leak(bytes) => out.leak_per_connection += bytes,
             }
         }
         out
     }
 
-    /// Aborts the process if `payload` (the cleartext frames of one received packet) carries a
-    /// frame of a planted type.
+    /// Whether any fault looks at received packets.
+    pub fn inspects_received(&self) -> bool {
+        !self.abort_on.is_empty() || !self.hang_on.is_empty() || self.abort_on_bad_key_share
+    }
+
+    /// Aborts the process, or hangs the calling thread forever, if `payload` (the cleartext
+    /// frames of one received packet) carries a frame of a planted type. The caller must hold
+    /// no lock the rest of the process needs (the registry's): a hung endpoint must still let the
+    /// server shut down on SIGTERM.
     pub fn check_received(&self, payload: &mut [u8]) {
-        if self.abort_on.is_empty() {
+        if self.abort_on.is_empty() && self.hang_on.is_empty() {
             return;
         }
-        if let Some(t) = first_frame_of(payload, |t| self.abort_on.iter().any(|set| set.contains(t))) {
+        let planted = |t: u64, sets: &[FrameTypes]| sets.iter().any(|set| set.contains(t));
+        let Some(t) = first_frame_of(payload, |t| planted(t, &self.abort_on) || planted(t, &self.hang_on)) else {
+            return;
+        };
+        if planted(t, &self.abort_on) {
             eprintln!("fuzz-server: PLANTED FAULT: received a frame of type {t:#04x}, aborting on purpose");
+            std::process::abort();
+        }
+        eprintln!(
+            "fuzz-server: PLANTED FAULT: received a frame of type {t:#04x}, hanging on purpose (the endpoint spins \
+             forever and answers nothing)"
+        );
+        hang_forever()
+    }
+
+    /// Aborts the process if `hello` (a whole ClientHello) has a bad key_share, when that fault
+    /// is planted.
+    pub fn check_client_hello(&self, hello: &[u8]) {
+        if !self.abort_on_bad_key_share {
+            return;
+        }
+        if let Some(bad) = bad_key_share(hello) {
+            eprintln!("fuzz-server: PLANTED FAULT: ClientHello with {bad}, aborting on purpose");
             std::process::abort();
         }
     }
@@ -181,22 +248,38 @@ impl Faults {
     }
 }
 
-/// The type of the first frame in `payload` for which `wanted` holds. Frames are walked with
-/// s2n-quic's own decoder; the type of each frame is read before decoding it, so a frame type
-/// s2n-quic cannot decode (ACK_FREQUENCY, say) is still seen. Stops at the first frame that does
-/// not decode: s2n-quic will close the connection over it anyway.
+/// An infinite loop that keeps its core busy, as a real one would (no sleeping, no yielding).
+fn hang_forever() -> ! {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+/// The type of the first frame in `payload` for which `wanted` holds. The type of each frame is
+/// read before decoding it, so a frame type s2n-quic cannot decode (ACK_FREQUENCY, say) is
+/// still seen.
 pub fn first_frame_of(payload: &mut [u8], wanted: impl Fn(u64) -> bool) -> Option<u64> {
+    walk_frames(payload, |t, _| wanted(t).then_some(t))
+}
+
+/// Walks the frames of a received packet's payload with s2n-quic's own decoder, calling `visit`
+/// with each frame's type and the frame (`None` for the first frame that does not decode, where
+/// the walk stops: s2n-quic will close the connection over it anyway). Stops at the first
+/// `Some` that `visit` returns, and returns it.
+fn walk_frames<T>(payload: &mut [u8], mut visit: impl FnMut(u64, Option<&FrameMut<'_>>) -> Option<T>) -> Option<T> {
     let mut offset = 0;
     while offset < payload.len() {
         let rest = &mut payload[offset..];
         let frame_type = read_varint(rest)?;
-        if wanted(frame_type) {
-            return Some(frame_type);
-        }
         let before = rest.len();
         let after = match DecoderBufferMut::new(rest).decode::<FrameMut>() {
-            Ok((_frame, remaining)) => remaining.len(),
-            Err(_) => return None,
+            Ok((frame, remaining)) => {
+                if let Some(found) = visit(frame_type, Some(&frame)) {
+                    return Some(found);
+                }
+                remaining.len()
+            }
+            Err(_) => return visit(frame_type, None),
         };
         if after >= before {
             return None; // no progress: never loop forever
@@ -204,6 +287,142 @@ pub fn first_frame_of(payload: &mut [u8], wanted: impl Fn(u64) -> bool) -> Optio
         offset += before - after;
     }
     None
+}
+
+/// The most of a connection's Initial crypto stream kept to find its ClientHello: more than any
+/// real ClientHello (a post-quantum one is ~1.5 KB; s2n-tls accepts up to 64 KiB but clients
+/// send nothing near it), and a bound on what a fuzzed CRYPTO offset can make the server hold.
+pub const MAX_HELLO: usize = 16 * 1024;
+
+/// One connection's Initial-space crypto stream (RFC 9000 §19.6: CRYPTO frames carry it at any
+/// offsets, in any order, repeated on retransmission), reassembled until the ClientHello it
+/// starts (RFC 9001 §4.1.3) is whole. Data beyond [`MAX_HELLO`] is dropped; a message declared
+/// longer than that is never checked.
+#[derive(Debug, Default)]
+pub struct HelloAssembly {
+    stream: Reassembler,
+    /// The ClientHello was handed out, or can never be: nothing more to do.
+    done: bool,
+}
+
+impl HelloAssembly {
+    /// Adds the CRYPTO frames of one received Initial packet's payload. Returns the whole
+    /// ClientHello (its 4-byte header included) the first time it is complete, and never again.
+    pub fn add(&mut self, payload: &mut [u8]) -> Option<Vec<u8>> {
+        if self.done {
+            return None;
+        }
+        walk_frames(payload, |_, frame| {
+            if let Some(FrameMut::Crypto(crypto)) = frame {
+                self.write(crypto.offset.as_u64(), crypto.data.as_less_safe_slice());
+            }
+            None::<()>
+        });
+        self.take_message()
+    }
+
+    /// Keeps the part of `data` (at stream `offset`) that lies below [`MAX_HELLO`].
+    fn write(&mut self, offset: u64, data: &[u8]) {
+        let Ok(start) = usize::try_from(offset) else { return };
+        let kept = MAX_HELLO.saturating_sub(start).min(data.len());
+        if kept > 0 {
+            // Only a stream beyond 2^62 bytes fails, and offsets here are below MAX_HELLO.
+            let _ = self.stream.write_at(VarInt::from_u32(start as u32), &data[..kept]);
+        }
+    }
+
+    /// The message at the start of the stream, once it is all there (RFC 8446 §4: a 1-byte
+    /// type and a 3-byte length, then the body).
+    fn take_message(&mut self) -> Option<Vec<u8>> {
+        let have = self.stream.total_received_len() as usize;
+        if have < 4 {
+            return None;
+        }
+        let mut bytes: Vec<u8> = Vec::with_capacity(have);
+        self.stream.iter().for_each(|chunk| bytes.extend_from_slice(chunk));
+        let total = 4 + read_be(&bytes, 1, 3);
+        if total > MAX_HELLO {
+            self.finish();
+            return None;
+        }
+        if have < total {
+            return None;
+        }
+        self.finish();
+        bytes.truncate(total);
+        Some(bytes)
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        self.stream.reset();
+    }
+}
+
+/// What is wrong with a ClientHello's key_share (RFC 8446 §4.2.8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadKeyShare {
+    /// A share of a group whose keys have one size, with another size.
+    WrongLength { group: u16, len: usize, expected: usize },
+    /// The entries (or the client_shares list) run past the end of the extension, or end in a
+    /// piece of an entry.
+    Overrun,
+}
+
+impl fmt::Display for BadKeyShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadKeyShare::WrongLength { group, len, expected } => {
+                write!(
+                    f,
+                    "a key_share entry for group {group:#06x} with a {len}-byte key_exchange ({expected} expected)"
+                )
+            }
+            BadKeyShare::Overrun => write!(f, "key_share entries overrunning the extension"),
+        }
+    }
+}
+
+/// Checks the key_share extension of a whole ClientHello (`hello`, from its 4-byte header on):
+///
+/// ```text
+/// struct { NamedGroup group; opaque key_exchange<1..2^16-1>; } KeyShareEntry;
+/// struct { KeyShareEntry client_shares<0..2^16-1>; } KeyShareClientHello;
+/// ```
+///
+/// "Clients MUST NOT offer any KeyShareEntry values for groups not listed in the client's
+/// supported_groups extension", and each key_exchange has its group's format (§4.2.8.1,
+/// §4.2.8.2), hence its size for the groups of [`group::key_exchange_len`]; shares of other
+/// groups are not checked. Only the first key_share extension is looked at. `None` for a
+/// message that is no ClientHello, has no key_share, or whose key_share is sound.
+pub fn bad_key_share(hello: &[u8]) -> Option<BadKeyShare> {
+    let mut layout = Layout::default();
+    if !layout.parse_message(hello) || layout.msg_type != msg::CLIENT_HELLO {
+        return None;
+    }
+    let extension = layout.extensions[layout.shares_ext?];
+    debug_assert_eq!(extension.ty, ext::KEY_SHARE);
+    // The extension ends where it says, unless the extension block or the message ends first.
+    let block_end = layout.extensions_at.map_or(hello.len(), |at| at + 2 + read_be(hello, at, 2));
+    let limit = extension.end.min(block_end).min(layout.msg_end).min(hello.len());
+    // Not even room for the list's length: reading it overruns.
+    let Some(list_at) = layout.shares_list_at else { return Some(BadKeyShare::Overrun) };
+    let list_end = list_at + 2 + read_be(hello, list_at, 2);
+    for share in &layout.shares {
+        if share.end > list_end.min(limit) {
+            return Some(BadKeyShare::Overrun);
+        }
+        let group = read_be(hello, share.at, 2) as u16;
+        let len = share.end - share.key_at;
+        match group::key_exchange_len(group) {
+            Some(expected) if expected != len => return Some(BadKeyShare::WrongLength { group, len, expected }),
+            _ => {}
+        }
+    }
+    // The entries must fill the list exactly: what is left is a piece of an entry whose header
+    // runs past the list.
+    let covered = layout.shares.last().map_or(list_at + 2, |s| s.end);
+    (list_end > limit || covered != list_end).then_some(BadKeyShare::Overrun)
 }
 
 /// A QUIC variable-length integer (RFC 9000 §16): the two high bits of the first byte give the
@@ -237,6 +456,28 @@ mod tests {
         assert_eq!("leak:1048576".parse::<PlantedFault>().unwrap(), PlantedFault::Leak(1 << 20));
         assert_eq!("leak:64K".parse::<PlantedFault>().unwrap(), PlantedFault::Leak(64 << 10));
         assert_eq!("leak:2MiB".parse::<PlantedFault>().unwrap(), PlantedFault::Leak(2 << 20));
+        let f: PlantedFault = "hang-on-frame:new_token".parse().unwrap();
+        assert_eq!(f, PlantedFault::HangOnFrame(FrameTypes { name: Some("new_token"), first: 7, last: 7 }));
+        assert_eq!(f.to_string(), "hang-on-frame:new_token");
+        assert_eq!("hang-on-frame:0x1a".parse::<PlantedFault>().unwrap().to_string(), "hang-on-frame:0x1a");
+        let f: PlantedFault = "abort-on-bad-key-share".parse().unwrap();
+        assert_eq!(f, PlantedFault::AbortOnBadKeyShare);
+        assert_eq!(f.to_string(), "abort-on-bad-key-share");
+        // Every canonical form parses back to the same fault.
+        for spec in ["abort-on-frame:stream", "hang-on-frame:0x07", "abort-on-bad-key-share", "leak:1024"] {
+            let f: PlantedFault = spec.parse().unwrap();
+            assert_eq!(f.to_string().parse::<PlantedFault>().unwrap(), f, "{spec}");
+        }
+        let faults = Faults::new(&[
+            "hang-on-frame:ping".parse().unwrap(),
+            "abort-on-bad-key-share".parse().unwrap(),
+            "leak:1K".parse().unwrap(),
+            "leak:1K".parse().unwrap(),
+        ]);
+        assert!(faults.abort_on.is_empty() && faults.hang_on.len() == 1 && faults.abort_on_bad_key_share);
+        assert_eq!(faults.leak_per_connection, 2048);
+        assert!(faults.inspects_received());
+        assert!(!Faults::new(&[PlantedFault::Leak(1)]).inspects_received());
     }
 
     #[test]
@@ -252,12 +493,24 @@ mod tests {
             "abort-on-frame:nope",
             "abort-on-frame:0xzz",
             "abort-on-frame:0x4000000000000000",
+            "abort-on-frame",
+            "hang-on-frame",
+            "hang-on-frame:",
+            "hang-on-frame:nope",
+            "abort-on-bad-key-share:",
+            "abort-on-bad-key-share:x25519",
+            "abort-on-bad-key-shares",
             "crash:now",
+            "crash",
         ] {
             let err = bad.parse::<PlantedFault>().unwrap_err();
             assert!(!err.is_empty() && !err.contains('\n'), "{bad}: {err}");
         }
         assert!("abort-on-frame:bogus".parse::<PlantedFault>().unwrap_err().contains("new_token"));
+        assert!("hang-on-frame:bogus".parse::<PlantedFault>().unwrap_err().contains("new_token"));
+        assert!("hang-on-frame".parse::<PlantedFault>().unwrap_err().contains("hang-on-frame:<type>"));
+        assert!("abort-on-bad-key-share:1".parse::<PlantedFault>().unwrap_err().contains("takes no argument"));
+        assert!("crash".parse::<PlantedFault>().unwrap_err().contains("abort-on-bad-key-share"));
     }
 
     #[test]
@@ -283,5 +536,166 @@ mod tests {
         assert_eq!(read_varint(&[0x9d, 0x7f, 0x3e, 0x7d]), Some(494878333));
         assert_eq!(read_varint(&[0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c]), Some(151288809941952652));
         assert_eq!(read_varint(&[0x40]), None);
+    }
+
+    /// A TLS vector: `body` after its length in `width` bytes.
+    fn vector(width: usize, body: &[u8]) -> Vec<u8> {
+        let mut out = body.len().to_be_bytes()[8 - width..].to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A minimal ClientHello whose only extension is key_share, with one entry of `len` bytes
+    /// per `(group, len)`, every length consistent.
+    fn hello_with_shares(shares: &[(u16, usize)]) -> Vec<u8> {
+        let entries: Vec<u8> = shares
+            .iter()
+            .flat_map(|&(g, len)| [g.to_be_bytes().to_vec(), vector(2, &vec![0x42; len])].concat())
+            .collect();
+        let key_share = [ext::KEY_SHARE.to_be_bytes().to_vec(), vector(2, &vector(2, &entries))].concat();
+        let body = [
+            &[3, 3][..],
+            &[7; 32],
+            &vector(1, &[]),
+            &vector(2, &[0x13, 0x01]),
+            &vector(1, &[0]),
+            &vector(2, &key_share),
+        ]
+        .concat();
+        [vec![msg::CLIENT_HELLO], vector(3, &body)].concat()
+    }
+
+    /// The layout of a ClientHello, to find the fields to break.
+    fn layout(hello: &[u8]) -> Layout {
+        let mut l = Layout::default();
+        assert!(l.parse_message(hello));
+        l
+    }
+
+    #[test]
+    fn sound_key_shares_pass() {
+        for seed in 0..4 {
+            assert_eq!(bad_key_share(&fuzz_shared::mutate::corpus::client_hello(seed)), None);
+            assert_eq!(bad_key_share(&fuzz_shared::mutate::corpus::client_hello_pq(seed)), None);
+        }
+        assert_eq!(bad_key_share(&hello_with_shares(&[])), None);
+        let all = [(0x1d, 32), (0x1e, 56), (0x17, 65), (0x18, 97), (0x19, 133), (0x11ec, 1216), (0x11eb, 1249)];
+        assert_eq!(bad_key_share(&hello_with_shares(&all)), None);
+        // Groups without a fixed size (FFDHE, GREASE, unknown) are not checked.
+        assert_eq!(bad_key_share(&hello_with_shares(&[(0x0100, 256), (0x0a0a, 1), (0x1234, 7)])), None);
+        // Not a ClientHello, no key_share, not even a header: nothing to say.
+        let mut server_hello = hello_with_shares(&[(0x1d, 31)]);
+        server_hello[0] = msg::SERVER_HELLO;
+        assert_eq!(bad_key_share(&server_hello), None);
+        assert_eq!(bad_key_share(&[1, 0]), None);
+    }
+
+    #[test]
+    fn key_exchange_of_the_wrong_size_for_its_group() {
+        let wrong = |group: u16, len: usize, expected: usize| Some(BadKeyShare::WrongLength { group, len, expected });
+        assert_eq!(bad_key_share(&hello_with_shares(&[(0x1d, 33)])), wrong(0x1d, 33, 32));
+        assert_eq!(bad_key_share(&hello_with_shares(&[(0x1d, 32), (0x17, 64)])), wrong(0x17, 64, 65));
+        assert_eq!(bad_key_share(&hello_with_shares(&[(0x11ec, 1215)])), wrong(0x11ec, 1215, 1216));
+        // A realistic hello whose x25519 share is relabelled secp384r1 (tls:key_share.group).
+        let mut hello = fuzz_shared::mutate::corpus::client_hello_pq(1);
+        let x25519 = layout(&hello).shares[1];
+        hello[x25519.at..x25519.at + 2].copy_from_slice(&0x0018u16.to_be_bytes());
+        assert_eq!(bad_key_share(&hello), wrong(0x18, 32, 97));
+        let reason = bad_key_share(&hello).unwrap().to_string();
+        assert!(reason.contains("0x0018") && reason.contains("32-byte key_exchange (97 expected)"), "{reason}");
+    }
+
+    #[test]
+    fn entries_overrunning_the_extension() {
+        let overrun = Some(BadKeyShare::Overrun);
+        // One key_exchange length made longer (tls:key_share.length): the entry runs past the list.
+        let mut hello = fuzz_shared::mutate::corpus::client_hello(3);
+        let last = *layout(&hello).shares.last().unwrap();
+        hello[last.at + 3] += 1;
+        assert_eq!(bad_key_share(&hello), overrun);
+        // Made shorter: a wrong size for the group, and the rest of the list is a piece of an
+        // entry (which is what is left to see for a group of no fixed size).
+        hello[last.at + 3] -= 2;
+        assert_eq!(bad_key_share(&hello), Some(BadKeyShare::WrongLength { group: 0x17, len: 64, expected: 65 }));
+        let mut hello = hello_with_shares(&[(0x1234, 10)]);
+        let share = layout(&hello).shares[0];
+        hello[share.at + 3] = 9;
+        assert_eq!(bad_key_share(&hello), overrun);
+        // The list's length (tls:key_share.list_length) longer or shorter than its entries.
+        for delta in [1i32, -1, 200] {
+            let mut hello = fuzz_shared::mutate::corpus::client_hello(3);
+            let at = layout(&hello).shares_list_at.unwrap();
+            let n = read_be(&hello, at, 2) as i32 + delta;
+            hello[at..at + 2].copy_from_slice(&(n as u16).to_be_bytes());
+            assert_eq!(bad_key_share(&hello), overrun, "list length {delta:+}");
+        }
+        // An extension too short to hold the list's length.
+        let mut hello = hello_with_shares(&[]);
+        let l = layout(&hello);
+        let e = l.extensions[l.shares_ext.unwrap()];
+        hello[e.at + 3] = 1;
+        assert_eq!(bad_key_share(&hello), overrun);
+    }
+
+    /// A CRYPTO frame (RFC 9000 §19.6) with 4-byte varints.
+    fn crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
+        let varint = |v: usize| ((v as u32) | 0x8000_0000).to_be_bytes();
+        [&[0x06][..], &varint(offset), &varint(data.len()), data].concat()
+    }
+
+    #[test]
+    fn client_hello_is_reassembled_from_frames_in_any_order() {
+        let hello = fuzz_shared::mutate::corpus::client_hello_pq(5);
+        assert!(hello.len() > 1200, "the PQ hello spans packets");
+        let cuts = [0, 3, 700, 1100, 1101, hello.len()];
+        let piece = |i: usize| crypto_frame(cuts[i], &hello[cuts[i]..cuts[i + 1]]);
+        let mut assembly = HelloAssembly::default();
+        // Packets: the last piece with a PING and PADDING, then the second and third pieces, a
+        // retransmission of the last, then the first and fourth, which complete it.
+        let packets = [
+            [vec![0x01], piece(4), vec![0; 20]].concat(),
+            [piece(1), piece(2)].concat(),
+            piece(4),
+            [piece(0), piece(3), vec![0; 3]].concat(),
+        ];
+        let mut got = Vec::new();
+        for (i, packet) in packets.iter().enumerate() {
+            let mut packet = packet.clone();
+            got.push((i, assembly.add(&mut packet)));
+        }
+        assert!(got[..3].iter().all(|(_, h)| h.is_none()));
+        assert_eq!(got[3].1.as_deref(), Some(&hello[..]));
+        // Handed out once: a later retransmission gives nothing.
+        assert_eq!(assembly.add(&mut piece(0)), None);
+        // Data after the message (none in practice) is not part of it.
+        let mut assembly = HelloAssembly::default();
+        let mut packet = crypto_frame(0, &[hello.clone(), vec![9; 10]].concat());
+        assert_eq!(assembly.add(&mut packet).as_deref(), Some(&hello[..]));
+    }
+
+    #[test]
+    fn reassembly_is_bounded() {
+        // A message declared longer than the bound is never checked, however much arrives.
+        let mut header = vec![msg::CLIENT_HELLO];
+        header.extend_from_slice(&(MAX_HELLO as u32).to_be_bytes()[1..]);
+        let mut assembly = HelloAssembly::default();
+        assert_eq!(assembly.add(&mut crypto_frame(0, &header)), None);
+        assert_eq!(assembly.add(&mut crypto_frame(4, &vec![0; MAX_HELLO])), None);
+        // Data beyond the bound is dropped, not buffered.
+        let mut assembly = HelloAssembly::default();
+        assert_eq!(assembly.add(&mut crypto_frame(1 << 29, &[1; 100])), None);
+        assert_eq!(assembly.stream.total_received_len(), 0);
+        // A frame straddling the bound keeps its part below it: a message of exactly the bound
+        // is whole.
+        let mut header = vec![msg::CLIENT_HELLO];
+        header.extend_from_slice(&(MAX_HELLO as u32 - 4).to_be_bytes()[1..]);
+        assert_eq!(assembly.add(&mut crypto_frame(0, &header)), None);
+        assert_eq!(assembly.add(&mut crypto_frame(4, &vec![2; MAX_HELLO - 14])), None);
+        let whole = assembly.add(&mut crypto_frame(MAX_HELLO - 10, &[1; 100])).expect("whole at the bound");
+        assert_eq!(whole.len(), MAX_HELLO);
+        assert_eq!(whole[MAX_HELLO - 11..], [2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+        // Garbage or no frames: nothing, no panic.
+        assert_eq!(HelloAssembly::default().add(&mut [0x06, 0xff]), None);
+        assert_eq!(HelloAssembly::default().add(&mut []), None);
     }
 }

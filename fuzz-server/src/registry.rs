@@ -33,6 +33,9 @@ pub struct Conn {
     pub fuzzed_packets: u64,
     pub sent_packets: u64,
     pub handshake_complete: bool,
+    /// The Initial crypto stream so far, for the `abort-on-bad-key-share` planted fault (empty,
+    /// and allocating nothing, without it).
+    pub initial_crypto: crate::planted::HelloAssembly,
 }
 
 /// Totals for `run_end` and the summary on stderr.
@@ -50,6 +53,9 @@ pub struct Stats {
     pub address_mismatches: u64,
     /// Packets the mutation engine returned an impossible length for (kept unmutated).
     pub engine_fallbacks: u64,
+    /// Whole ClientHellos the `abort-on-bad-key-share` fault checked, and the longest (bytes).
+    pub client_hellos_checked: u64,
+    pub largest_client_hello: usize,
 }
 
 pub struct Registry {
@@ -133,6 +139,7 @@ impl Registry {
                 fuzzed_packets: 0,
                 sent_packets: 0,
                 handshake_complete: false,
+                initial_crypto: Default::default(),
             },
         );
         self.stats.peak_open = self.stats.peak_open.max(self.conns.len());

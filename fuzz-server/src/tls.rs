@@ -1,10 +1,16 @@
 //! TLS set-up: the certificate (loaded, or generated self-signed for localhost), the ALPN list,
-//! and session tickets so that clients can resume (RFC 8446 §2.2).
+//! session tickets so that clients can resume (RFC 8446 §2.2), and the handshake delay of a slow
+//! server (`--delay-ms`).
 
 use anyhow::{anyhow, Context, Result};
 use rand::RngCore;
 use s2n_quic::provider::tls::s2n_tls;
+use s2n_tls::callbacks::{ClientHelloCallback, ConnectionFuture};
+use s2n_tls::connection::Connection;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 /// A certificate chain and its private key, both PEM.
@@ -62,8 +68,9 @@ impl CertPair {
 /// server's whole life (s2n-tls would otherwise stop issuing tickets after two hours).
 const TICKET_KEY_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// The s2n-tls server configuration: certificate, ALPN preference, session tickets.
-pub fn server(pair: &CertPair, alpn: &[String]) -> Result<s2n_tls::Server> {
+/// The s2n-tls server configuration: certificate, ALPN preference, session tickets, and a
+/// handshake delay (`None` or zero: none).
+pub fn server(pair: &CertPair, alpn: &[String], handshake_delay: Option<Duration>) -> Result<s2n_tls::Server> {
     let mut builder = s2n_tls::Server::builder()
         .with_certificate(pair.cert_pem.as_str(), pair.key_pem.as_str())
         .map_err(|e| anyhow!("certificate or key ({}) is not usable: {e}", pair.origin))?
@@ -76,7 +83,48 @@ pub fn server(pair: &CertPair, alpn: &[String]) -> Result<s2n_tls::Server> {
         .set_ticket_key_encrypt_decrypt_lifetime(TICKET_KEY_LIFETIME)
         .and_then(|c| c.add_session_ticket_key(b"fuzz-server", &key, SystemTime::now()))
         .map_err(|e| anyhow!("cannot set up session tickets: {e}"))?;
+    if let Some(delay) = handshake_delay.filter(|d| !d.is_zero()) {
+        builder
+            .config_mut()
+            .set_client_hello_callback(DelayHandshake { delay })
+            .map_err(|e| anyhow!("cannot set the ClientHello callback: {e}"))?;
+    }
     builder.build().map_err(|e| anyhow!("cannot build the TLS configuration: {e}"))
+}
+
+/// A slow server: every handshake waits `delay` once s2n-tls has parsed the ClientHello, before
+/// it answers. The wait is an async ClientHello callback (s2n-tls `s2n_config_set_client_hello_cb`
+/// with a pending future): s2n-quic's TLS session returns `Pending` and polls it again when the
+/// timer wakes the connection (s2n-quic-tls passes the connection's waker to s2n-tls), so one
+/// connection waits without blocking the endpoint or any other connection. Meanwhile the
+/// endpoint acknowledges the client's Initial packets but sends no ServerHello, so the client's
+/// probe timeout (RFC 9002 §6.2.2.1: no Handshake keys yet) fires and it sends more Initials.
+struct DelayHandshake {
+    delay: Duration,
+}
+
+impl ClientHelloCallback for DelayHandshake {
+    fn on_client_hello(
+        &self,
+        _: &mut Connection,
+    ) -> Result<Option<Pin<Box<dyn ConnectionFuture>>>, s2n_tls::error::Error> {
+        Ok(Some(Box::pin(Delayed { sleep: Box::pin(tokio::time::sleep(self.delay)) })))
+    }
+}
+
+/// The wait of one handshake: on the tokio timer of the runtime the endpoint runs on.
+struct Delayed {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl ConnectionFuture for Delayed {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        _: &mut Connection,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<(), s2n_tls::error::Error>> {
+        self.sleep.as_mut().poll(cx).map(Ok)
+    }
 }
 
 #[cfg(test)]
@@ -87,13 +135,14 @@ mod tests {
     fn generated_certificate_is_usable() {
         let pair = CertPair::self_signed().unwrap();
         assert!(pair.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-        server(&pair, &["hq-interop".into()]).unwrap();
+        server(&pair, &["hq-interop".into()], None).unwrap();
+        server(&pair, &["hq-interop".into()], Some(Duration::from_millis(100))).unwrap();
     }
 
     #[test]
     fn garbage_certificate_is_an_error() {
         let pair = CertPair { cert_pem: "nope".into(), key_pem: "nope".into(), origin: "test".into() };
-        let Err(err) = server(&pair, &["hq-interop".into()]) else { panic!("garbage accepted") };
+        let Err(err) = server(&pair, &["hq-interop".into()], None) else { panic!("garbage accepted") };
         let err = err.to_string();
         assert!(err.contains("not usable"), "{err}");
     }

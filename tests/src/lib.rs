@@ -133,6 +133,22 @@ impl Drop for Server {
     }
 }
 
+/// Runs `hq-get --ca <cert> <args> <server> <paths>` (the small client that ships with
+/// fuzz-server) and returns its status and output lines.
+pub fn hq_get(server: &Server, ca: &Path, args: &[&str], paths: &[&str]) -> (ExitStatus, Vec<String>) {
+    let out = Command::new(bin("hq-get"))
+        .arg("--ca")
+        .arg(ca)
+        .args(args)
+        .arg(server.addr.to_string())
+        .args(paths)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hq-get");
+    let lines = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    (out.status, lines)
+}
+
 /// The result of one fuzz-client run.
 pub struct ClientRun {
     pub status: ExitStatus,

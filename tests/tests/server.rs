@@ -4,19 +4,20 @@
 //!   server learns every client CID, stays up, and makes the same decisions the second time;
 //! - serving: hq-interop files, generated `/N` bodies, resets, the echo protocol, session
 //!   tickets (checked with `hq-get`, the small client that ships with fuzz-server);
-//! - the planted faults (abort on a frame type, leak per connection) really fail the server;
+//! - the planted faults (abort on a frame type, leak per connection) really fail the server (the
+//!   key-share, hang and slow-server aids are in `server_faults.rs`);
 //! - bad input is refused with exit status 2.
 //!
 //! Run with `cargo test --release -p fuzz-e2e --test server` (add `-- --nocapture` to see the
 //! figures).
 
-use fuzz_e2e::{bin, log_lines, run_client, scratch_dir, Server};
+use fuzz_e2e::{bin, hq_get, log_lines, run_client, scratch_dir, Server};
 use fuzz_shared::log::LogLine;
 use fuzz_shared::{Cid, Event, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A fixed RSA-2048 certificate and key for localhost, 127.0.0.1 and ::1 (valid 2020 to 2120),
@@ -209,21 +210,6 @@ fn fuzz_campaign_is_served_and_replays_the_same_server_decisions() {
         share * 100.0,
         TARGET_AGREEMENT * 100.0
     );
-}
-
-/// Runs `hq-get --ca <cert> <args> <server>` and returns its status and output lines.
-fn hq_get(server: &Server, ca: &Path, args: &[&str], paths: &[&str]) -> (ExitStatus, Vec<String>) {
-    let out = Command::new(bin("hq-get"))
-        .arg("--ca")
-        .arg(ca)
-        .args(args)
-        .arg(server.addr.to_string())
-        .args(paths)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run hq-get");
-    let lines = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
-    (out.status, lines)
 }
 
 /// FNV-1a 64, as hq-get prints it.
@@ -434,6 +420,12 @@ fn bad_input_exits_with_status_2_and_a_clear_error() {
     assert!(e.contains("unknown frame type"), "{e}");
     let e = refused(&["--planted-fault", "leak:lots"]);
     assert!(e.contains("bad leak size"), "{e}");
+    let e = refused(&["--planted-fault", "hang-on-frame"]);
+    assert!(e.contains("hang-on-frame:<type>"), "{e}");
+    let e = refused(&["--planted-fault", "abort-on-bad-key-share:now"]);
+    assert!(e.contains("takes no argument"), "{e}");
+    let e = refused(&["--delay-ms", "a while"]);
+    assert!(e.contains("--delay-ms"), "{e}");
     let help = Command::new(bin("fuzz-server")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for option in [
@@ -446,6 +438,9 @@ fn bad_input_exits_with_status_2_and_a_clear_error() {
         "--log",
         "--alpn",
         "--planted-fault",
+        "hang-on-frame",
+        "abort-on-bad-key-share",
+        "--delay-ms",
         "TEST AID",
     ] {
         assert!(help.contains(option), "--help does not mention {option}");

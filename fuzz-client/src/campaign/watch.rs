@@ -85,7 +85,7 @@ impl ServerWatch for Watched {
 }
 
 /// CPU use (percent of one core) from which a silent, living server counts as hung in a loop.
-const HUNG_CPU_PERCENT: u32 = 50;
+const HUNG_CPU_PERCENT: u32 = 20;
 
 /// The cause of a server that is alive but does not answer: `hung` when it burns a core (an
 /// infinite loop, the bug class a crash-only harness misses), `silent` otherwise (deadlocked,

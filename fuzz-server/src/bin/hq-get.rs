@@ -49,6 +49,10 @@ struct Args {
     /// On the echo protocol: send this many bytes on one stream and check they come back.
     #[arg(long, value_name = "N")]
     echo_bytes: Option<usize>,
+    /// Offer a post-quantum key share too (s2n-tls policy `default_pq`: X25519MLKEM768, 1216
+    /// bytes), which makes the ClientHello span two Initial packets, as many clients' do.
+    #[arg(long)]
+    pq: bool,
     /// Give up on a connection after this many seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -131,6 +135,9 @@ async fn main() -> std::process::ExitCode {
             .with_certificate(ca.as_str())?
             .with_application_protocols([args.alpn.as_bytes()])?;
         tls.config_mut().set_session_ticket_callback(tickets.clone())?.set_connection_initializer(tickets.clone())?;
+        if args.pq {
+            tls.config_mut().set_security_policy(&s2n_tls::security::Policy::from_version("default_pq")?)?;
+        }
         Ok(Client::builder().with_tls(tls.build()?)?.with_io("0.0.0.0:0")?.with_event(CidSubscriber)?.start()?)
     })();
     let mut client = match client {

@@ -133,8 +133,23 @@ impl Layout {
             return false;
         };
         self.crypto_len = (len_field.at as usize, len_field.len as usize);
-        self.data_at = data.at as usize;
-        self.data_end = (data.at + data.len) as usize;
+        self.parse_data(payload, data.at as usize, (data.at + data.len) as usize)
+    }
+
+    /// Parses a whole handshake message held in `message` (a reassembled crypto stream, say),
+    /// as [`Layout::parse`] does the one a CRYPTO frame starts. Returns `false` without even the
+    /// 4-byte message header. The layout locates parts only: with no CRYPTO frame around the
+    /// message, it is no input to [`Layout::resize`].
+    pub fn parse_message(&mut self, message: &[u8]) -> bool {
+        self.clear();
+        self.crypto_len = (0, 0);
+        self.parse_data(message, 0, message.len())
+    }
+
+    /// Parses the message whose data this payload holds at `data_at..data_end`.
+    fn parse_data(&mut self, payload: &[u8], data_at: usize, data_end: usize) -> bool {
+        self.data_at = data_at;
+        self.data_end = data_end;
         let mut r = Reader { buf: payload, pos: self.data_at, end: self.data_end };
         let Some((_, t)) = r.uint(1) else {
             return false;

@@ -50,6 +50,36 @@ pub mod ext {
     pub const QUIC_TRANSPORT_PARAMETERS: u16 = 0x39;
 }
 
+/// Named groups (RFC 8446 §4.2.7, RFC 8422 §5.1.1, draft-ietf-tls-ecdhe-mlkem) and the size of
+/// their key_exchange in a KeyShareEntry.
+pub mod group {
+    pub const SECP256R1: u16 = 0x0017;
+    pub const SECP384R1: u16 = 0x0018;
+    pub const SECP521R1: u16 = 0x0019;
+    pub const X25519: u16 = 0x001d;
+    pub const X448: u16 = 0x001e;
+    pub const SECP256R1_MLKEM768: u16 = 0x11eb;
+    pub const X25519_MLKEM768: u16 = 0x11ec;
+
+    /// The key_exchange length a share of `group` must have, for the groups whose shares have
+    /// one size: RFC 8446 §4.2.8.2 (uncompressed ECDH points: 1 + 2 coordinates; X25519 and
+    /// X448 keys of 32 and 56 bytes) and draft-ietf-tls-ecdhe-mlkem §4.1 (an ML-KEM-768
+    /// encapsulation key of 1184 bytes with an X25519 key after it, or a P-256 point before it).
+    /// `None` for groups not listed here (FFDHE, GREASE, unknown).
+    pub fn key_exchange_len(group: u16) -> Option<usize> {
+        match group {
+            SECP256R1 => Some(65),
+            SECP384R1 => Some(97),
+            SECP521R1 => Some(133),
+            X25519 => Some(32),
+            X448 => Some(56),
+            SECP256R1_MLKEM768 => Some(65 + 1184),
+            X25519_MLKEM768 => Some(1184 + 32),
+            _ => None,
+        }
+    }
+}
+
 /// Applies one TLS operator to the message `layout` describes (parsed from `buf[..len]`).
 /// Returns its name, offset and the new payload length, or `None` if the operator drawn could
 /// not apply (no room to grow).

@@ -126,3 +126,25 @@ fn resizing_operators_keep_every_length_consistent() {
         assert!(seen.contains(op), "{op} never applied");
     }
 }
+
+#[test]
+fn a_whole_message_parses_as_in_the_packet_that_carries_it() {
+    let hello = corpus::client_hello_pq(7);
+    let mut whole = Layout::default();
+    assert!(whole.parse_message(&hello));
+    assert_eq!((whole.msg_type, whole.msg_end), (msg::CLIENT_HELLO, hello.len()));
+    let keys: Vec<(usize, usize)> = whole.shares.iter().map(|s| (read_be(&hello, s.at, 2), s.end - s.key_at)).collect();
+    assert_eq!(keys, [(0x11ec, 1216), (0x1d, 32), (0x17, 65)]);
+    assert_eq!(whole.complete_params(), 12);
+    // The same parts, at the same places relative to the message, as in a packet.
+    let (_, in_packet, _) = layout_of(&corpus::client_initial(7).payload);
+    let whole = {
+        let mut l = Layout::default();
+        assert!(l.parse_message(&corpus::client_hello(7)));
+        l
+    };
+    let relative =
+        |l: &Layout| l.extensions.iter().map(|e| (e.ty, e.at - l.data_at, e.end - l.data_at)).collect::<Vec<_>>();
+    assert_eq!(relative(&whole), relative(&in_packet));
+    assert!(!Layout::default().parse_message(&[1, 0, 0]));
+}
