@@ -72,15 +72,15 @@ impl PacketInterceptor for FuzzInterceptor {
             if let Subject::Connection { id, .. } = subject {
                 let hello = {
                     let mut reg = self.shared.lock();
-                    let hello = reg.conns.get_mut(id).and_then(|c| c.initial_crypto.add(slice));
-                    if let Some(hello) = &hello {
+                    let hello = reg.conns.get_mut(id).and_then(|c| Some((c.initial_crypto.add(slice)?, c.cid)));
+                    if let Some((hello, _)) = &hello {
                         reg.stats.client_hellos_checked += 1;
                         reg.stats.largest_client_hello = reg.stats.largest_client_hello.max(hello.len());
                     }
                     hello
                 };
-                if let Some(hello) = hello {
-                    self.faults.check_client_hello(&hello);
+                if let Some((hello, cid)) = hello {
+                    self.faults.check_client_hello(&hello, cid);
                 }
             }
         }

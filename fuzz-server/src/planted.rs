@@ -227,12 +227,13 @@ impl Faults {
 
     /// Aborts the process if `hello` (a whole ClientHello) has a bad key_share, when that fault
     /// is planted.
-    pub fn check_client_hello(&self, hello: &[u8]) {
+    pub fn check_client_hello(&self, hello: &[u8], cid: Option<fuzz_shared::Cid>) {
         if !self.abort_on_bad_key_share {
             return;
         }
         if let Some(bad) = bad_key_share(hello) {
-            eprintln!("fuzz-server: PLANTED FAULT: ClientHello with {bad}, aborting on purpose");
+            let of = cid.map(|c| format!(" of connection {c}")).unwrap_or_default();
+            eprintln!("fuzz-server: PLANTED FAULT: ClientHello{of} with {bad}, aborting on purpose");
             std::process::abort();
         }
     }
