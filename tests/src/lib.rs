@@ -205,3 +205,21 @@ pub fn shell(command: &str) -> Output {
 pub fn udp_port_free(port: u16) -> bool {
     UdpSocket::bind(("127.0.0.1", port)).is_ok()
 }
+
+/// `mutation_digest` by CID of the client's `cid_end` lines of a run log.
+pub fn client_digests(log: &[LogLine]) -> std::collections::BTreeMap<fuzz_shared::Cid, String> {
+    log.iter()
+        .filter(|l| l.role == fuzz_shared::Role::Client)
+        .filter_map(|l| match &l.event {
+            fuzz_shared::Event::CidEnd { cid, mutation_digest, .. } => Some((*cid, mutation_digest.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many of the CIDs two client run logs share have the same `mutation_digest`: (same, shared).
+pub fn digest_agreement(a: &[LogLine], b: &[LogLine]) -> (usize, usize) {
+    let (a, b) = (client_digests(a), client_digests(b));
+    let shared: Vec<_> = a.keys().filter(|c| b.contains_key(c)).collect();
+    (shared.iter().filter(|c| a[**c] == b[**c]).count(), shared.len())
+}
