@@ -9,7 +9,7 @@
 //! the command that reproduces it.
 
 use crate::campaign::watch::{self, ServerCmd};
-use crate::campaign::{CampaignConfig, CampaignEnd};
+use crate::campaign::{CampaignConfig, CampaignEnd, CampaignResult};
 use crate::cli::UsageError;
 use crate::triage::repro::{replay_command, shell_quote, window_command};
 use fuzz_shared::bisect::{Bisector, Verdict};
@@ -90,7 +90,7 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
                 PathBuf::from(name)
             });
             let server = ServerCmd::new(job.server.command.clone(), job.server.start_timeout, config.log.as_deref());
-            let result = watch::run(config, Some(&server)).await?;
+            let result = isolated(config, server).await?;
             match result.end {
                 CampaignEnd::ServerDown { death, .. } => {
                     runs.record(Some(death.cause.unwrap_or_else(|| "stopped answering".into())))
@@ -124,6 +124,21 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
         );
     }
     Ok(Some(verdict))
+}
+
+/// Runs one trial's campaign on a runtime of its own, dropped (with every task on it) when the
+/// trial ends. A connection abandoned in its handshake lives on inside s2n-quic's endpoint until
+/// its idle timeout, retransmitting its Initial flight, mutated as the original was: left on a
+/// shared runtime, it would reach the next trial's fresh server on the same port and kill it
+/// before that trial began.
+async fn isolated(config: CampaignConfig, server: ServerCmd) -> anyhow::Result<CampaignResult> {
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let result = runtime.block_on(watch::run(config, Some(&server)));
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        result
+    })
+    .await?
 }
 
 /// The runs of one trial: `tries` runs, and as many again when they disagree, so that a crash
