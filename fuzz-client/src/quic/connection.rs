@@ -317,16 +317,19 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
         Attempt::Failed(e) => return classify(&e, false),
     };
     // The handshake may take two idle periods as long as the server keeps answering, but not
-    // one idle period of silence: a fuzzed handshake often stalls with the server only ACKing.
-    // Dropping the attempt makes s2n-quic close the connection if its handshake completes later;
-    // until then the transport's idle timeout (ours, and the server's, which is at most ours,
-    // RFC 9000 §10.1) bounds it.
+    // a silence of a few probe timeouts (`patience`: learnt from the handshakes so far, one idle
+    // period until one completed): a fuzzed handshake often stalls with the server silent or
+    // only ACKing, and under derivation v2 the retransmissions carry the same mutations, so
+    // waiting longer does not unstick it. Dropping the attempt makes s2n-quic close the
+    // connection if its handshake completes later; until then the transport's idle timeout
+    // (ours, and the server's, which is at most ours, RFC 9000 §10.1) bounds it.
+    let started = Instant::now();
     tokio::pin!(attempt);
     let mut heard = 0;
-    let handshake_deadline = Instant::now() + t.handshake();
+    let handshake_deadline = started + t.handshake();
     let mut conn = loop {
         let left = handshake_deadline.saturating_duration_since(Instant::now());
-        match bounded(&mut attempt, t.idle.min(left), cancel).await {
+        match bounded(&mut attempt, ep.handshake_silence(t.idle).min(left), cancel).await {
             Ok(Ok(conn)) => break conn,
             Ok(Err(e)) => return classify(&e, false),
             Err("cancelled") => return End::new(Outcome::Timeout, None, "abandoned: campaign stopping"),
@@ -342,16 +345,17 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
             }
         }
     };
+    ep.on_handshake(started.elapsed());
     // Requests (or the close of a connection without any) wait for the handshake to be
-    // confirmed (RFC 9001 §4.1.2), up to one idle period. Sent earlier, they race the server's
-    // first 1-RTT packets: whether the server's packet 0 carries an ACK and the start of a
-    // response, or whether it is sent at all before our close arrives, would then depend on
+    // confirmed (RFC 9001 §4.1.2), up to the same silence limit. Sent earlier, they race the
+    // server's first 1-RTT packets: whether the server's packet 0 carries an ACK and the start
+    // of a response, or whether it is sent at all before our close arrives, would then depend on
     // timing, and so would the server's mutation decisions for it. The wait ends at once when
     // the connection closes instead (the server rejected a fuzzed handshake); a confirmation
-    // that never comes (our Finished was fuzzed, and the server stays silent) costs one idle
-    // period, after which the connection goes on.
+    // that never comes (our Finished was fuzzed, and the server stays silent) costs the silence
+    // limit, after which the connection goes on.
     let handle = conn.handle();
-    if let Err("cancelled") = bounded(shared.handshake_settled.notified(), t.idle, cancel).await {
+    if let Err("cancelled") = bounded(shared.handshake_settled.notified(), ep.handshake_silence(t.idle), cancel).await {
         return abandon(&handle, shared, "abandoned: campaign stopping").await;
     }
     let requests = shared.plan.requests.clone();
