@@ -198,7 +198,9 @@ pub struct ConnArgs {
     pub ca: Option<PathBuf>,
 
     /// A connection silent for this long is abandoned (and closed, so the server frees it); a
-    /// handshake gets at most twice this.
+    /// handshake gets at most twice this. A connection that mutated something is abandoned sooner
+    /// once handshakes completed: after four probe timeouts computed from their durations
+    /// (at least 50 ms).
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub idle_ms: u64,
 
@@ -444,7 +446,8 @@ impl ConnArgs {
             mode: self.mode.into(),
             alpn: self.alpn.clone(),
             ca,
-            timeouts: Timeouts::new(Duration::from_millis(self.idle_ms), Duration::from_millis(self.max_conn_ms)),
+            timeouts: Timeouts::new(Duration::from_millis(self.idle_ms), Duration::from_millis(self.max_conn_ms))
+                .learnt(),
             initial_rtt: Duration::from_millis(self.initial_rtt_ms.max(1)),
             probe: ProbePolicy::default(),
             failure_streak: 32,

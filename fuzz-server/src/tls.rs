@@ -37,21 +37,28 @@ impl CertPair {
     ///
     /// Why the same one: a replay restarts the server (it crashed), and the server's handshake
     /// flight is part of what both ends mutate. A certificate made anew each time would change
-    /// the flight's length and packetization, and with it the decisions of the mutation engine
-    /// on both sides (two runs of 300 connections agreed on 93% of server digests with a fresh
-    /// certificate per run, 96% with the same one). RSA, not ECDSA: RSA signatures have a fixed
-    /// length, while ECDSA's DER encoding varies by a byte or two from signature to signature,
-    /// in the certificate and in every CertificateVerify. The private key is as public as this
-    /// source code: this is a lab certificate, for servers being fuzzed; use --cert and --key
-    /// for anything else.
+    /// the flight's length, and with it the crypto offsets that key the server's Handshake
+    /// decisions (two runs of 300 connections agreed on 93% of server digests with a fresh
+    /// certificate per run, 96% with the same one, under derivation v1).
+    ///
+    /// Why ECDSA P-256, not RSA: the handshake's signature is most of a clean connection's cost
+    /// to the server, and a P-256 signature costs a fraction of an RSA-2048 one (clean campaigns
+    /// at concurrency 32: about 1.4-2x the connections per second; README "Benchmarks"). Its DER
+    /// encoding varies by a byte or two from signature to signature (RFC 3279 §2.2.3: two
+    /// INTEGERs without leading zeros), which moves only the end of the flight: the server's
+    /// digests of two runs agreed as often as with RSA's fixed-length signatures. The private
+    /// key is as public as this source code: this is a lab certificate, for servers being
+    /// fuzzed; use --cert and --key for anything else.
     pub fn self_signed() -> Result<Self> {
+        use p256::pkcs8::EncodePrivateKey;
         use rand::SeedableRng;
-        use rsa::pkcs8::EncodePrivateKey;
-        let mut rng = rand_chacha::ChaCha20Rng::from_seed(*b"quic-cid-fuzz/v1/lab-certificate");
-        let key = rsa::RsaPrivateKey::new(&mut rng, 2048).context("cannot generate the RSA key")?;
-        let der = key.to_pkcs8_der().context("cannot encode the RSA key")?;
-        let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der.as_bytes().into(), &rcgen::PKCS_RSA_SHA256)
-            .context("cannot load the RSA key")?;
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(*b"quic-cid-fuzz/v2/lab-certificate");
+        let der = p256::SecretKey::random(&mut rng)
+            .to_pkcs8_der()
+            .map_err(|e| anyhow!("cannot encode the P-256 key: {e}"))?;
+        let key_pair =
+            rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der.as_bytes().into(), &rcgen::PKCS_ECDSA_P256_SHA256)
+                .context("cannot load the P-256 key")?;
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
         let cert = rcgen::CertificateParams::new(names)
             .and_then(|params| params.self_signed(&key_pair))
@@ -59,7 +66,7 @@ impl CertPair {
         Ok(CertPair {
             cert_pem: cert.pem(),
             key_pem: key_pair.serialize_pem(),
-            origin: "self-signed lab certificate for localhost, the same on every run".into(),
+            origin: "self-signed lab certificate (ECDSA P-256) for localhost, the same on every run".into(),
         })
     }
 }

@@ -3,7 +3,8 @@
 //! A connection ends when its requests are answered (`completed`), the peer closes it
 //! (`peer_closed`, or `handshake_failed` before the handshake completed, or `refused` for
 //! CONNECTION_REFUSED), this end detects an error (`local_closed`), or it is silent for
-//! `idle` (`timeout`). Whatever it abandons it closes with an application CONNECTION_CLOSE
+//! `idle`, or for the shorter limit learnt from the campaign's handshakes (module `patience`)
+//! (`timeout`). Whatever it abandons it closes with an application CONNECTION_CLOSE
 //! (RFC 9000 §10.2) so that the server frees it at once instead of at its idle timeout.
 
 use crate::quic::endpoint::{Attempt, ClientEndpoint};
@@ -28,11 +29,30 @@ pub struct Timeouts {
     pub idle: Duration,
     /// The hard cap on a connection's life.
     pub cap: Duration,
+    /// Whether a silence shorter than `idle`, learnt from the endpoint's handshakes, abandons a
+    /// connection that has mutated something (module `patience`): for the campaign's
+    /// connections, not for probes, which must not fail because the server is busy.
+    pub learnt: bool,
 }
 
 impl Timeouts {
+    /// Timeouts that wait `idle` for every answer.
     pub fn new(idle: Duration, cap: Duration) -> Self {
-        Self { idle, cap: cap.max(idle) }
+        Self { idle, cap: cap.max(idle), learnt: false }
+    }
+
+    /// The same, but a silence of the endpoint's learnt limit (at most `idle`) is enough.
+    pub fn learnt(self) -> Self {
+        Self { learnt: true, ..self }
+    }
+
+    /// How long to wait now for the next sign of life from the server on `conn`.
+    fn silence(&self, ep: &ClientEndpoint, conn: &ConnShared) -> Duration {
+        if self.learnt && conn.stats.lock().expect("stats").fuzzed.iter().any(|&n| n > 0) {
+            ep.handshake_silence(self.idle)
+        } else {
+            self.idle
+        }
     }
 
     /// The whole handshake's budget: two idle periods.
@@ -217,6 +237,50 @@ async fn bounded<F: Future>(
     }
 }
 
+/// Waits for `fut` until the server has been silent for [`Timeouts::silence`] (`progress` counts
+/// its signs of life), or until `deadline`. The limit is evaluated again at least as often as the
+/// learnt limit, so that it applies as soon as the connection's first mutation went out.
+/// Errors: "cancelled", "deadline", "silent".
+async fn until_silent<F: Future>(
+    fut: F,
+    ep: &ClientEndpoint,
+    shared: &ConnShared,
+    t: Timeouts,
+    progress: impl Fn() -> u64,
+    deadline: Option<Instant>,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<F::Output, &'static str> {
+    tokio::pin!(fut);
+    let mut heard = progress();
+    let mut heard_at = Instant::now();
+    loop {
+        let now = Instant::now();
+        let mut wait = (heard_at + t.silence(ep, shared)).saturating_duration_since(now);
+        if t.learnt {
+            wait = wait.min(ep.handshake_silence(t.idle));
+        }
+        if let Some(deadline) = deadline {
+            wait = wait.min(deadline.saturating_duration_since(now));
+        }
+        match bounded(&mut fut, wait, cancel).await {
+            Ok(out) => return Ok(out),
+            Err("cancelled") => return Err("cancelled"),
+            Err(_) => {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err("deadline");
+                }
+                let p = progress();
+                if p != heard {
+                    (heard, heard_at) = (p, now);
+                } else if now.duration_since(heard_at) >= t.silence(ep, shared) {
+                    return Err("silent");
+                }
+            }
+        }
+    }
+}
+
 /// The outcome of one request's stream.
 enum Answer {
     /// The stream ended (FIN) after `bytes`.
@@ -231,14 +295,12 @@ enum Answer {
 }
 
 async fn request(
-    conn: &s2n_quic::connection::Handle,
+    (ep, shared, t): (&ClientEndpoint, &ConnShared, Timeouts),
     mut stream: s2n_quic::stream::BidirectionalStream,
     req: &Request,
-    t: Timeouts,
     cancel: &mut watch::Receiver<bool>,
 ) -> Answer {
     use s2n_quic::stream::Error as SE;
-    let _ = conn;
     let to_answer = |e: SE| match e {
         SE::StreamReset { error, .. } => {
             let _ = error;
@@ -249,7 +311,7 @@ async fn request(
     };
     // hq-interop (as in the QUIC interop runner): `GET /path\r\n`, then the stream's end.
     let line = bytes::Bytes::from(format!("GET {}\r\n", req.path));
-    match bounded(stream.send(line), t.idle, cancel).await {
+    match until_silent(stream.send(line), ep, shared, t, || 0, None, cancel).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return to_answer(e),
         Err("cancelled") => return Answer::Cancelled,
@@ -260,7 +322,7 @@ async fn request(
     }
     let mut bytes = 0u64;
     loop {
-        match bounded(stream.receive(), t.idle, cancel).await {
+        match until_silent(stream.receive(), ep, shared, t, || 0, None, cancel).await {
             Ok(Ok(Some(chunk))) => bytes += chunk.len() as u64,
             Ok(Ok(None)) => return Answer::Done { bytes },
             Ok(Err(e)) => return to_answer(e),
@@ -317,49 +379,43 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
         Attempt::Failed(e) => return classify(&e, false),
     };
     // The handshake may take two idle periods as long as the server keeps answering, but not
-    // one idle period of silence: a fuzzed handshake often stalls with the server only ACKing.
-    // Dropping the attempt makes s2n-quic close the connection if its handshake completes later;
-    // until then the transport's idle timeout (ours, and the server's, which is at most ours,
-    // RFC 9000 §10.1) bounds it.
-    tokio::pin!(attempt);
-    let mut heard = 0;
-    let handshake_deadline = Instant::now() + t.handshake();
-    let mut conn = loop {
-        let left = handshake_deadline.saturating_duration_since(Instant::now());
-        match bounded(&mut attempt, t.idle.min(left), cancel).await {
-            Ok(Ok(conn)) => break conn,
-            Ok(Err(e)) => return classify(&e, false),
-            Err("cancelled") => return End::new(Outcome::Timeout, None, "abandoned: campaign stopping"),
-            Err(_) => {
-                let now = shared.stats.lock().expect("stats").received;
-                if Instant::now() >= handshake_deadline {
-                    return End::new(Outcome::Timeout, None, "handshake too slow");
-                }
-                if now == heard {
-                    return End::new(Outcome::Timeout, None, "handshake silent");
-                }
-                heard = now;
-            }
-        }
+    // one idle period of silence, nor, once the connection mutated something, a silence of a
+    // few probe timeouts (`patience`: learnt from the handshakes so far): a fuzzed handshake
+    // often stalls with the server silent or only ACKing, and under derivation v2 the
+    // retransmissions carry the same mutations, so waiting longer does not unstick it. Dropping the attempt makes s2n-quic close the
+    // connection if its handshake completes later; until then the transport's idle timeout
+    // (ours, and the server's, which is at most ours, RFC 9000 §10.1) bounds it.
+    let started = Instant::now();
+    let received = || shared.stats.lock().expect("stats").received;
+    let conn = until_silent(attempt, ep, shared, t, received, Some(started + t.handshake()), cancel).await;
+    let mut conn = match conn {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return classify(&e, false),
+        Err("cancelled") => return End::new(Outcome::Timeout, None, "abandoned: campaign stopping"),
+        Err("deadline") => return End::new(Outcome::Timeout, None, "handshake too slow"),
+        Err(_) => return End::new(Outcome::Timeout, None, "handshake silent"),
     };
+    ep.on_handshake(started.elapsed());
     // Requests (or the close of a connection without any) wait for the handshake to be
-    // confirmed (RFC 9001 §4.1.2), up to one idle period. Sent earlier, they race the server's
-    // first 1-RTT packets: whether the server's packet 0 carries an ACK and the start of a
-    // response, or whether it is sent at all before our close arrives, would then depend on
+    // confirmed (RFC 9001 §4.1.2), up to the same silence limit. Sent earlier, they race the
+    // server's first 1-RTT packets: whether the server's packet 0 carries an ACK and the start
+    // of a response, or whether it is sent at all before our close arrives, would then depend on
     // timing, and so would the server's mutation decisions for it. The wait ends at once when
     // the connection closes instead (the server rejected a fuzzed handshake); a confirmation
-    // that never comes (our Finished was fuzzed, and the server stays silent) costs one idle
-    // period, after which the connection goes on.
+    // that never comes (our Finished was fuzzed, and the server stays silent) costs the silence
+    // limit, after which the connection goes on.
     let handle = conn.handle();
-    if let Err("cancelled") = bounded(shared.handshake_settled.notified(), t.idle, cancel).await {
+    if let Err("cancelled") = bounded(shared.handshake_settled.notified(), t.silence(ep, shared), cancel).await {
         return abandon(&handle, shared, "abandoned: campaign stopping").await;
     }
+    // After the handshake the same silence abandons the connection: a request or response whose
+    // mutated frame the peer dropped is dropped again on every retransmission.
     let requests = shared.plan.requests.clone();
     let mut answers = Vec::with_capacity(requests.len());
     // Requests go out together, one bidirectional stream each, as hq-interop clients do.
     let mut streams = Vec::with_capacity(requests.len());
     for _ in &requests {
-        match bounded(conn.open_bidirectional_stream(), t.idle, cancel).await {
+        match until_silent(conn.open_bidirectional_stream(), ep, shared, t, || 0, None, cancel).await {
             Ok(Ok(s)) => streams.push(s),
             Ok(Err(e)) => return finish_error(&handle, shared, e).await,
             Err(_) => return abandon(&handle, shared, "silent while opening a stream").await,
@@ -368,8 +424,7 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     {
         let futs = streams.into_iter().zip(requests.iter()).map(|(s, r)| {
             let mut cancel = cancel.clone();
-            let handle = handle.clone();
-            async move { request(&handle, s, r, t, &mut cancel).await }
+            async move { request((ep, shared, t), s, r, &mut cancel).await }
         });
         answers.extend(futures::future::join_all(futs).await);
     }

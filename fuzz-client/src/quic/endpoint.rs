@@ -21,6 +21,7 @@
 
 use crate::quic::connection::ConnShared;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
+use crate::quic::patience::HandshakeTimes;
 use fuzz_shared::Cid;
 use s2n_quic::client::{Connect, ConnectionAttempt};
 use s2n_quic::provider::connection_id::{self, ConnectionInfo, LocalId};
@@ -318,6 +319,8 @@ pub struct ClientEndpoint {
     server: SocketAddr,
     server_name: String,
     pub tickets: Arc<Tickets>,
+    /// The handshakes completed through this endpoint, for [`Self::handshake_silence`].
+    handshake_times: std::sync::Mutex<HandshakeTimes>,
 }
 
 /// The smallest MTU QUIC allows: 1200-byte UDP payloads (RFC 9000 §14) plus the IP and UDP
@@ -385,6 +388,7 @@ impl ClientEndpoint {
             server: s.server,
             server_name: s.server_name.to_string(),
             tickets,
+            handshake_times: Default::default(),
         }))
     }
 
@@ -416,6 +420,16 @@ impl ClientEndpoint {
                 }
             }
         }
+    }
+
+    /// Records how long a completed handshake took, from the start of its connection.
+    pub fn on_handshake(&self, took: Duration) {
+        self.handshake_times.lock().expect("handshake times").on_handshake(took);
+    }
+
+    /// How long a handshake may stay silent before it is abandoned (module `patience`).
+    pub fn handshake_silence(&self, idle: Duration) -> Duration {
+        self.handshake_times.lock().expect("handshake times").silence_limit(idle)
     }
 
     /// How many connections got an ODCID other than the intended one (must stay 0).

@@ -179,8 +179,13 @@ async fn one_connection(client: &Client, args: &Args, i: u32) -> anyhow::Result<
     println!("conn {i} cid {cid} alpn {alpn}");
     for path in &args.paths {
         let mut stream = conn.open_bidirectional_stream().await?;
-        stream.send(Bytes::from(format!("GET {path}\r\n"))).await?;
-        stream.finish()?;
+        // The server may refuse a path before the request's end is acknowledged: it resets its
+        // side (RESET_STREAM) and asks us to stop sending (STOP_SENDING, RFC 9000 §3.5), which
+        // fails our send or finish; its answer, the reset's code, is read below.
+        match stream.send(Bytes::from(format!("GET {path}\r\n"))).await.and_then(|()| stream.finish()) {
+            Ok(()) | Err(s2n_quic::stream::Error::StreamReset { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         let (mut len, mut hash) = (0usize, FNV_OFFSET);
         loop {
             match stream.receive().await {
