@@ -83,13 +83,15 @@ struct Down {
 fn server_down(log: &[LogLine]) -> Down {
     log.iter()
         .find_map(|l| match &l.event {
-            Event::ServerDown { last_checkpoint_seq, last_checkpoint_cid, repro, cause, stderr_tail } => Some(Down {
-                seq: *last_checkpoint_seq,
-                cid: *last_checkpoint_cid,
-                repro: repro.clone(),
-                cause: cause.clone().unwrap_or_default(),
-                tail: stderr_tail.clone(),
-            }),
+            Event::ServerDown { last_checkpoint_seq, last_checkpoint_cid, repro, cause, stderr_tail, .. } => {
+                Some(Down {
+                    seq: *last_checkpoint_seq,
+                    cid: *last_checkpoint_cid,
+                    repro: repro.clone(),
+                    cause: cause.clone().unwrap_or_default(),
+                    tail: stderr_tail.clone(),
+                })
+            }
             _ => None,
         })
         .expect("server_down in the log")

@@ -20,6 +20,7 @@
 //! `resume_session`.
 
 use crate::quic::connection::ConnShared;
+use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
 use fuzz_shared::Cid;
 use s2n_quic::client::{Connect, ConnectionAttempt};
@@ -318,6 +319,7 @@ pub struct ClientEndpoint {
     server: SocketAddr,
     server_name: String,
     pub tickets: Arc<Tickets>,
+    registry: Arc<Registry>,
 }
 
 /// The smallest MTU QUIC allows: 1200-byte UDP payloads (RFC 9000 §14) plus the IP and UDP
@@ -375,7 +377,7 @@ impl ClientEndpoint {
             .with_connection_id(CidFormatProvider(format))?
             .with_random(CidRandomProvider(random))?
             .with_event(Subscriber { control: control.clone(), registry: registry.clone(), creating })?
-            .with_packet_interceptor(FuzzInterceptor::new(registry))?
+            .with_packet_interceptor(FuzzInterceptor::new(registry.clone()))?
             .start()
             .map_err(|e| anyhow::anyhow!("starting the s2n-quic client endpoint: {e}"))?;
         Ok(Arc::new(Self {
@@ -385,6 +387,7 @@ impl ClientEndpoint {
             server: s.server,
             server_name: s.server_name.to_string(),
             tickets,
+            registry,
         }))
     }
 
@@ -416,6 +419,13 @@ impl ClientEndpoint {
                 }
             }
         }
+    }
+
+    /// The flight recorder's connections (the last ones that ended and those in flight), copied,
+    /// and how many received datagrams it could attribute to none.
+    pub fn flights(&self) -> (Vec<Flight<Arc<ConnShared>>>, u64) {
+        let mut flights = self.registry.flights.lock().expect("flights");
+        (flights.snapshot(), flights.unattributed)
     }
 
     /// How many connections got an ODCID other than the intended one (must stay 0).
