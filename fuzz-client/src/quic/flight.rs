@@ -54,8 +54,8 @@ pub struct Bounds {
 
 impl Bounds {
     /// The client's bounds: 256 ended connections, the first 16 and the last 32 datagrams of each,
-    /// 16 MiB in all.
-    pub const CLIENT: Bounds = Bounds { ended: 256, head: 16, tail: 32, bytes: 16 << 20 };
+    /// 8 MiB in all (about 140 connections that each fetched 64 KiB).
+    pub const CLIENT: Bounds = Bounds { ended: 256, head: 16, tail: 32, bytes: 8 << 20 };
 }
 
 /// The longest connection ID QUIC v1 allows (RFC 9000 §17.2).
