@@ -11,9 +11,11 @@
 //! `receive_datagram` calls the datagram hook, looks the connection up by its DCID and hands it the
 //! packets, whose payload hook runs after decryption). That is s2n-quic's own routing, so it is
 //! exact, short headers included. A datagram nobody claims (it did not decrypt, or its connection
-//! is closing) is attributed by its Destination Connection ID instead, compared with the Source
-//! Connection ID each connection put on its own long-header packets; failing that it is counted as
-//! unattributed and dropped.
+//! is closing) is attributed by its Destination Connection ID instead, compared with the connection
+//! IDs each connection is known by: the Source Connection ID of its own long-header packets, and
+//! the DCIDs of the datagrams it claimed (s2n-quic's client moves off its handshake connection ID,
+//! so the server's later packets carry others). Failing that it is counted as unattributed and
+//! dropped.
 //!
 //! Bounds (memory stays flat however long a campaign runs):
 //! - the connections in flight, and at most [`Bounds::ended`] that ended (oldest evicted first);
@@ -60,6 +62,8 @@ impl Bounds {
 
 /// The longest connection ID QUIC v1 allows (RFC 9000 §17.2).
 const MAX_CID_LEN: usize = 20;
+/// The connection IDs remembered per connection (the latest ones).
+const KNOWN_CIDS: usize = 4;
 /// Spare datagram buffers kept for reuse beyond those in use.
 const POOL_LIMIT: usize = 4096;
 
@@ -79,20 +83,64 @@ pub struct Flight<M> {
     pub skipped: u64,
     /// The connection has ended (s2n-quic dropped it).
     pub ended: bool,
-    /// This end's connection ID, from the SCID of its first long-header packet: the DCID of the
-    /// server's packets, for datagrams no connection claimed.
-    local_cid: [u8; MAX_CID_LEN],
-    local_cid_len: u8,
+    /// This end's connection IDs, for datagrams no connection claimed.
+    cids: LocalCids,
+}
+
+/// The connection IDs a connection is known by: all of one length (s2n-quic's local IDs are),
+/// learned from the SCID of its first long-header packet; the latest [`KNOWN_CIDS`] are kept.
+#[derive(Clone, Copy, Debug, Default)]
+struct LocalCids {
+    len: u8,
+    ids: [[u8; MAX_CID_LEN]; KNOWN_CIDS],
+    count: u8,
+    next: u8,
+}
+
+impl LocalCids {
+    fn learn(&mut self, cid: &[u8]) {
+        if cid.is_empty() || cid.len() > MAX_CID_LEN || self.len != 0 && cid.len() != self.len as usize {
+            return;
+        }
+        self.len = cid.len() as u8;
+        if self.known().any(|known| known == cid) {
+            return;
+        }
+        self.ids[self.next as usize][..cid.len()].copy_from_slice(cid);
+        self.next = (self.next + 1) % KNOWN_CIDS as u8;
+        self.count = (self.count + 1).min(KNOWN_CIDS as u8);
+    }
+
+    /// Learns the DCID of a datagram this connection claimed.
+    fn learn_from(&mut self, datagram: &[u8]) {
+        match datagram.first() {
+            Some(first) if first & 0x80 != 0 => {
+                if let Some(h) = fuzz_shared::initial::parse_v1_long_header(datagram) {
+                    self.learn(h.dcid);
+                }
+            }
+            Some(_) if self.len > 0 => {
+                if let Some(dcid) = datagram.get(1..1 + self.len as usize) {
+                    self.learn(dcid);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn known(&self) -> impl Iterator<Item = &[u8]> {
+        self.ids[..self.count as usize].iter().map(|id| &id[..self.len as usize])
+    }
+
+    fn addressed(&self, datagram: &[u8]) -> bool {
+        self.known().any(|cid| fuzz_shared::initial::addressed_to(datagram, cid))
+    }
 }
 
 impl<M> Flight<M> {
     /// The datagrams kept, in order.
     pub fn datagrams(&self) -> impl Iterator<Item = &Datagram> {
         self.head.iter().chain(self.tail.iter())
-    }
-
-    fn local_cid(&self) -> &[u8] {
-        &self.local_cid[..self.local_cid_len as usize]
     }
 
     /// Adds a datagram: to the head while it has room, otherwise to the tail, whose oldest
@@ -152,10 +200,9 @@ impl<M: Clone> FlightRecorder<M> {
         }
         let datagram = self.copy(at, Direction::ToServer, bytes);
         let flight = self.live.get_mut(&id).expect("checked above");
-        if flight.local_cid_len == 0 {
+        if flight.cids.count == 0 {
             if let Some(h) = fuzz_shared::initial::parse_v1_long_header(bytes) {
-                flight.local_cid[..h.scid.len()].copy_from_slice(h.scid);
-                flight.local_cid_len = h.scid.len() as u8;
+                flight.cids.learn(h.scid);
             }
         }
         self.keep(id, datagram);
@@ -177,8 +224,7 @@ impl<M: Clone> FlightRecorder<M> {
                 tail: VecDeque::with_capacity(self.bounds.tail),
                 skipped: 0,
                 ended: false,
-                local_cid: [0; MAX_CID_LEN],
-                local_cid_len: 0,
+                cids: LocalCids::default(),
             },
         );
     }
@@ -193,7 +239,8 @@ impl<M: Clone> FlightRecorder<M> {
 
     /// Connection `id` decrypted a packet of the pending datagram: it is that connection's.
     pub fn claim(&mut self, id: u64) {
-        if self.pending.is_some() && self.live.contains_key(&id) {
+        if let (Some(flight), Some(datagram)) = (self.live.get_mut(&id), self.pending.as_ref()) {
+            flight.cids.learn_from(&datagram.bytes);
             let datagram = self.pending.take().expect("checked above");
             self.keep(id, datagram);
         }
@@ -257,7 +304,7 @@ impl<M: Clone> FlightRecorder<M> {
     /// most recently ended), or is counted as unattributed.
     fn settle_pending(&mut self) {
         let Some(datagram) = self.pending.take() else { return };
-        let addressed = |f: &Flight<M>| fuzz_shared::initial::addressed_to(&datagram.bytes, f.local_cid());
+        let addressed = |f: &Flight<M>| f.cids.addressed(&datagram.bytes);
         if let Some(id) = self.live.iter().find(|(_, f)| addressed(f)).map(|(&id, _)| id) {
             self.keep(id, datagram);
             return;
@@ -415,6 +462,28 @@ mod tests {
         r.received(at(4), &[0x40, 0xa1, 0xa2, 0xa3, 0xa4]);
         let snap = r.snapshot();
         assert_eq!(snap.iter().find(|f| f.meta == 20).unwrap().datagrams().count(), 3);
+    }
+
+    #[test]
+    fn connection_ids_seen_in_claimed_datagrams_are_learned() {
+        let mut r = FlightRecorder::new(small());
+        begin(&mut r, 1);
+        r.sent(1, at(0), &long_from(&[0xa0; 4], 10));
+        // The server moves to another of our CIDs (s2n-quic's client rotates off its first one).
+        r.received(at(1), &[0x40, 0xc1, 0xc2, 0xc3, 0xc4, 7]);
+        r.claim(1);
+        // Later, a datagram to it that nobody claims (the connection is closing) still goes there.
+        r.received(at(2), &[0x40, 0xc1, 0xc2, 0xc3, 0xc4, 8]);
+        r.end(1);
+        assert_eq!(r.unattributed, 0);
+        assert_eq!(r.snapshot()[0].datagrams().count(), 3);
+        // At most 4 are kept, all of the first one's length.
+        let mut cids = LocalCids::default();
+        for i in 0..6u8 {
+            cids.learn(&[i; 4]);
+        }
+        cids.learn(&[9; 5]);
+        assert_eq!(cids.known().map(|c| c[0]).collect::<Vec<_>>(), [4, 5, 2, 3]);
     }
 
     #[test]
