@@ -21,7 +21,8 @@
 //! - the connections in flight, and at most [`Bounds::ended`] that ended (oldest evicted first);
 //! - per connection, its first [`Bounds::head`] datagrams (the handshake, Initials included) and
 //!   its last [`Bounds::tail`] (what it did last); those in between are counted, not kept;
-//! - at most [`Bounds::bytes`] of datagrams in all: past it, ended connections are evicted early.
+//! - at most [`Bounds::bytes`] of datagram buffers in all (their capacity, which is what they
+//!   cost): past it, ended connections are evicted early.
 //!
 //! Datagram buffers are recycled through a pool: in steady state recording copies bytes into a
 //! buffer that already exists, and allocates nothing.
@@ -64,8 +65,9 @@ impl Bounds {
 const MAX_CID_LEN: usize = 20;
 /// The connection IDs remembered per connection (the latest ones).
 const KNOWN_CIDS: usize = 4;
-/// Spare datagram buffers kept for reuse beyond those in use.
-const POOL_LIMIT: usize = 4096;
+/// Spare datagram buffers kept for reuse beyond those in use (an evicted connection frees at most
+/// head + tail of them at once).
+const POOL_LIMIT: usize = 512;
 
 /// One connection's datagrams.
 #[derive(Clone, Debug)]
@@ -171,7 +173,7 @@ pub struct FlightRecorder<M> {
     /// A received datagram no connection has claimed yet.
     pending: Option<Datagram>,
     pool: Vec<Vec<u8>>,
-    /// Bytes of datagrams kept (pending included).
+    /// Capacity of the datagram buffers kept (pending included).
     bytes: usize,
     next_ordinal: u64,
     /// Received datagrams that no connection claimed and whose DCID matched none.
@@ -265,7 +267,7 @@ impl<M: Clone> FlightRecorder<M> {
         all
     }
 
-    /// Bytes of datagrams held.
+    /// Capacity of the datagram buffers held.
     #[cfg(test)]
     pub fn bytes_held(&self) -> usize {
         self.bytes
@@ -275,12 +277,12 @@ impl<M: Clone> FlightRecorder<M> {
         let mut buf = self.pool.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(bytes);
-        self.bytes += bytes.len();
+        self.bytes += buf.capacity();
         Datagram { at, direction, bytes: buf }
     }
 
     fn recycle(&mut self, datagram: Datagram) {
-        self.bytes -= datagram.bytes.len();
+        self.bytes -= datagram.bytes.capacity();
         if self.pool.len() < POOL_LIMIT {
             self.pool.push(datagram.bytes);
         }
@@ -384,7 +386,7 @@ mod tests {
         assert_eq!(firsts(&snap[0]), [0, 1, 7, 8, 9], "the first 2 and the last 3");
         assert_eq!(snap[0].skipped, 5);
         assert_eq!(snap[0].meta, 70);
-        assert_eq!(r.bytes_held(), 10, "5 datagrams of 2 bytes");
+        assert_eq!(r.bytes_held(), 40, "5 datagrams of 2 bytes, each in a buffer of 8 (the least Vec allocates)");
         assert!(!snap[0].ended);
     }
 
@@ -402,7 +404,7 @@ mod tests {
         let ids: Vec<u64> = snap.iter().map(|f| f.meta / 10).collect();
         assert_eq!(ids, [2, 3, 4, 5], "the last 3 ended and the live one, in the order they began");
         assert_eq!(snap.iter().map(|f| f.ended).collect::<Vec<_>>(), [true, true, true, false]);
-        assert_eq!(r.bytes_held(), 4);
+        assert_eq!(r.bytes_held(), 4 * 8);
     }
 
     #[test]
