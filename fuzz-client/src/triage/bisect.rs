@@ -253,3 +253,46 @@ mod tests {
         assert!(err.contains("not among the 1000000 CIDs"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod initial_replay_tests {
+    use super::*;
+    use crate::cli::{Cli, Job};
+    use clap::Parser;
+
+    fn job(from: &Cid, extra: &[&str]) -> BisectJob {
+        let from = from.to_hex();
+        let mut argv = vec!["fuzz-client", "bisect", "--from", &from, "--until", "1", "--server-cmd", "srv"];
+        argv.extend_from_slice(extra);
+        argv.push("127.0.0.1:4433");
+        let owned = argv.iter().map(|s| s.to_string()).collect();
+        match Cli::try_parse_from(&argv).unwrap().into_job(owned).unwrap() {
+            Job::Bisect(b) => b,
+            _ => panic!("a bisect job"),
+        }
+    }
+
+    /// The first CID of the chain from `start` whose client plan fuzzes `wanted` (or does not).
+    fn first_plan(wanted: bool) -> Cid {
+        chain::iter("0123456789abcdef".parse().unwrap())
+            .find(|c| (ConnectionPlan::from_cid(c, Role::Client).fuzz_state == FuzzState::Initial) == wanted)
+            .expect("both kinds of plan are on the chain")
+    }
+
+    #[tokio::test]
+    async fn only_culprits_fuzzing_initial_packets_are_resent() {
+        let other = first_plan(false);
+        let state = ConnectionPlan::from_cid(&other, Role::Client).fuzz_state;
+        let said = initial_replay_of(&job(&other, &[]), 0, None).await.unwrap();
+        assert!(said.starts_with("byte-exact Initial replay: not tried"), "{said}");
+        assert!(said.contains(&format!("fuzzes {} packets", state.as_str())), "{said}");
+        let initial = first_plan(true);
+        let said = initial_replay_of(&job(&initial, &["--mode", "clean"]), 0, None).await.unwrap();
+        assert!(said.contains("this bisect mutates nothing"), "{said}");
+        let said = initial_replay_of(&job(&initial, &[]), 0, None).await.unwrap();
+        assert!(said.contains("no crash capture of the culprit's trial alone"), "{said}");
+        let missing = Path::new("/nonexistent/trial-1.crash.pcap");
+        let said = initial_replay_of(&job(&initial, &[]), 0, Some(missing)).await.unwrap();
+        assert!(said.contains("not tried (--pcap /nonexistent/trial-1.crash.pcap"), "{said}");
+    }
+}
