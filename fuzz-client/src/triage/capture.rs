@@ -17,7 +17,8 @@
 //! Reading accepts any pcapng whose link type is raw IP, IPv4, IPv6, Ethernet or Linux cooked
 //! capture: a flow is a pair of UDP endpoints, its client the sender of its first datagram, and its
 //! connection ID the Destination Connection ID of the client's first Initial packet (RFC 9000
-//! §7.2), so captures from other tools select by `--cid` too.
+//! §7.2), so captures from other tools select by `--cid` too, as long as their connections do not
+//! share one client socket (then the flow is named by its first connection).
 //!
 //! Which connection and which datagrams to replay ([`select`]) is pure and unit-tested.
 
