@@ -4,11 +4,12 @@
 //! status 2 ([`UsageError`]), and so validation is unit-tested without a network: the only
 //! effectful step is resolving the server's host name.
 
-use crate::campaign::resume;
 use crate::campaign::watch::ServerCmd;
+use crate::campaign::{self, resume};
 use crate::campaign::{CampaignConfig, ProbePolicy};
 use crate::quic::connection::Timeouts;
 use crate::triage::bisect::{self, BisectJob};
+use crate::triage::initial_replay::{self, InitialReplayJob};
 use clap::{Parser, Subcommand, ValueEnum};
 use fuzz_shared::{cid, Cid, Mode};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -44,7 +45,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
     /// Replay one connection of a chain by its CID, printing each mutation decision on stderr
-    /// (and logging it like a campaign of one connection).
+    /// (and logging it like a campaign of one connection); or, with --pcap, resend a captured
+    /// connection's Initial datagrams byte for byte.
     Replay(ReplayArgs),
     /// Narrow a stretch of the chain that kills the server down to the shortest run that still
     /// kills a fresh server, ideally a single CID; print the command that reproduces it.
@@ -103,10 +105,19 @@ pub struct Args {
 
 /// `replay`: one connection.
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = PCAP_REPLAY_HELP)]
 pub struct ReplayArgs {
-    /// The connection's initial CID (16 hex digits).
-    #[arg(long, value_name = "HEX")]
-    pub cid: String,
+    /// The connection's initial CID (16 hex digits). With --pcap: which connection of the
+    /// capture to resend (default: the culprit the capture names, or else its last connection).
+    #[arg(long, value_name = "HEX", required_unless_present = "pcap")]
+    pub cid: Option<String>,
+
+    /// Resend the client's Initial datagrams of one connection of this capture (a crash capture,
+    /// `<log>.crash.pcap`, or any pcapng) byte for byte from a fresh UDP socket, instead of
+    /// making the connection again; then judge the server as replay does (exit status 3 when it
+    /// died). See below for what cannot be replayed this way.
+    #[arg(long, value_name = "FILE", conflicts_with = "seq")]
+    pub pcap: Option<PathBuf>,
 
     /// Its sequence number in its campaign, for the log.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -118,6 +129,13 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 }
+
+const PCAP_REPLAY_HELP: &str = "\
+replay --pcap resends only Initial packets: their keys come from the client's first Destination
+Connection ID alone (RFC 9001 §5.2), so a fresh server decrypts the very frames the original server
+saw. Handshake and 1-RTT packets cannot be replayed byte for byte: their keys come from the TLS key
+exchange, which depends on both ends' randomness, so a fresh server cannot decrypt them. A crash
+caused by a Handshake or 1-RTT packet needs `replay --cid` (same decisions, new bytes).";
 
 /// `bisect`: find the culprit of a crash by running stretches of the chain against fresh servers.
 #[derive(clap::Args, Debug, Clone)]
@@ -285,6 +303,8 @@ pub enum Job {
         server: Option<ServerCmd>,
     },
     Bisect(BisectJob),
+    /// `replay --pcap`.
+    InitialReplay(InitialReplayJob),
 }
 
 impl Cli {
@@ -298,6 +318,7 @@ impl Cli {
                 let server = server.into_server(config.log.as_deref())?;
                 Ok(Job::Campaign { config, server })
             }
+            Some(Command::Replay(r)) if r.pcap.is_some() => Ok(Job::InitialReplay(r.into_pcap_job(argv)?)),
             Some(Command::Replay(r)) => {
                 let server = r.server.clone();
                 let config = r.into_config(argv)?;
@@ -352,7 +373,7 @@ impl Args {
 impl ReplayArgs {
     /// A campaign of exactly one connection: `--cid` at `--seq`, no checkpoint before its end.
     pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
-        let cid = parse_start_cid(&self.cid).map_err(|e| usage(e.0.replace("--start-cid", "--cid")))?;
+        let cid = parse_cid(self.cid.as_deref().unwrap_or_default())?;
         let mut config = self.conn.into_config(argv, cid, self.seq)?;
         config.count = Some(1);
         config.concurrency = 1;
@@ -360,6 +381,25 @@ impl ReplayArgs {
         config.progress = false;
         config.replay = true;
         Ok(config)
+    }
+}
+
+fn parse_cid(s: &str) -> Result<Cid, UsageError> {
+    parse_start_cid(s).map_err(|e| usage(e.0.replace("--start-cid", "--cid")))
+}
+
+impl ReplayArgs {
+    /// `replay --pcap`: the capture is read and the connection picked here, so that a file
+    /// without anything to replay is bad input like any other.
+    pub fn into_pcap_job(self, argv: Vec<String>) -> Result<InitialReplayJob, UsageError> {
+        let pcap = self.pcap.clone().expect("--pcap given");
+        let cid = self.cid.as_deref().map(parse_cid).transpose()?;
+        let selected = initial_replay::load(&pcap, cid.as_ref())?;
+        let server = self.server.into_server(self.conn.log.as_deref())?;
+        let mut config = self.conn.into_config(argv, selected.cid, selected.seq.unwrap_or(0))?;
+        config.crash_pcap = None;
+        config.progress = false;
+        Ok(InitialReplayJob { config, server, pcap, selected })
     }
 }
 
@@ -443,6 +483,7 @@ impl ConnArgs {
             concurrency: 16,
             checkpoint_every: 1000,
             log: self.log.clone(),
+            crash_pcap: Some(campaign::crash_pcap_path(self.log.as_deref())),
             mode: self.mode.into(),
             alpn: self.alpn.clone(),
             ca,
@@ -471,6 +512,7 @@ mod tests {
         match parsed.into_job(argv)? {
             Job::Campaign { config, .. } => Ok(config),
             Job::Bisect(b) => Ok(b.base),
+            Job::InitialReplay(j) => Ok(j.config),
         }
     }
 

@@ -20,7 +20,20 @@ use clap::Parser;
 use fuzz_shared::bisect::Verdict;
 use report::progress;
 use std::process::ExitCode;
-use triage::bisect;
+use triage::{bisect, initial_replay};
+
+/// How the server died, on stderr: the cause, then the last lines of its stderr.
+fn print_death(death: &campaign::Death) {
+    if let Some(cause) = &death.cause {
+        eprintln!("server down: {cause}");
+    }
+    if !death.stderr_tail.is_empty() {
+        eprintln!("the last lines of its stderr:");
+        for line in &death.stderr_tail {
+            eprintln!("  {line}");
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
@@ -28,6 +41,7 @@ fn main() -> ExitCode {
                                  // `replay` prints every mutation decision (the `mutation` target; `packets=trace` adds every
                                  // packet sent). `bisect` runs many short campaigns: only its own lines and warnings.
     let default_filter = match cli.command {
+        Some(cli::Command::Replay(ref r)) if r.pcap.is_some() => "warn,s2n_quic=error",
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
         Some(cli::Command::Bisect(_)) => "warn,s2n_quic=error",
         None => "info,s2n_quic=warn",
@@ -58,15 +72,10 @@ fn main() -> ExitCode {
         cli::Job::Campaign { config, server } => {
             runtime.block_on(watch::run(config, server.as_ref())).map(|result| match result.end {
                 CampaignEnd::Done => ExitCode::SUCCESS,
-                CampaignEnd::ServerDown { repro, bisect, death } => {
-                    if let Some(cause) = death.cause {
-                        eprintln!("server down: {cause}");
-                    }
-                    if !death.stderr_tail.is_empty() {
-                        eprintln!("the last lines of its stderr:");
-                        for line in &death.stderr_tail {
-                            eprintln!("  {line}");
-                        }
+                CampaignEnd::ServerDown { repro, bisect, death, crash_pcap } => {
+                    print_death(&death);
+                    if let Some(path) = crash_pcap {
+                        eprintln!("crash capture (what the server received last): {}", path.display());
                     }
                     eprintln!("server down; restart the campaign at the last checkpoint with:\n{repro}");
                     if let Some(bisect) = bisect {
@@ -75,6 +84,25 @@ fn main() -> ExitCode {
                     ExitCode::from(3)
                 }
                 CampaignEnd::Interrupted => ExitCode::from(130),
+            })
+        }
+        cli::Job::InitialReplay(job) => {
+            eprintln!("{}", initial_replay::describe(&job));
+            runtime.block_on(initial_replay::run(&job)).map(|outcome| {
+                eprintln!(
+                    "sent byte for byte to {} from a fresh UDP socket; the server answered {} datagram(s)",
+                    job.config.target, outcome.answered
+                );
+                match outcome.death {
+                    Some(death) => {
+                        print_death(&death);
+                        ExitCode::from(3)
+                    }
+                    None => {
+                        eprintln!("server survived: a clean probe completed afterwards");
+                        ExitCode::SUCCESS
+                    }
+                }
             })
         }
         cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {

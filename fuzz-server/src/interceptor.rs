@@ -48,7 +48,7 @@ impl PacketInterceptor for FuzzInterceptor {
             // Every datagram replaces the pending CID (with `None` if it is no Initial), so a
             // stale CID can never be given to a connection created from another datagram.
             let slice = payload.into_less_safe_slice();
-            let pending = crate::initial::parse_v1_initial(slice)
+            let pending = fuzz_shared::initial::parse_v1_initial(slice)
                 .and_then(|h| Cid::from_slice(h.dcid).ok())
                 .map(|cid| (cid, std_addr(&datagram.remote_address)));
             self.shared.lock().pending_initial = pending;

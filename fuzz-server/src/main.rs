@@ -10,7 +10,6 @@
 //! - [`planted`]: planted faults (test aids).
 
 mod cli;
-mod initial;
 mod interceptor;
 mod limits;
 mod planted;

@@ -5,6 +5,7 @@
 //! decision a fuzzed connection makes is computed here, from the CID, and tested without sockets.
 //!
 //! - [`cid`]: connection IDs, 8 to 20 bytes, parsed from and printed as hex.
+//! - [`initial`]: the cleartext long header of QUIC v1 packets (Initial packets above all).
 //! - [`chain`]: each connection's CID derived from the one before it, and the probe CIDs.
 //! - [`seed`]: from a CID to the generators of its plan and of each content its packets carry.
 //! - [`content`]: what a packet carries (its content key), as opposed to when it was sent.
@@ -22,6 +23,7 @@ pub mod checkpoint;
 pub mod cid;
 pub mod content;
 pub mod fuzzer;
+pub mod initial;
 pub mod log;
 pub mod mutate;
 pub mod plan;

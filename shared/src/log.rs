@@ -137,6 +137,10 @@ pub enum Event {
         /// The last lines of the supervised server's stderr (sanitizer reports live there).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         stderr_tail: Vec<String>,
+        /// The flight recorder's capture of the last connections (pcapng): what the server
+        /// received just before it went down. Absent when it could not be written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        crash_pcap: Option<String>,
     },
     RunEnd {
         connections: u64,

@@ -9,6 +9,8 @@
 //! failing, the server is down: `server_down` names the last checkpoint and the command line
 //! that restarts there, and the campaign stops. When the client supervises the server
 //! ([`ServerWatch::exited`]), the process exiting stops the campaign the same way, at once.
+//! The flight recorder's connections are copied the moment the server is found down, and written
+//! as the crash capture ([`CampaignConfig::crash_pcap`], named in `server_down`).
 //!
 //! [`run`] is a reusable function of a [`CampaignConfig`] and a [`ServerWatch`] hook, so later
 //! commands (resume from a log, supervise the server, bisect, replay) drive the same runner.
@@ -22,8 +24,10 @@ pub mod watch;
 
 use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
+use crate::quic::flight::{Bounds, Flight};
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
+use crate::triage::capture::{self, CaptureFlow, FlowLabel};
 use crate::triage::repro;
 use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
@@ -31,11 +35,30 @@ use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode,
 use std::collections::VecDeque;
 use std::fs::File;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+/// A file next to `path`, named after it: `run.jsonl` + `.crash.pcap` is `run.jsonl.crash.pcap`.
+pub fn next_to(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The crash capture of a run: next to its log, or without one in the temporary directory
+/// (`fuzz-client-<pid>.crash.pcap`), since a crash is worth keeping even from an unlogged run.
+pub fn crash_pcap_path(log: Option<&Path>) -> PathBuf {
+    match log {
+        Some(log) => next_to(log, ".crash.pcap"),
+        None => std::env::temp_dir().join(format!("fuzz-client-{}.crash.pcap", std::process::id())),
+    }
+}
+
+/// The `seq` of probe connections, which are not in the chain.
+pub const PROBE_SEQ: u64 = u64::MAX;
 
 /// How many reached checkpoints may wait for their connections before launching pauses.
 const MAX_PENDING_CHECKPOINTS: usize = 64;
@@ -68,6 +91,8 @@ pub struct CampaignConfig {
     pub concurrency: usize,
     pub checkpoint_every: u64,
     pub log: Option<PathBuf>,
+    /// Where the crash capture goes when the server goes down (`<log>.crash.pcap`).
+    pub crash_pcap: Option<PathBuf>,
     pub mode: Mode,
     pub alpn: String,
     pub ca: Option<Vec<u8>>,
@@ -131,7 +156,7 @@ pub enum CampaignEnd {
     Done,
     /// Probes failed, or the supervised server exited: the server is down. `repro` restarts at
     /// the last checkpoint; `death` says how the server died when the client supervises it.
-    ServerDown { repro: String, bisect: Option<String>, death: Death },
+    ServerDown { repro: String, bisect: Option<String>, death: Death, crash_pcap: Option<PathBuf> },
     /// Interrupted (Ctrl-C) before the end.
     Interrupted,
 }
@@ -216,7 +241,7 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
     let mut responsive = 0;
     loop {
         cid = chain::probe(&cid);
-        let shared = ConnShared::new(u64::MAX, cid, probe_plan(), Mode::Clean);
+        let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let t = Timeouts::new(policy.idle, cap.max(policy.idle * 3));
         let started = Instant::now();
@@ -338,6 +363,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut streak = 0u32;
     let mut health_wanted: Option<Cid> = None;
     let mut health_running = false;
+    // The flight recorder's connections when the server was found down.
+    let mut at_down: Option<(Vec<Flight<Arc<ConnShared>>>, u64)> = None;
 
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -522,6 +549,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 if let Some(p) = probe_task.take() { p.abort(); }
             }
         }
+        if server_down && at_down.is_none() {
+            // Now, before the connections in flight are closed: what the server last saw.
+            at_down = Some(ep.flights());
+        }
     }
     progress.finish();
     let elapsed = started.elapsed();
@@ -537,6 +568,17 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         let bisect = (!c.replay && next_seq > seq)
             .then(|| repro::bisect_command(&c.argv, seq, &cid, next_seq - seq, c.concurrency));
         let death = watch.death().await;
+        let (flights, unattributed) = at_down.take().unwrap_or_else(|| ep.flights());
+        let crash_pcap = c.crash_pcap.as_deref().and_then(|path| {
+            let header = crash_header(c, &death, (seq, &cid), flights.len(), unattributed);
+            match write_crash_pcap(path, &header, &flights) {
+                Ok(()) => Some(path.to_path_buf()),
+                Err(e) => {
+                    tracing::warn!("the crash capture {} could not be written: {e}", path.display());
+                    None
+                }
+            }
+        });
         log.write(Event::ServerDown {
             last_checkpoint_seq: seq,
             last_checkpoint_cid: cid,
@@ -545,8 +587,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             cause: death.cause.clone(),
             cpu_percent: death.cpu_percent,
             stderr_tail: death.stderr_tail.clone(),
+            crash_pcap: crash_pcap.as_ref().map(|p| p.display().to_string()),
         })?;
-        CampaignEnd::ServerDown { repro, bisect, death }
+        CampaignEnd::ServerDown { repro, bisect, death, crash_pcap }
     } else if interrupted {
         CampaignEnd::Interrupted
     } else {
@@ -573,6 +616,76 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         eprintln!("session tickets received: {tickets}");
     }
     Ok(CampaignResult { end, connections: summary.connections(), elapsed })
+}
+
+/// The section comment of a crash capture: the run, the server's death, the bounds, and the
+/// culprit when the run had a single connection (`replay`, a bisect trial of one).
+fn crash_header(
+    c: &CampaignConfig,
+    death: &Death,
+    last_cp: (u64, &Cid),
+    connections: usize,
+    unattributed: u64,
+) -> String {
+    let b = Bounds::CLIENT;
+    let mut lines = vec![
+        format!("fuzz-client {}: {}", fuzz_shared::VERSION, repro::command_line(&c.argv)),
+        format!(
+            "server {} ({}): {}",
+            c.target,
+            c.server,
+            death.cause.as_deref().unwrap_or("stopped answering clean probes")
+        ),
+        format!(
+            "run from cid {} (seq {}), last checkpoint seq {} cid {}",
+            c.start_cid, c.start_seq, last_cp.0, last_cp.1
+        ),
+        format!(
+            "{connections} connections: those in flight and the last {} that ended; of each the first {} and the last {} \
+             datagrams; received datagrams attributed to none: {unattributed}",
+            b.ended, b.head, b.tail
+        ),
+        "client ports: 10000 + seq mod 50000, probes 60000 + n (on the wire all shared one socket)".to_string(),
+    ];
+    if c.count == Some(1) {
+        lines.push(format!("{} (the only connection of the run)", capture::culprit_line(c.start_seq, &c.start_cid)));
+    }
+    lines.join("\n")
+}
+
+/// Writes the flight recorder's connections as a pcapng capture at `path`.
+fn write_crash_pcap(path: &Path, header: &str, flights: &[Flight<Arc<ConnShared>>]) -> std::io::Result<()> {
+    let flows: Vec<CaptureFlow> = flights
+        .iter()
+        .map(|f| {
+            let conn = &f.meta;
+            let stats = conn.stats.lock().expect("stats");
+            let fuzzer = stats.fuzzer.as_ref();
+            let mode = if fuzzer.is_some() { Mode::Fuzz } else { Mode::Clean };
+            let decisions = fuzzer
+                .map_or(&[][..], |f| f.decisions())
+                .iter()
+                .map(|d| serde_json::to_string(d).unwrap_or_default())
+                .collect();
+            drop(stats);
+            CaptureFlow {
+                label: FlowLabel {
+                    seq: (conn.seq != PROBE_SEQ).then_some(conn.seq),
+                    cid: conn.cid,
+                    fuzz_state: conn.plan.fuzz_state,
+                    mode,
+                    decisions,
+                },
+                server: f.server,
+                local_ip: f.local.ip(),
+                datagrams: f.datagrams().cloned().collect(),
+                skipped: f.skipped,
+            }
+        })
+        .collect();
+    let file = std::io::BufWriter::new(File::create(path)?);
+    capture::write_capture(file, header, &flows)?;
+    Ok(())
 }
 
 /// The client endpoint a campaign (or its start-up check) makes its connections from.
@@ -619,7 +732,7 @@ pub async fn wait_until_serving(
     let mut cid = c.start_cid;
     loop {
         cid = chain::probe(&cid);
-        let shared = ConnShared::new(u64::MAX, cid, probe_plan(), Mode::Clean);
+        let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let attempt = async {
             let report = connection::run(&ep, shared, t, rx).await;

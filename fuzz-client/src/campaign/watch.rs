@@ -6,7 +6,8 @@
 //! supervisor as its [`ServerWatch`] (so the process exiting stops the campaign at once, and each
 //! checkpoint records the server's resident memory), then stop the server with SIGTERM.
 //! Without a server command, the server must answer a clean probe within a few seconds, and
-//! then it is just [`campaign::run`].
+//! then it is just [`campaign::run`]. [`ServerUnderTest`] is the same start and stop around
+//! anything else (`replay --pcap`).
 
 use crate::campaign::supervise::{describe_exit, Supervisor};
 use crate::campaign::{self, CampaignConfig, CampaignResult, Death, ServerWatch, StartUp, Unwatched};
@@ -36,11 +37,7 @@ pub struct ServerCmd {
 impl ServerCmd {
     /// The server's stderr goes next to the run log, when there is one.
     pub fn new(command: String, start_timeout: Duration, log: Option<&Path>) -> Self {
-        let stderr_copy = log.map(|l| {
-            let mut name = l.as_os_str().to_owned();
-            name.push(".server-stderr");
-            PathBuf::from(name)
-        });
+        let stderr_copy = log.map(|l| campaign::next_to(l, ".server-stderr"));
         Self { command, start_timeout, stderr_copy }
     }
 }
@@ -103,57 +100,87 @@ fn describe_silence(cpu_percent: Option<u32>) -> String {
 
 /// Runs a campaign, around a server it starts and stops itself when `server` is given.
 pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::Result<CampaignResult> {
-    let Some(server) = server else {
-        // A server that does not answer before the first CID is spent is a wrong address or a
-        // server that is not running: bad input, said at once, rather than a campaign of failed
-        // connections ending in `server_down`.
-        if campaign::wait_until_serving(&config, &mut Unwatched, UNSUPERVISED_START).await? != StartUp::Serving {
-            return Err(StartError(format!(
-                "the server at {} does not answer a clean connection (handshake, ALPN {}, GET /1) within {} s: \
-                 is it running, and does it speak QUIC v1?",
-                config.target,
-                config.alpn,
-                UNSUPERVISED_START.as_secs()
-            ))
-            .into());
-        }
-        return campaign::run(config, &mut Unwatched).await;
-    };
-    let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref())
-        .await
-        .map_err(|e| StartError(format!("starting the server command {:?}: {e}", server.command)))?;
-    let pid = sup.pid();
-    let mut watched = Watched { sup };
-    let limit = server.start_timeout;
-    let problem = match campaign::wait_until_serving(&config, &mut watched, limit).await {
-        Ok(StartUp::Serving) => None,
-        Ok(StartUp::Exited) => {
-            let death = watched.death().await;
-            Some(format!(
-                "the server command exited ({}) before answering a clean probe",
-                death.cause.unwrap_or_default()
-            ))
-        }
-        Ok(StartUp::Silent) => Some(format!(
-            "the server command did not start answering within {} s (at {})",
-            limit.as_secs_f64(),
-            config.target
-        )),
-        Err(e) => {
-            watched.sup.stop(STOP_GRACE).await;
-            return Err(e);
-        }
-    };
-    if let Some(problem) = problem {
-        let tail = watched.sup.stderr_tail();
-        watched.sup.stop(STOP_GRACE).await;
-        let tail = if tail.is_empty() { "(nothing)".to_string() } else { tail.join("\n") };
-        return Err(StartError(format!("{problem}; its stderr:\n{tail}\n(command: {})", server.command)).into());
-    }
-    tracing::debug!("server pid {pid} answers: {}", server.command);
-    let result = campaign::run(config, &mut watched).await;
-    watched.sup.stop(STOP_GRACE).await;
+    let mut sut = ServerUnderTest::start(&config, server).await?;
+    let result = campaign::run(config, sut.watch()).await;
+    sut.stop().await;
     result
+}
+
+/// The server a command works against: started and supervised (`--server-cmd`), or running
+/// elsewhere; either way it answered a clean probe before [`ServerUnderTest::start`] returned.
+pub struct ServerUnderTest {
+    watched: Option<Watched>,
+    unwatched: Unwatched,
+}
+
+impl ServerUnderTest {
+    /// Starts `server` (when given) and waits until it answers a clean probe connection.
+    pub async fn start(config: &CampaignConfig, server: Option<&ServerCmd>) -> anyhow::Result<Self> {
+        let Some(server) = server else {
+            // A server that does not answer before the first CID is spent is a wrong address or a
+            // server that is not running: bad input, said at once, rather than a campaign of failed
+            // connections ending in `server_down`.
+            if campaign::wait_until_serving(config, &mut Unwatched, UNSUPERVISED_START).await? != StartUp::Serving {
+                return Err(StartError(format!(
+                    "the server at {} does not answer a clean connection (handshake, ALPN {}, GET /1) within {} s: \
+                     is it running, and does it speak QUIC v1?",
+                    config.target,
+                    config.alpn,
+                    UNSUPERVISED_START.as_secs()
+                ))
+                .into());
+            }
+            return Ok(Self { watched: None, unwatched: Unwatched });
+        };
+        let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref())
+            .await
+            .map_err(|e| StartError(format!("starting the server command {:?}: {e}", server.command)))?;
+        let pid = sup.pid();
+        let mut watched = Watched { sup };
+        let limit = server.start_timeout;
+        let problem = match campaign::wait_until_serving(config, &mut watched, limit).await {
+            Ok(StartUp::Serving) => None,
+            Ok(StartUp::Exited) => {
+                let death = watched.death().await;
+                Some(format!(
+                    "the server command exited ({}) before answering a clean probe",
+                    death.cause.unwrap_or_default()
+                ))
+            }
+            Ok(StartUp::Silent) => Some(format!(
+                "the server command did not start answering within {} s (at {})",
+                limit.as_secs_f64(),
+                config.target
+            )),
+            Err(e) => {
+                watched.sup.stop(STOP_GRACE).await;
+                return Err(e);
+            }
+        };
+        if let Some(problem) = problem {
+            let tail = watched.sup.stderr_tail();
+            watched.sup.stop(STOP_GRACE).await;
+            let tail = if tail.is_empty() { "(nothing)".to_string() } else { tail.join("\n") };
+            return Err(StartError(format!("{problem}; its stderr:\n{tail}\n(command: {})", server.command)).into());
+        }
+        tracing::debug!("server pid {pid} answers: {}", server.command);
+        Ok(Self { watched: Some(watched), unwatched: Unwatched })
+    }
+
+    /// The hook the campaign (or any other command) watches the server through.
+    pub fn watch(&mut self) -> &mut dyn ServerWatch {
+        match self.watched.as_mut() {
+            Some(w) => w,
+            None => &mut self.unwatched,
+        }
+    }
+
+    /// Stops a server this command started (SIGTERM); nothing for one running elsewhere.
+    pub async fn stop(self) {
+        if let Some(w) = self.watched {
+            w.sup.stop(STOP_GRACE).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! `resume_session`.
 
 use crate::quic::connection::ConnShared;
+use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
 use crate::quic::patience::HandshakeTimes;
 use fuzz_shared::Cid;
@@ -321,6 +322,7 @@ pub struct ClientEndpoint {
     pub tickets: Arc<Tickets>,
     /// The handshakes completed through this endpoint, for [`Self::handshake_silence`].
     handshake_times: std::sync::Mutex<HandshakeTimes>,
+    registry: Arc<Registry>,
 }
 
 /// The smallest MTU QUIC allows: 1200-byte UDP payloads (RFC 9000 §14) plus the IP and UDP
@@ -378,7 +380,7 @@ impl ClientEndpoint {
             .with_connection_id(CidFormatProvider(format))?
             .with_random(CidRandomProvider(random))?
             .with_event(Subscriber { control: control.clone(), registry: registry.clone(), creating })?
-            .with_packet_interceptor(FuzzInterceptor::new(registry))?
+            .with_packet_interceptor(FuzzInterceptor::new(registry.clone()))?
             .start()
             .map_err(|e| anyhow::anyhow!("starting the s2n-quic client endpoint: {e}"))?;
         Ok(Arc::new(Self {
@@ -389,6 +391,7 @@ impl ClientEndpoint {
             server_name: s.server_name.to_string(),
             tickets,
             handshake_times: Default::default(),
+            registry,
         }))
     }
 
@@ -430,6 +433,13 @@ impl ClientEndpoint {
     /// How long a handshake may stay silent before it is abandoned (module `patience`).
     pub fn handshake_silence(&self, idle: Duration) -> Duration {
         self.handshake_times.lock().expect("handshake times").silence_limit(idle)
+    }
+
+    /// The flight recorder's connections (the last ones that ended and those in flight), copied,
+    /// and how many received datagrams it could attribute to none.
+    pub fn flights(&self) -> (Vec<Flight<Arc<ConnShared>>>, u64) {
+        let mut flights = self.registry.flights.lock().expect("flights");
+        (flights.snapshot(), flights.unattributed)
     }
 
     /// How many connections got an ODCID other than the intended one (must stay 0).

@@ -6,22 +6,35 @@
 //! (RFC 9001 §5: payload protection covers the frames, not their meaning). Each packet goes
 //! through its connection's [`fuzz_shared::ConnectionFuzzer`] (via [`fuzz_s2n_glue`]), whose
 //! decisions depend only on the CID and on what the packet carries, never on timing.
+//!
+//! The datagram hooks feed the flight recorder ([`crate::quic::flight`]): each datagram sent, as
+//! encrypted on the wire, and each datagram received, claimed by the connection whose packet
+//! `intercept_rx_payload` then sees (see the recorder for that order).
 
 use crate::quic::connection::ConnShared;
+use crate::quic::flight::{Bounds, FlightRecorder};
 use fuzz_s2n_glue::PayloadMutator;
 use fuzz_shared::FuzzState;
 use s2n_codec::DecoderBufferMut;
 use s2n_quic::provider::event::events::Subject;
 use s2n_quic::provider::packet_interceptor::PacketInterceptor;
-use s2n_quic_core::packet::interceptor::Packet;
+use s2n_quic_core::packet::interceptor::{Datagram, Packet};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// Live connections by s2n-quic's internal connection id (`Subject::Connection { id }`).
-/// Filled by the event subscriber when a connection is created, emptied when it is dropped.
-#[derive(Default)]
+/// Filled by the event subscriber when a connection is created, emptied when it is dropped, which
+/// also ends the connection's flight in the recorder.
 pub struct Registry {
     map: Mutex<HashMap<u64, Arc<ConnShared>>>,
+    pub flights: Mutex<FlightRecorder<Arc<ConnShared>>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self { map: Mutex::default(), flights: Mutex::new(FlightRecorder::new(Bounds::CLIENT)) }
+    }
 }
 
 impl Registry {
@@ -31,6 +44,7 @@ impl Registry {
 
     pub fn remove(&self, id: u64) {
         self.map.lock().expect("registry").remove(&id);
+        self.flights.lock().expect("flights").end(id);
     }
 
     fn get(&self, subject: &Subject) -> Option<Arc<ConnShared>> {
@@ -111,6 +125,42 @@ impl PacketInterceptor for FuzzInterceptor {
         if let Some(conn) = self.registry.get(subject) {
             conn.stats.lock().expect("stats").received += 1;
         }
+        if let Subject::Connection { id, .. } = subject {
+            self.registry.flights.lock().expect("flights").claim(*id);
+        }
         payload
+    }
+
+    fn intercept_tx_datagram(
+        &mut self,
+        subject: &Subject,
+        datagram: &Datagram,
+        payload: &mut s2n_codec::EncoderBuffer,
+    ) {
+        let Subject::Connection { id, .. } = subject else { return };
+        let at = SystemTime::now();
+        let bytes = payload.as_mut_slice();
+        if self.registry.flights.lock().expect("flights").sent(*id, at, bytes) {
+            return;
+        }
+        // The connection's first datagram: it starts recording (two locks in turn, never nested).
+        let Some(conn) = self.registry.get(subject) else { return };
+        let mut flights = self.registry.flights.lock().expect("flights");
+        let (server, local) = ((&datagram.remote_address).into(), (&datagram.local_address).into());
+        flights.begin(*id, conn, server, local);
+        flights.sent(*id, at, bytes);
+    }
+
+    fn intercept_rx_datagram<'a>(
+        &mut self,
+        _subject: &Subject,
+        _datagram: &Datagram,
+        payload: DecoderBufferMut<'a>,
+    ) -> DecoderBufferMut<'a> {
+        // Called with `Subject::Endpoint` before s2n-quic decodes the datagram: it waits in the
+        // recorder for the connection that decrypts it (`intercept_rx_payload`).
+        let bytes = payload.into_less_safe_slice();
+        self.registry.flights.lock().expect("flights").received(SystemTime::now(), bytes);
+        DecoderBufferMut::new(bytes)
     }
 }

@@ -4,9 +4,11 @@
 //! - [`endpoint`]: the one client endpoint all connections share, and the providers that make
 //!   each connection's ODCID the CID of its place in the chain;
 //! - [`interceptor`]: the mutation of outgoing packets, as each connection's plan says;
+//! - [`flight`]: the flight recorder, the last datagrams of each connection for the crash capture;
 //! - [`patience`]: how long a handshake may stay silent, learnt from the handshakes so far.
 
 pub mod connection;
 pub mod endpoint;
+pub mod flight;
 pub mod interceptor;
 pub mod patience;

@@ -7,14 +7,22 @@
 //! any of its `--tries` runs ends with the server down (its process exited, or it stopped
 //! answering clean probes). Progress goes to stderr, one line per trial, then the verdict with
 //! the command that reproduces it.
+//!
+//! When the verdict is a single culprit whose plan fuzzes Initial packets, bisect also resends the
+//! culprit's Initial datagrams byte for byte ([`initial_replay`]) from the crash capture of the
+//! trial that ran it alone (`<log>.trial-N.crash.pcap`, or a temporary directory without `--log`)
+//! to a fresh server, and says whether that alone kills it: if so, the crash needs neither TLS
+//! randomness nor timing, and the capture is a self-contained reproducer.
 
 use crate::campaign::watch::{self, ServerCmd};
-use crate::campaign::{CampaignConfig, CampaignEnd, CampaignResult};
+use crate::campaign::{self, CampaignConfig, CampaignEnd, CampaignResult};
 use crate::cli::UsageError;
-use crate::triage::repro::{replay_command, shell_quote, window_command};
+use crate::triage::initial_replay::{self, InitialReplayJob};
+use crate::triage::repro::{pcap_replay_command, replay_command, shell_quote, window_command};
 use fuzz_shared::bisect::{Bisector, Verdict};
-use fuzz_shared::{chain, Cid};
-use std::path::PathBuf;
+use fuzz_shared::{chain, Cid, ConnectionPlan, FuzzState, Mode, Role};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// How far along the chain `--until CID` is looked for.
 pub const UNTIL_SEARCH_LIMIT: u64 = 1_000_000;
@@ -75,6 +83,13 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
         job.from,
         job.tries
     );
+    // Without --log, the trials' crash captures go to a directory of their own.
+    let captures = match &job.log {
+        Some(_) => None,
+        None => Some(std::env::temp_dir().join(format!("fuzz-client-bisect-{}", std::process::id()))),
+    };
+    // The crash capture of a trial of one connection that killed the server, by its seq.
+    let mut alone: HashMap<u64, PathBuf> = HashMap::new();
     while let Some(trial) = search.next_trial() {
         let n = search.trials() + 1;
         let mut runs = TrialRuns::default();
@@ -83,16 +98,23 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
             config.start_cid = chain::nth(job.from, trial.start - job.from_seq);
             config.start_seq = trial.start;
             config.count = Some(trial.count);
-            let suffix = if job.tries > 1 { format!("trial-{n}.{}", attempt + 1) } else { format!("trial-{n}") };
-            config.log = job.log.as_ref().map(|l| {
-                let mut name = l.as_os_str().to_owned();
-                name.push(format!(".{suffix}"));
-                PathBuf::from(name)
-            });
+            let suffix = if job.tries > 1 { format!(".trial-{n}.{}", attempt + 1) } else { format!(".trial-{n}") };
+            config.log = job.log.as_ref().map(|l| campaign::next_to(l, &suffix));
+            config.crash_pcap = match (&config.log, &captures) {
+                (Some(log), _) => Some(campaign::crash_pcap_path(Some(log))),
+                (None, Some(dir)) => {
+                    std::fs::create_dir_all(dir)?;
+                    Some(dir.join(format!("{}.crash.pcap", &suffix[1..])))
+                }
+                (None, None) => None,
+            };
             let server = ServerCmd::new(job.server.command.clone(), job.server.start_timeout, config.log.as_deref());
             let result = isolated(config, server).await?;
             match result.end {
-                CampaignEnd::ServerDown { death, .. } => {
+                CampaignEnd::ServerDown { death, crash_pcap, .. } => {
+                    if let (1, Some(pcap)) = (trial.count, crash_pcap) {
+                        alone.insert(trial.start, pcap);
+                    }
                     runs.record(Some(death.cause.unwrap_or_else(|| "stopped answering".into())))
                 }
                 CampaignEnd::Done => runs.record(None),
@@ -122,6 +144,9 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
             "{flaky_trials} trial(s) were flaky (their runs disagreed): the crash depends on timing as well; \
              a verdict from flaky trials may name a connection that kills only sometimes"
         );
+    }
+    if let Verdict::SingleCulprit { seq } = verdict {
+        eprintln!("{}", initial_replay_of(job, seq, alone.get(&seq).map(PathBuf::as_path)).await?);
     }
     Ok(Some(verdict))
 }
@@ -178,6 +203,45 @@ impl TrialRuns {
             Some(cause) => format!("server killed in {} of {} run(s) ({cause})", self.kills.len(), self.runs),
         }
     }
+}
+
+/// For a culprit whose plan fuzzes Initial packets: whether its Initial datagrams, resent byte
+/// for byte from the crash capture of its trial alone, kill a fresh server; with the command.
+async fn initial_replay_of(job: &BisectJob, seq: u64, pcap: Option<&Path>) -> anyhow::Result<String> {
+    let cid = chain::nth(job.from, seq - job.from_seq);
+    let state = ConnectionPlan::from_cid(&cid, Role::Client).fuzz_state;
+    if job.base.mode != Mode::Fuzz || state != FuzzState::Initial {
+        return Ok(format!(
+            "byte-exact Initial replay: not tried (the culprit's plan fuzzes {} packets{}; only Initial packets can \
+             be resent byte for byte)",
+            state.as_str(),
+            if job.base.mode == Mode::Fuzz { "" } else { ", and this bisect mutates nothing" }
+        ));
+    }
+    let Some(pcap) = pcap else {
+        return Ok("byte-exact Initial replay: not tried (no crash capture of the culprit's trial alone)".into());
+    };
+    let selected = match initial_replay::load(pcap, Some(&cid)) {
+        Ok(s) => s,
+        Err(e) => return Ok(format!("byte-exact Initial replay: not tried ({e})")),
+    };
+    let mut config = job.base.clone();
+    config.start_cid = cid;
+    config.start_seq = seq;
+    let server = ServerCmd::new(job.server.command.clone(), job.server.start_timeout, None);
+    let replay = InitialReplayJob { config, server: Some(server), pcap: pcap.to_path_buf(), selected };
+    let outcome = initial_replay::run(&replay).await?;
+    let n = replay.selected.datagrams.len();
+    let verdict = match &outcome.death {
+        Some(death) => format!("yes ({})", death.cause.as_deref().unwrap_or("stopped answering")),
+        None => "no (the server survived them: the crash needs the culprit's later packets, or timing)".to_string(),
+    };
+    Ok(format!(
+        "byte-exact Initial replay kills a fresh server: {verdict}: the culprit's {n} Initial datagram(s) from {}.\n\
+         resend them with:\n{}",
+        pcap.display(),
+        pcap_replay_command(&job.argv, pcap, &cid)
+    ))
 }
 
 /// The verdict in words, with the command that reproduces it.
@@ -272,5 +336,48 @@ mod tests {
         // A CID that is not on the chain: the walk stops at the limit with a clear error.
         let err = parse_until("0000000000000000", &cid("0123456789abcdef")).unwrap_err().0;
         assert!(err.contains("not among the 1000000 CIDs"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod initial_replay_tests {
+    use super::*;
+    use crate::cli::{Cli, Job};
+    use clap::Parser;
+
+    fn job(from: &Cid, extra: &[&str]) -> BisectJob {
+        let from = from.to_hex();
+        let mut argv = vec!["fuzz-client", "bisect", "--from", &from, "--until", "1", "--server-cmd", "srv"];
+        argv.extend_from_slice(extra);
+        argv.push("127.0.0.1:4433");
+        let owned = argv.iter().map(|s| s.to_string()).collect();
+        match Cli::try_parse_from(&argv).unwrap().into_job(owned).unwrap() {
+            Job::Bisect(b) => b,
+            _ => panic!("a bisect job"),
+        }
+    }
+
+    /// The first CID of the chain from `start` whose client plan fuzzes `wanted` (or does not).
+    fn first_plan(wanted: bool) -> Cid {
+        chain::iter("0123456789abcdef".parse().unwrap())
+            .find(|c| (ConnectionPlan::from_cid(c, Role::Client).fuzz_state == FuzzState::Initial) == wanted)
+            .expect("both kinds of plan are on the chain")
+    }
+
+    #[tokio::test]
+    async fn only_culprits_fuzzing_initial_packets_are_resent() {
+        let other = first_plan(false);
+        let state = ConnectionPlan::from_cid(&other, Role::Client).fuzz_state;
+        let said = initial_replay_of(&job(&other, &[]), 0, None).await.unwrap();
+        assert!(said.starts_with("byte-exact Initial replay: not tried"), "{said}");
+        assert!(said.contains(&format!("fuzzes {} packets", state.as_str())), "{said}");
+        let initial = first_plan(true);
+        let said = initial_replay_of(&job(&initial, &["--mode", "clean"]), 0, None).await.unwrap();
+        assert!(said.contains("this bisect mutates nothing"), "{said}");
+        let said = initial_replay_of(&job(&initial, &[]), 0, None).await.unwrap();
+        assert!(said.contains("no crash capture of the culprit's trial alone"), "{said}");
+        let missing = Path::new("/nonexistent/trial-1.crash.pcap");
+        let said = initial_replay_of(&job(&initial, &[]), 0, Some(missing)).await.unwrap();
+        assert!(said.contains("not tried (--pcap /nonexistent/trial-1.crash.pcap"), "{said}");
     }
 }

@@ -3,7 +3,11 @@
 //! - [`repro`]: the command lines printed for the user (restart at a checkpoint, replay one CID,
 //!   run a window of the chain);
 //! - [`bisect`]: narrowing a crashing stretch of the chain down to its culprit, one fresh server
-//!   per trial.
+//!   per trial;
+//! - [`capture`]: the crash capture (pcapng) of the flight recorder, written and read back;
+//! - [`initial_replay`]: `replay --pcap`, a connection's Initial datagrams resent byte for byte.
 
 pub mod bisect;
+pub mod capture;
+pub mod initial_replay;
 pub mod repro;

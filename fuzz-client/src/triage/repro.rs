@@ -11,7 +11,8 @@
 //!   concurrency (the timing the crash happened under).
 //! - [`replay_command`] and [`window_command`] turn a `bisect` command line into the command that
 //!   reproduces its verdict: `replay` of the culprit, or a campaign over the window that needs
-//!   its history. They keep the connection and server options and drop bisect's own.
+//!   its history; [`pcap_replay_command`] resends the culprit's captured Initial datagrams. They
+//!   keep the connection and server options and drop bisect's own.
 //!
 //! Arguments are quoted for a POSIX shell, so every line can be pasted as it is.
 
@@ -85,6 +86,15 @@ pub fn replay_command(bisect_argv: &[String], seq: u64, cid: &Cid) -> String {
     // `replay` runs one connection: it has no --concurrency.
     let (program, kept, tail) = from_bisect(bisect_argv, &["--concurrency"]);
     let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
+    join(head.into_iter().chain(kept).chain(tail))
+}
+
+/// `fuzz-client replay --pcap FILE --cid CID <connection and server options> SERVER`, from the
+/// command line of a `bisect` whose culprit's Initial datagrams are in the capture `pcap`.
+pub fn pcap_replay_command(bisect_argv: &[String], pcap: &std::path::Path, cid: &Cid) -> String {
+    // The capture replaces the connection: no --concurrency, and --mode means nothing to it.
+    let (program, kept, tail) = from_bisect(bisect_argv, &["--concurrency", "--mode"]);
+    let head = [program, "replay".into(), "--pcap".into(), pcap.display().to_string(), "--cid".into(), cid.to_hex()];
     join(head.into_iter().chain(kept).chain(tail))
 }
 
@@ -288,6 +298,11 @@ mod tests {
             replay_command(&a, 187, &cid),
             "/bin/fuzz-client replay --cid cac106eb3b28bca3 --seq 187 --server-cmd 'srv --listen 127.0.0.1:4433' \
              --idle-ms 300 127.0.0.1:4433"
+        );
+        assert_eq!(
+            pcap_replay_command(&a, std::path::Path::new("b.jsonl.trial-7.crash.pcap"), &cid),
+            "/bin/fuzz-client replay --pcap b.jsonl.trial-7.crash.pcap --cid cac106eb3b28bca3 \
+             --server-cmd 'srv --listen 127.0.0.1:4433' --idle-ms 300 127.0.0.1:4433"
         );
         assert_eq!(
             window_command(&a, 140, &cid, 48, 8),

@@ -1,8 +1,10 @@
-//! Parsing the long header of a client's QUIC v1 Initial packet, to learn the connection ID the
-//! client chose before s2n-quic decodes the datagram.
+//! Parsing the cleartext long header of a QUIC v1 packet (the first packet of a datagram), before
+//! any decryption: the fuzz-server learns the connection ID a client chose from its Initial, the
+//! fuzz-client's flight recorder attributes received datagrams by their Destination Connection
+//! ID, and `replay --pcap` picks a capture's Initial datagrams.
 //!
-//! Pure and allocation-free: it runs on every datagram the server receives, including the ones a
-//! fuzzing client garbles, so it must accept any bytes without panicking.
+//! Pure and allocation-free: it runs on every datagram either end receives, including the ones a
+//! fuzzer garbles, so it must accept any bytes without panicking.
 //!
 //! RFC 9000 §17.2 (Long Header Packet Format):
 //! ```text
@@ -35,15 +37,23 @@ pub struct InitialHeader<'a> {
     pub scid: &'a [u8],
 }
 
-/// Parses the first packet of a datagram as a v1 Initial long header; `None` if it is anything
-/// else (a short header, another long packet type, another version, or a truncated header).
-///
-/// The Fixed Bit is not checked: RFC 9287 lets a client clear it ("greasing"), and whether such a
-/// packet makes a connection is s2n-quic's decision, not this parser's.
-pub fn parse_v1_initial(datagram: &[u8]) -> Option<InitialHeader<'_>> {
+/// The connection IDs and type of a v1 long header (RFC 9000 §17.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LongHeader<'a> {
+    /// Long Packet Type: 0 Initial, 1 0-RTT, 2 Handshake, 3 Retry (RFC 9000 §17.2, Table 5).
+    pub packet_type: u8,
+    pub dcid: &'a [u8],
+    pub scid: &'a [u8],
+}
+
+/// Long Packet Type 0x00: Initial (RFC 9000 §17.2.2).
+pub const INITIAL: u8 = 0;
+
+/// Parses the first packet of a datagram as a v1 long header of any type; `None` for a short
+/// header, another version (version negotiation included) or a truncated header.
+pub fn parse_v1_long_header(datagram: &[u8]) -> Option<LongHeader<'_>> {
     let (&first, rest) = datagram.split_first()?;
-    // Header Form 1 (long header) and Long Packet Type 0b00 (Initial).
-    if first & 0x80 == 0 || first & 0x30 != 0 {
+    if first & 0x80 == 0 {
         return None;
     }
     let (version, rest) = rest.split_first_chunk::<4>()?;
@@ -52,7 +62,32 @@ pub fn parse_v1_initial(datagram: &[u8]) -> Option<InitialHeader<'_>> {
     }
     let (dcid, rest) = length_prefixed_cid(rest)?;
     let (scid, _) = length_prefixed_cid(rest)?;
-    Some(InitialHeader { dcid, scid })
+    Some(LongHeader { packet_type: (first >> 4) & 0x03, dcid, scid })
+}
+
+/// Parses the first packet of a datagram as a v1 Initial long header; `None` if it is anything
+/// else (a short header, another long packet type, another version, or a truncated header).
+///
+/// The Fixed Bit is not checked: RFC 9287 lets a client clear it ("greasing"), and whether such a
+/// packet makes a connection is s2n-quic's decision, not this parser's.
+pub fn parse_v1_initial(datagram: &[u8]) -> Option<InitialHeader<'_>> {
+    parse_v1_long_header(datagram)
+        .filter(|h| h.packet_type == INITIAL)
+        .map(|h| InitialHeader { dcid: h.dcid, scid: h.scid })
+}
+
+/// Whether the first packet of `datagram` is addressed to connection ID `cid`: a v1 long header
+/// whose DCID is `cid`, or a short header (RFC 9000 §17.3: the DCID follows the first byte, its
+/// length known only to the receiver) that starts with it.
+pub fn addressed_to(datagram: &[u8], cid: &[u8]) -> bool {
+    if cid.is_empty() {
+        return false;
+    }
+    match datagram.first() {
+        Some(first) if first & 0x80 != 0 => parse_v1_long_header(datagram).is_some_and(|h| h.dcid == cid),
+        Some(_) => datagram.get(1..1 + cid.len()) == Some(cid),
+        None => false,
+    }
 }
 
 /// A one-byte length followed by that many bytes of connection ID, at most 20 (RFC 9000 §17.2).
@@ -116,6 +151,26 @@ mod tests {
             assert_eq!(parse_v1_initial(&p[..cut]), None, "cut at {cut}");
         }
         assert!(parse_v1_initial(&p[..header_len]).is_some());
+    }
+
+    #[test]
+    fn long_headers_and_addressing() {
+        let dcid = [1, 2, 3, 4, 5, 6, 7, 8];
+        let hs = initial(0xe0, QUIC_V1, &dcid, &[9, 9]);
+        let h = parse_v1_long_header(&hs).unwrap();
+        assert_eq!((h.packet_type, h.dcid, h.scid), (2, &dcid[..], &[9u8, 9][..]));
+        assert_eq!(parse_v1_long_header(&initial(0xc0, QUIC_V1, &dcid, &[])).unwrap().packet_type, INITIAL);
+        assert!(addressed_to(&hs, &dcid));
+        assert!(!addressed_to(&hs, &[9, 9]));
+        // A short header: the DCID right after the first byte.
+        let mut short = vec![0x41];
+        short.extend_from_slice(&dcid);
+        short.extend_from_slice(&[0xaa; 20]);
+        assert!(addressed_to(&short, &dcid));
+        assert!(!addressed_to(&short, &[2, 3]));
+        assert!(!addressed_to(&short[..4], &dcid), "too short to hold it");
+        assert!(!addressed_to(&short, &[]));
+        assert!(!addressed_to(&[], &dcid));
     }
 
     /// Every prefix of many pseudo-random datagrams (half of them shaped like Initials): no
