@@ -105,7 +105,10 @@ fn bad_key_share_aborts_under_fuzzing_only() {
     let (cause, tail) = server_down(&fuzz.log);
     println!("fuzz: the server aborted after {} connections: {:?}", cid_starts(&fuzz.log).len(), tail.last());
     assert!(cause.contains("SIGABRT"), "{cause}");
-    assert!(tail.iter().any(|l| l.contains("PLANTED FAULT: ClientHello with")), "{tail:?}");
+    assert!(
+        tail.iter().any(|l| l.contains("PLANTED FAULT: ClientHello of connection ") && l.contains(" with a key_share")),
+        "{tail:?}"
+    );
 }
 
 /// CPU time (user + system) of a process so far, from /proc/PID/stat, in clock ticks.
