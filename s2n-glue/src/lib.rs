@@ -8,8 +8,8 @@
 //!   `intercept_tx_payload` hands it out, through a connection's fuzzer, with the guard that
 //!   keeps a misbehaving engine from taking the endpoint down.
 
-use fuzz_shared::fuzzer::ConnectionFuzzer;
-use fuzz_shared::mutate::{self, Mutator, MIN_PAYLOAD_LEN};
+use fuzz_shared::fuzzer::{ConnectionFuzzer, PacketMutator};
+use fuzz_shared::mutate::{self, MIN_PAYLOAD_LEN};
 use fuzz_shared::{FuzzState, PacketSpace};
 use s2n_codec::encoder::scatter;
 use s2n_codec::{Encoder, EncoderBuffer};
@@ -54,7 +54,7 @@ pub struct Tx {
 /// engine's scratch space and a copy of the payload being mutated, to restore it if need be.
 #[derive(Debug, Default)]
 pub struct PayloadMutator {
-    mutator: Mutator,
+    mutator: PacketMutator,
     original: Vec<u8>,
 }
 

@@ -5,6 +5,7 @@
 //! ordered, the targeted frame mutated alone), on a connection whose plan fuzzes that packet.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fuzz_shared::fuzzer::PacketMutator;
 use fuzz_shared::mutate::{corpus, Decision, Mutator};
 use fuzz_shared::{ConnectionFuzzer, ConnectionSeed, ContentKey, FuzzState, Role};
 use std::hint::black_box;
@@ -38,7 +39,7 @@ fn mutate(c: &mut Criterion) {
     let sample = corpus::client_initial(1);
     let original = sample.buffer();
     let mut buf = original.clone();
-    let mut mutator = Mutator::new();
+    let mut mutator = PacketMutator::new();
     group.bench_function(BenchmarkId::new("fuzzer", sample.name), |b| {
         b.iter(|| {
             buf.copy_from_slice(&original);

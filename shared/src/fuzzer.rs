@@ -82,18 +82,17 @@ impl ConnectionFuzzer {
     /// capacity) and mutates the frames the plan says, in place. The packet's state is
     /// [`FuzzState::of_packet`]'s; the new length obeys [`Mutator::mutate`]'s rules (0, or at
     /// least [`mutate::MIN_PAYLOAD_LEN`]). A payload that does not parse is left alone.
-    pub fn on_packet(&mut self, mutator: &mut Mutator, space: PacketSpace, buf: &mut [u8], len: usize) -> Sent {
+    pub fn on_packet(&mut self, mutator: &mut PacketMutator, space: PacketSpace, buf: &mut [u8], len: usize) -> Sent {
         let len = len.min(buf.len());
-        let mut scratch = std::mem::take(&mut mutator.packet);
+        let PacketMutator { engine, scratch } = mutator;
         scratch.frames.clear();
         let parsed = content::frames(&buf[..len], |f| scratch.frames.push(f)).is_some();
         let closes = parsed && scratch.frames.iter().any(|f| content::is_close(f.frame_type));
         let state = FuzzState::of_packet(space, closes);
         let mut sent = Sent { state, mutated: None };
         if parsed {
-            sent.mutated = self.mutate_frames(mutator, &mut scratch, space, buf, len);
+            sent.mutated = self.mutate_frames(engine, scratch, space, buf, len);
         }
-        mutator.packet = scratch;
         sent
     }
 
@@ -182,10 +181,24 @@ impl ConnectionFuzzer {
     }
 }
 
-/// The scratch space of [`ConnectionFuzzer::on_packet`], kept in the [`Mutator`] (one per
-/// interceptor) so that fuzzing a packet allocates nothing in steady state.
+/// The mutation engine and the scratch space of [`ConnectionFuzzer::on_packet`]: one per
+/// interceptor, shared by its connections, so that fuzzing a packet allocates nothing in steady
+/// state.
 #[derive(Debug, Default)]
-pub struct PacketScratch {
+pub struct PacketMutator {
+    engine: Mutator,
+    scratch: PacketScratch,
+}
+
+impl PacketMutator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The scratch space of [`ConnectionFuzzer::on_packet`], refilled for every packet.
+#[derive(Debug, Default)]
+struct PacketScratch {
     frames: Vec<FrameContent>,
     /// Per frame: `Some(first transmission of its content)` when it is a target.
     targets: Vec<Option<bool>>,

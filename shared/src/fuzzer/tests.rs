@@ -166,7 +166,7 @@ type SentByContents = BTreeMap<(PacketSpace, Vec<ContentKey>), Vec<Vec<u8>>>;
 /// after the ACK the test put in front.
 fn run(cid: &Cid, role: Role, packets: &[Packet]) -> (String, SentByContents) {
     let mut fuzzer = ConnectionFuzzer::new(cid, role);
-    let mut mutator = Mutator::new();
+    let mut mutator = PacketMutator::new();
     let mut sent = SentByContents::new();
     for p in packets {
         let keys = keys_of(&p.payload);

@@ -147,8 +147,6 @@ pub struct Mutator {
     frames: frame::Frames,
     tls: tls::Layout,
     scratch: Vec<u8>,
-    /// The scratch space of [`crate::fuzzer::ConnectionFuzzer::on_packet`].
-    pub(crate) packet: crate::fuzzer::PacketScratch,
 }
 
 impl Mutator {
