@@ -165,6 +165,7 @@ impl Registry {
                 mutation_digest: conn.fuzzer.as_ref().map_or_else(|| mutate::digest(&[]), ConnectionFuzzer::digest),
                 duration_ms: conn.started.elapsed().as_millis() as u64,
                 detail,
+                resumption: None,
             });
         }
     }

@@ -11,6 +11,8 @@
 //! - `v2`: the same chain and probe steps (a campaign's CIDs are what they were under v1, so
 //!   their tags keep their v1 names); new seeds (`quic-cid-fuzz/v2/seed`), and decisions keyed by
 //!   what a packet carries instead of its packet number ([`crate::content`], [`crate::fuzzer`]).
+//!   Priming CIDs ([`prime`]) for the clean connection that fetches a resuming connection's
+//!   session ticket.
 
 use crate::cid::Cid;
 use sha2::{Digest, Sha256};
@@ -23,6 +25,7 @@ pub const DERIVATION: &str = "v2";
 /// the same CID never share a hash input. The chain and probe steps are v1's, unchanged in v2.
 const CHAIN_TAG: &[u8] = b"quic-cid-fuzz/v1/chain";
 const PROBE_TAG: &[u8] = b"quic-cid-fuzz/v1/probe";
+const PRIME_TAG: &[u8] = b"quic-cid-fuzz/v2/prime";
 
 /// The first `cid.len()` bytes of SHA-256(tag || cid).
 fn derive(tag: &[u8], cid: &Cid) -> Cid {
@@ -39,6 +42,14 @@ pub fn next(cid: &Cid) -> Cid {
 /// different domain than [`next`], so a probe never reuses a CID of the chain.
 pub fn probe(cid: &Cid) -> Cid {
     derive(PROBE_TAG, cid)
+}
+
+/// The CID of the clean *priming* connection that runs just before the connection `cid` when
+/// its plan resumes a session: it fetches the session ticket that `cid` offers, so the ticket
+/// never comes from another connection of the chain and `cid` resumes the same way wherever it
+/// runs (a campaign, a restart, `bisect`, `replay`). A domain of its own, like the probes.
+pub fn prime(cid: &Cid) -> Cid {
+    derive(PRIME_TAG, cid)
 }
 
 /// The chain from `start` on: `start`, `next(start)`, `next(next(start))`, ...
@@ -71,6 +82,13 @@ mod tests {
         assert_eq!(next(&cid("000102030405060708090a0b0c0d0e0f10111213")).to_hex(), KAT_NEXT_20);
     }
 
+    /// Frozen (checked against an independent SHA-256) since priming connections exist.
+    #[test]
+    fn known_answers_prime() {
+        assert_eq!(prime(&cid("0123456789abcdef")).to_hex(), KAT_PRIME_0123);
+    }
+
+    const KAT_PRIME_0123: &str = "f7e84bae4b567902";
     const KAT_CHAIN_0123: [&str; 4] = ["0123456789abcdef", "cac106eb3b28bca3", "282508f198836bcc", "d92435637f25b264"];
     const KAT_PROBE_0123: &str = "02f158cb303da570";
     const KAT_NEXT_ZERO: &str = "3b442d3c8f32a89f";
@@ -90,6 +108,8 @@ mod tests {
             prop_assert_eq!(nth(start, 7), a[7]);
             // Probes never collide with the chain.
             prop_assert!(a.iter().all(|c| !a.contains(&probe(c))));
+            // Nor do priming CIDs, with the chain or with the probes.
+            prop_assert!(a.iter().all(|c| !a.contains(&prime(c)) && prime(c) != probe(c)));
         }
     }
 }

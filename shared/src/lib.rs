@@ -9,6 +9,7 @@
 //! - [`chain`]: each connection's CID derived from the one before it, and the probe CIDs.
 //! - [`seed`]: from a CID to the generators of its plan and of each content its packets carry.
 //! - [`content`]: what a packet carries (its content key), as opposed to when it was sent.
+//! - [`handshake`]: what a client learns from the server's handshake (a resumption accepted).
 //! - [`plan`]: what a connection does besides mutating: where fuzzing starts, requests, resumption.
 //! - [`mutate`]: the mutation engine over the cleartext frames of one packet, and its digest.
 //! - [`fuzzer`]: one end's fuzzing of one connection: which packets are mutated, the decisions.
@@ -23,6 +24,7 @@ pub mod checkpoint;
 pub mod cid;
 pub mod content;
 pub mod fuzzer;
+pub mod handshake;
 pub mod initial;
 pub mod log;
 pub mod mutate;
@@ -34,7 +36,7 @@ pub use cid::{Cid, CidError};
 pub use content::ContentKey;
 pub use fuzzer::ConnectionFuzzer;
 pub use log::{Event, LogLine, LogWriter, Mode, Outcome};
-pub use plan::{ConnectionPlan, FuzzState, Request};
+pub use plan::{ConnectionPlan, FuzzState, Request, ResumeRate};
 pub use seed::{ConnectionSeed, PacketSpace, Role};
 
 /// The version of this crate, logged in `run_start` by both binaries.

@@ -5,7 +5,7 @@
 //! README; every line has `ts` (RFC 3339, UTC, milliseconds), `event` and `role`.
 
 use crate::cid::Cid;
-use crate::plan::ConnectionPlan;
+use crate::plan::{ConnectionPlan, ResumeRate};
 use crate::seed::Role;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Write};
@@ -60,6 +60,21 @@ impl Outcome {
     }
 }
 
+/// The session resumption of a connection whose plan resumes (RFC 8446 §2.2): its priming
+/// connection, whether it offered the ticket that one got, and whether the server took it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resumption {
+    /// The clean priming connection's CID ([`crate::chain::prime`] of the connection's).
+    pub prime_cid: Cid,
+    /// How the priming connection ended (`completed` once it has a ticket).
+    pub prime_outcome: Outcome,
+    /// Whether the connection offered a session ticket: the priming connection got one.
+    pub offered: bool,
+    /// Whether the server's ServerHello accepted the ticket (RFC 8446 §4.2.11: it selects the
+    /// offered PSK); `None` when the connection never received a whole ServerHello.
+    pub accepted: Option<bool>,
+}
+
 /// One line of the run log, without the `ts` and `role` every line carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -82,6 +97,10 @@ pub enum Event {
         /// Faults planted in the server on purpose (test aids); empty for real runs.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         planted_faults: Vec<String>,
+        /// The client's share of resuming plans (`--resume-rate`), an input of the derivation;
+        /// absent on the server. Logs written before it existed ran at the default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume_rate: Option<ResumeRate>,
     },
     CidStart {
         seq: u64,
@@ -105,6 +124,9 @@ pub enum Event {
         /// A human-readable reason for the outcome, where there is more to say.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// How the session resumption of a resuming plan went; absent for other plans.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumption: Option<Resumption>,
     },
     Checkpoint {
         /// Every connection with a lower sequence number has finished...

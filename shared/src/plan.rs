@@ -71,6 +71,74 @@ pub struct Request {
 /// bodies long enough to need flow-control updates.
 const RESPONSE_SIZES: [u32; 8] = [0, 1, 100, 1_000, 1_200, 4_096, 16_384, 65_536];
 
+/// The share of client plans that resume a TLS session: an input of the derivation, like the
+/// start CID (`--resume-rate`, logged in `run_start`). Kept in millionths so that it compares
+/// exactly and prints as given.
+///
+/// Each client plan draws one 64-bit number for it, whatever the rate, and resumes when the
+/// number falls below `rate * 2^64`: at the default of 1/4 that is exactly the draw the plans
+/// made before the rate could be set (`Rng::gen_bool(0.25)`), so their known answers stand. The
+/// draws after it (0-RTT, requests) depend on whether the plan resumes; a plan whose resumption
+/// a rate flips may then make other requests too. Fuzzing (state, wait, packets) is drawn before
+/// and never depends on the rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResumeRate {
+    millionths: u32,
+}
+
+impl ResumeRate {
+    const SCALE: u32 = 1_000_000;
+    /// The plans' own rate: a quarter of the connections resume.
+    pub const DEFAULT: Self = Self { millionths: 250_000 };
+
+    /// A rate from a share in [0, 1], rounded to millionths; `None` outside that range.
+    pub fn new(share: f64) -> Option<Self> {
+        (0.0..=1.0).contains(&share).then(|| Self { millionths: (share * Self::SCALE as f64).round() as u32 })
+    }
+
+    pub fn share(self) -> f64 {
+        self.millionths as f64 / Self::SCALE as f64
+    }
+
+    /// Whether the plan's draw `v` resumes: `v < rate * 2^64`, exactly.
+    fn resumes(self, v: u64) -> bool {
+        (v as u128) < (self.millionths as u128) * (1u128 << 64) / Self::SCALE as u128
+    }
+}
+
+impl Default for ResumeRate {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Display for ResumeRate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.share())
+    }
+}
+
+impl std::str::FromStr for ResumeRate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let share: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+        Self::new(share).ok_or_else(|| format!("{s} is not a share between 0 and 1"))
+    }
+}
+
+impl Serialize for ResumeRate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.share())
+    }
+}
+
+impl<'de> Deserialize<'de> for ResumeRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let share = f64::deserialize(d)?;
+        Self::new(share).ok_or_else(|| serde::de::Error::custom(format!("resume rate {share} is not in [0, 1]")))
+    }
+}
+
 /// Everything one end of a connection does besides the mutations, derived from the CID.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionPlan {
@@ -82,7 +150,8 @@ pub struct ConnectionPlan {
     /// How many packets of that state, counted by distinct content, are mutated after the wait
     /// (with every retransmission of their content).
     pub fuzz_packets: u64,
-    /// Whether the client offers a session ticket from an earlier connection (RFC 8446 §2.2).
+    /// Whether the client resumes a TLS session (RFC 8446 §2.2): it first runs a clean priming
+    /// connection (CID [`crate::chain::prime`]) for a session ticket, then offers that ticket.
     pub resume_session: bool,
     /// Whether the client would send 0-RTT data. s2n-quic implements no 0-RTT: the client logs
     /// the attempt as unsupported and never pretends to have made it.
@@ -92,8 +161,15 @@ pub struct ConnectionPlan {
 }
 
 impl ConnectionPlan {
-    /// The plan of `role`'s end of the connection whose initial CID is `cid`.
+    /// The plan of `role`'s end of the connection whose initial CID is `cid`, at the default
+    /// [`ResumeRate`].
     pub fn from_cid(cid: &Cid, role: Role) -> Self {
+        Self::from_cid_at(cid, role, ResumeRate::DEFAULT)
+    }
+
+    /// The plan of `role`'s end of the connection whose initial CID is `cid`, resuming sessions
+    /// at `rate` (a client's; the server's plan never resumes).
+    pub fn from_cid_at(cid: &Cid, role: Role, rate: ResumeRate) -> Self {
         let mut rng = ConnectionSeed::from_cid(cid).plan_rng(role);
         // Weights favour the handshake, where parsers are most exposed, without starving the
         // established connection's frame handling.
@@ -129,7 +205,7 @@ impl ConnectionPlan {
         };
         let (resume_session, attempt_0rtt, requests) = match role {
             Role::Client => {
-                let resume = rng.gen_bool(0.25);
+                let resume = rate.resumes(rng.gen());
                 // 0-RTT needs a resumed session (RFC 9001 §4.6.1).
                 let zero_rtt = resume && rng.gen_bool(0.4);
                 let count = [0, 1, 1, 1, 2, 2, 3][rng.gen_range(0..7)];
@@ -197,6 +273,52 @@ mod tests {
         "handshake 0+3 r0 z0 /1",
         "ready 1+1 r0 z0 ",
     ];
+
+    #[test]
+    fn the_resume_rate_sets_the_share_of_resuming_plans_and_nothing_else_of_fuzzing() {
+        let cids: Vec<Cid> = crate::chain::iter("0123456789abcdef".parse().unwrap()).take(4000).collect();
+        let share = |rate: f64| {
+            let rate = ResumeRate::new(rate).unwrap();
+            cids.iter().filter(|c| ConnectionPlan::from_cid_at(c, Role::Client, rate).resume_session).count() as f64
+                / cids.len() as f64
+        };
+        assert_eq!(share(0.0), 0.0);
+        assert_eq!(share(1.0), 1.0);
+        for rate in [0.1, 0.25, 0.5, 0.9] {
+            assert!((share(rate) - rate).abs() < 0.03, "rate {rate}: share {}", share(rate));
+        }
+        for c in &cids[..500] {
+            let (a, b) = (
+                ConnectionPlan::from_cid(c, Role::Client),
+                ConnectionPlan::from_cid_at(c, Role::Client, ResumeRate::new(0.8).unwrap()),
+            );
+            assert_eq!((a.fuzz_state, a.wait_packets, a.fuzz_packets), (b.fuzz_state, b.wait_packets, b.fuzz_packets));
+            if a.resume_session == b.resume_session {
+                assert_eq!(a, b, "a plan whose resumption the rate keeps is the same plan");
+            }
+            assert!(!b.attempt_0rtt || b.resume_session);
+        }
+        assert_eq!(
+            ConnectionPlan::from_cid_at(&cids[0], Role::Client, ResumeRate::DEFAULT),
+            ConnectionPlan::from_cid(&cids[0], Role::Client)
+        );
+    }
+
+    #[test]
+    fn resume_rates_parse_print_and_serialize() {
+        let r: ResumeRate = "0.4".parse().unwrap();
+        assert_eq!(r.to_string(), "0.4");
+        assert_eq!(serde_json::to_string(&r).unwrap(), "0.4");
+        assert_eq!(serde_json::from_str::<ResumeRate>("0.4").unwrap(), r);
+        assert_eq!(ResumeRate::default().to_string(), "0.25");
+        assert!("1.5".parse::<ResumeRate>().unwrap_err().contains("between 0 and 1"));
+        assert!("-0.1".parse::<ResumeRate>().is_err());
+        assert!("half".parse::<ResumeRate>().unwrap_err().contains("not a number"));
+        assert!(serde_json::from_str::<ResumeRate>("2").is_err());
+        // The default is exactly `gen_bool(0.25)`'s threshold.
+        assert!(ResumeRate::DEFAULT.resumes((1 << 62) - 1) && !ResumeRate::DEFAULT.resumes(1 << 62));
+        assert!(ResumeRate::new(1.0).unwrap().resumes(u64::MAX) && !ResumeRate::new(0.0).unwrap().resumes(0));
+    }
 
     #[test]
     fn plans_cover_every_state_and_option() {

@@ -5,12 +5,15 @@
 //! from there with the original numbering. Without any checkpoint, the restart point is the
 //! start of the first run in the log.
 //!
+//! The restart also keeps the run's [`ResumeRate`]: which plans resume is part of the derivation.
+//!
 //! A log written under another derivation ([`crate::chain::DERIVATION`]) is refused: its CIDs
 //! would run with other plans and decisions than the ones it logged, so the "restart" would not
 //! repeat anything.
 
 use crate::cid::Cid;
 use crate::log::{Event, LogLine};
+use crate::plan::ResumeRate;
 use crate::seed::Role;
 
 /// A place in a chain to restart from.
@@ -20,6 +23,8 @@ pub struct ResumePoint {
     pub cid: Cid,
     /// True when it comes from a checkpoint, false when it is the start of the logged run.
     pub from_checkpoint: bool,
+    /// The resume rate of the run that reached it (its `run_start`; the default when absent).
+    pub resume_rate: ResumeRate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,16 +42,20 @@ pub enum ResumeError {
 pub fn resume_point(lines: &[LogLine]) -> Result<ResumePoint, ResumeError> {
     let client = lines.iter().filter(|l| l.role == Role::Client);
     let mut point = None;
+    let mut rate = ResumeRate::DEFAULT;
     for line in client {
         match &line.event {
             Event::RunStart { derivation, .. } if derivation != crate::chain::DERIVATION => {
                 return Err(ResumeError::OtherDerivation { found: derivation.clone(), ours: crate::chain::DERIVATION });
             }
-            Event::RunStart { start_cid: Some(cid), start_seq, .. } if point.is_none() => {
-                point = Some(ResumePoint { seq: *start_seq, cid: *cid, from_checkpoint: false });
+            Event::RunStart { start_cid: Some(cid), start_seq, resume_rate, .. } => {
+                rate = resume_rate.unwrap_or_default();
+                if point.is_none() {
+                    point = Some(ResumePoint { seq: *start_seq, cid: *cid, from_checkpoint: false, resume_rate: rate });
+                }
             }
             Event::Checkpoint { seq, cid, server_up: true, .. } => {
-                point = Some(ResumePoint { seq: *seq, cid: *cid, from_checkpoint: true });
+                point = Some(ResumePoint { seq: *seq, cid: *cid, from_checkpoint: true, resume_rate: rate });
             }
             _ => {}
         }
@@ -64,6 +73,10 @@ mod tests {
     }
 
     fn run_start(start: Cid) -> Event {
+        run_start_at(start, None)
+    }
+
+    fn run_start_at(start: Cid, resume_rate: Option<ResumeRate>) -> Event {
         Event::RunStart {
             start_cid: Some(start),
             start_seq: 0,
@@ -73,6 +86,7 @@ mod tests {
             version: "0".into(),
             args: vec![],
             planted_faults: vec![],
+            resume_rate,
         }
     }
 
@@ -83,7 +97,7 @@ mod tests {
         w.write(run_start(start)).unwrap();
         assert_eq!(
             resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap(),
-            ResumePoint { seq: 0, cid: start, from_checkpoint: false }
+            ResumePoint { seq: 0, cid: start, from_checkpoint: false, resume_rate: ResumeRate::DEFAULT }
         );
 
         let mut w = LogWriter::new(Vec::new(), Role::Client);
@@ -99,7 +113,22 @@ mod tests {
         })
         .unwrap();
         let lines = read_log(&w.into_inner()[..]).unwrap();
-        assert_eq!(resume_point(&lines).unwrap(), ResumePoint { seq: 50, cid: c50, from_checkpoint: true });
+        assert_eq!(
+            resume_point(&lines).unwrap(),
+            ResumePoint { seq: 50, cid: c50, from_checkpoint: true, resume_rate: ResumeRate::DEFAULT }
+        );
+    }
+
+    #[test]
+    fn the_restart_keeps_the_resume_rate_of_its_run() {
+        let start = cid("0123456789abcdef");
+        let mut w = LogWriter::new(Vec::new(), Role::Client);
+        let rate: ResumeRate = "0.6".parse().unwrap();
+        w.write(run_start_at(start, Some(rate))).unwrap();
+        let c50 = crate::chain::nth(start, 50);
+        w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+        let point = resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap();
+        assert_eq!(point.resume_rate, rate);
     }
 
     #[test]
