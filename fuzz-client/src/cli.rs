@@ -11,7 +11,7 @@ use crate::quic::connection::Timeouts;
 use crate::triage::bisect::{self, BisectJob};
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use clap::{Parser, Subcommand, ValueEnum};
-use fuzz_shared::{cid, Cid, Mode};
+use fuzz_shared::{cid, Cid, Mode, ResumeRate};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -206,6 +206,13 @@ pub struct ConnArgs {
     #[arg(long, value_name = "ALPN", default_value = "hq-interop")]
     pub alpn: String,
 
+    /// The share of connections whose plan resumes a TLS session (0 to 1; default 0.25, the
+    /// plans' own). Each runs a clean priming connection first for its session ticket. An input
+    /// of the derivation like --start-cid: a restart must keep it (restart commands do, and
+    /// --resume-from takes it from the log).
+    #[arg(long, value_name = "SHARE")]
+    pub resume_rate: Option<ResumeRate>,
+
     /// The TLS server name (SNI). Default: the host of SERVER, or `localhost` for an IP address.
     #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
@@ -333,10 +340,26 @@ impl Cli {
 impl Args {
     /// Checks every argument and builds the campaign's configuration. `argv` is the original
     /// command line (program first), kept for `run_start` and the restart command.
-    pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
+    pub fn into_config(mut self, mut argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
         let (start_cid, start_seq) = match (&self.resume_from, &self.start_cid) {
             (Some(log), _) => {
                 let point = resume::resume_from(log)?;
+                // The resume rate is part of the derivation: the log's, unless given (the same).
+                match self.conn.resume_rate {
+                    Some(rate) if rate != point.resume_rate => {
+                        return Err(usage(format!(
+                            "--resume-rate {rate}: {} ran at {}; a restart must keep it",
+                            log.display(),
+                            point.resume_rate
+                        )))
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.conn.resume_rate = Some(point.resume_rate);
+                        // Kept in the logged command line, so that this run's restart keeps it.
+                        argv.extend(["--resume-rate".to_string(), point.resume_rate.to_string()]);
+                    }
+                }
                 (point.cid, point.seq)
             }
             (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
@@ -485,6 +508,7 @@ impl ConnArgs {
             log: self.log.clone(),
             crash_pcap: Some(campaign::crash_pcap_path(self.log.as_deref())),
             mode: self.mode.into(),
+            resume_rate: self.resume_rate.unwrap_or_default(),
             alpn: self.alpn.clone(),
             ca,
             timeouts: Timeouts::new(Duration::from_millis(self.idle_ms), Duration::from_millis(self.max_conn_ms))

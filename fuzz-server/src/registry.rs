@@ -35,7 +35,7 @@ pub struct Conn {
     pub handshake_complete: bool,
     /// The Initial crypto stream so far, for the `abort-on-bad-key-share` planted fault (empty,
     /// and allocating nothing, without it).
-    pub initial_crypto: crate::planted::HelloAssembly,
+    pub initial_crypto: fuzz_s2n_glue::crypto_stream::FirstMessage,
 }
 
 /// Totals for `run_end` and the summary on stderr.

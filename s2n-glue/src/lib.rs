@@ -2,11 +2,15 @@
 //!
 //! `fuzz-shared` knows nothing of s2n-quic; the client and the server both intercept s2n-quic's
 //! outgoing packets and hand them to a [`ConnectionFuzzer`]. The translation lives here, once:
+//! - [`crypto_stream`]: the frames of a received packet, and the first handshake message of a
+//!   peer's Initial crypto stream (a ClientHello, a ServerHello) reassembled from them;
 //! - [`space_of`]: s2n-quic's packet number spaces as the core names them;
 //! - [`std_addr`]: an event's socket address as a std one;
 //! - [`PayloadMutator`]: one outgoing packet's cleartext payload, as s2n-quic's
 //!   `intercept_tx_payload` hands it out, through a connection's fuzzer, with the guard that
 //!   keeps a misbehaving engine from taking the endpoint down.
+
+pub mod crypto_stream;
 
 use fuzz_shared::fuzzer::{ConnectionFuzzer, PacketMutator};
 use fuzz_shared::mutate::{self, MIN_PAYLOAD_LEN};

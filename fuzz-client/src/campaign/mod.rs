@@ -1,7 +1,8 @@
 //! The campaign: the CID chain, connections in flight, checkpoints, probes, and the run log.
 //!
 //! Connection #seq has CID `chain::nth(start_cid, seq - start_seq)` and its plan is
-//! `ConnectionPlan::from_cid(cid, Client)`. Connections start in chain order (`cid_start` lines
+//! `ConnectionPlan::from_cid_at(cid, Client, resume_rate)`; a resuming plan runs its priming
+//! connection first ([`crate::quic::resumption`]). Connections start in chain order (`cid_start` lines
 //! are in `seq` order) and end in any order. A checkpoint at #i (i a multiple of
 //! `checkpoint_every`) is logged only once every connection below i has logged its `cid_end`
 //! *and* a clean probe connection started after that succeeded, so restarting at `cid_i`
@@ -25,13 +26,14 @@ pub mod watch;
 use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
+use crate::quic::resumption;
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
 use crate::triage::capture::{self, CaptureFlow, FlowLabel};
 use crate::triage::repro;
 use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
-use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, Role};
+use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, ResumeRate, Role};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::net::SocketAddr;
@@ -94,6 +96,8 @@ pub struct CampaignConfig {
     /// Where the crash capture goes when the server goes down (`<log>.crash.pcap`).
     pub crash_pcap: Option<PathBuf>,
     pub mode: Mode,
+    /// The share of plans that resume a session: an input of the derivation (`--resume-rate`).
+    pub resume_rate: ResumeRate,
     pub alpn: String,
     pub ca: Option<Vec<u8>>,
     pub timeouts: Timeouts,
@@ -315,6 +319,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         version: fuzz_shared::VERSION.into(),
         args: c.argv.clone(),
         planted_faults: Vec::new(),
+        resume_rate: Some(c.resume_rate),
     })?;
     if !c.quiet {
         tracing::info!(
@@ -392,19 +397,18 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 pending_cps.push_back((seq, cid, watch.rss_kb()));
                 next_cp = schedule.next_after(seq);
             }
-            let plan = ConnectionPlan::from_cid(&cid, Role::Client);
+            let plan = ConnectionPlan::from_cid_at(&cid, Role::Client, c.resume_rate);
             if plan.attempt_0rtt {
                 summary.zero_rtt_unsupported += 1;
             }
             tracing::debug!(target: "mutation", "#{seq} {cid} plan: {}", serde_json::to_string(&plan).unwrap_or_default());
             log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
-            let shared = ConnShared::new(seq, cid, plan, c.mode);
             let ep = ep.clone();
             let done = done_tx.clone();
             let cancel = cancel_rx.clone();
-            let t = c.timeouts;
+            let (t, mode) = (c.timeouts, c.mode);
             tokio::spawn(async move {
-                let report = connection::run(&ep, shared, t, cancel).await;
+                let report = resumption::run(&ep, (seq, cid, plan), mode, t, cancel).await;
                 let _ = done.send(report);
             });
             in_flight += 1;
@@ -473,6 +477,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     mutation_digest: report.mutation_digest.clone(),
                     duration_ms: report.duration.as_millis() as u64,
                     detail: report.detail.clone(),
+                    resumption: report.resumption.clone(),
                 })?;
                 tracing::debug!(
                     target: "mutation",

@@ -8,6 +8,7 @@
 //! (RFC 9000 §10.2) so that the server frees it at once instead of at its idle timeout.
 
 use crate::quic::endpoint::{Attempt, ClientEndpoint};
+use fuzz_s2n_glue::crypto_stream::FirstMessage;
 use fuzz_shared::mutate;
 use fuzz_shared::{Cid, ConnectionFuzzer, ConnectionPlan, FuzzState, Mode, Outcome, Request, Role};
 use s2n_quic::connection::Error as ConnError;
@@ -74,10 +75,27 @@ pub struct ConnStats {
     pub received: u64,
     /// A packet carrying CONNECTION_CLOSE was sent.
     pub close_sent: bool,
-    /// Whether a session ticket was offered (None: the plan did not ask for resumption).
-    pub resumption_offered: Option<bool>,
+    /// The session ticket a priming connection received (the latest, if several).
+    pub ticket: Option<Arc<Vec<u8>>>,
+    /// A connection that offers a ticket: its server's ServerHello, reassembled from the Initial
+    /// packets received, until it is whole ([`fuzz_s2n_glue::crypto_stream::FirstMessage`]).
+    pub server_hello: Option<FirstMessage>,
+    /// Whether that ServerHello accepted the ticket ([`fuzz_shared::handshake::psk_accepted`]).
+    pub psk_accepted: Option<bool>,
     /// Set when the ODCID was not the intended CID: a bug.
     pub odcid_error: Option<String>,
+}
+
+/// A connection's part in session resumption (RFC 8446 §2.2), module [`crate::quic::resumption`].
+#[derive(Debug, Clone, Default)]
+pub enum Session {
+    /// A full handshake; tickets the server sends are not kept.
+    #[default]
+    Fresh,
+    /// A priming connection: keeps the tickets the server sends.
+    Prime,
+    /// Offers this ticket, from its priming connection.
+    Offer(Arc<Vec<u8>>),
 }
 
 /// Everything about one connection that the endpoint's providers need.
@@ -85,6 +103,9 @@ pub struct ConnShared {
     pub seq: u64,
     pub cid: Cid,
     pub plan: ConnectionPlan,
+    pub session: Session,
+    /// Signalled by the TLS ticket callback when a priming connection receives a ticket.
+    pub ticket_arrived: Notify,
     pub stats: Mutex<ConnStats>,
     /// Signalled by the interceptor when a CONNECTION_CLOSE leaves.
     pub close_sent: Notify,
@@ -95,12 +116,20 @@ pub struct ConnShared {
 
 impl ConnShared {
     pub fn new(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode) -> Arc<Self> {
+        Self::with_session(seq, cid, plan, mode, Session::Fresh)
+    }
+
+    pub fn with_session(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode, session: Session) -> Arc<Self> {
+        let offers = matches!(session, Session::Offer(_));
         Arc::new(Self {
             seq,
             cid,
             plan,
+            session,
+            ticket_arrived: Notify::new(),
             stats: Mutex::new(ConnStats {
                 fuzzer: (mode == Mode::Fuzz).then(|| ConnectionFuzzer::new(&cid, Role::Client)),
+                server_hello: offers.then(FirstMessage::default),
                 ..ConnStats::default()
             }),
             close_sent: Notify::new(),
@@ -126,6 +155,8 @@ pub struct ConnReport {
     /// Packets received from the server: a failed connection that received some still proves
     /// the server alive.
     pub received: u64,
+    /// How the resumption of a resuming plan went (module [`crate::quic::resumption`]).
+    pub resumption: Option<fuzz_shared::log::Resumption>,
 }
 
 impl ConnReport {
@@ -347,13 +378,6 @@ pub async fn run(
     let duration = started.elapsed();
     let mut stats = shared.stats.lock().expect("stats");
     let mut detail = end.detail;
-    if let Some(offered) = stats.resumption_offered {
-        let note = if offered { "resumption: ticket offered" } else { "resumption: no ticket yet" };
-        detail = Some(match detail {
-            Some(d) => format!("{d}; {note}"),
-            None => note.to_string(),
-        });
-    }
     if stats.received == 0 && matches!(end.outcome, Outcome::Timeout | Outcome::HandshakeFailed) {
         detail = Some(format!("{}; nothing received from the server", detail.unwrap_or_default()));
     }
@@ -370,6 +394,7 @@ pub async fn run(
         odcid_error: stats.odcid_error.take(),
         fuzz_state: shared.plan.fuzz_state,
         received: stats.received,
+        resumption: None,
     }
 }
 
@@ -407,6 +432,14 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     let handle = conn.handle();
     if let Err("cancelled") = bounded(shared.handshake_settled.notified(), t.silence(ep, shared), cancel).await {
         return abandon(&handle, shared, "abandoned: campaign stopping").await;
+    }
+    // A priming connection is for its session ticket (RFC 8446 §4.6.1: sent after the
+    // handshake, at the server's discretion): it waits for one, up to the same silence, before
+    // it goes on (a priming plan makes no requests, so it then closes).
+    if matches!(shared.session, Session::Prime) && shared.stats.lock().expect("stats").ticket.is_none() {
+        if let Err("cancelled") = bounded(shared.ticket_arrived.notified(), t.silence(ep, shared), cancel).await {
+            return abandon(&handle, shared, "abandoned: campaign stopping").await;
+        }
     }
     // After the handshake the same silence abandons the connection: a request or response whose
     // mutated frame the peer dropped is dropped again on every retransmission.

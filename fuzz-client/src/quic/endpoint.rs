@@ -15,11 +15,11 @@
 //!   `original_destination_connection_id` transport parameter is checked again later.
 //!
 //! The same synchronous window serves TLS resumption: `new_client_session` loads the TLS config
-//! right after `create_connection_context`, so [`TlsLoader`] knows which connection it serves
-//! and hands a config that offers the latest session ticket when that connection's plan says
-//! `resume_session`.
+//! right after `create_connection_context`, so [`TlsLoader`] knows which connection it serves,
+//! and hands a priming connection, or one that offers its priming connection's ticket, a config
+//! bound to it ([`BoundConfigs`]).
 
-use crate::quic::connection::ConnShared;
+use crate::quic::connection::{ConnShared, Session};
 use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
 use crate::quic::patience::HandshakeTimes;
@@ -32,7 +32,7 @@ use s2n_quic::Client;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -131,71 +131,126 @@ struct Creating {
     current: Mutex<Option<Arc<ConnShared>>>,
 }
 
-/// Session tickets received from the server; only the most recent is kept (RFC 8446 §4.6.1
-/// lets a client use any ticket it holds; the latest is the most likely to be valid).
+/// Counts the session tickets received (for the summary); priming connections keep theirs.
 #[derive(Default)]
 pub struct Tickets {
-    latest: Mutex<Option<Arc<Vec<u8>>>>,
     pub received: AtomicU64,
 }
 
+/// Keeps the session tickets of priming connections (RFC 8446 §4.6.1 NewSessionTicket). s2n-tls
+/// hands a ticket to the config's callback with the TLS connection it arrived on; a connection
+/// bound by [`BoundConfigs`] carries its [`ConnShared`] as the TLS connection's application
+/// context, which says whose ticket it is.
 struct TicketCallback(Arc<Tickets>);
 
 impl callbacks::SessionTicketCallback for TicketCallback {
-    fn on_session_ticket(&self, _connection: &mut TlsConnection, ticket: &callbacks::SessionTicket) {
+    fn on_session_ticket(&self, connection: &mut TlsConnection, ticket: &callbacks::SessionTicket) {
+        self.0.received.fetch_add(1, Ordering::Relaxed);
+        let Some(conn) = connection.application_context::<Arc<ConnShared>>() else { return };
+        if !matches!(conn.session, Session::Prime) {
+            return;
+        }
         let Ok(len) = ticket.len() else { return };
         let mut data = vec![0; len];
         if ticket.data(&mut data).is_ok() {
-            *self.0.latest.lock().expect("tickets") = Some(Arc::new(data));
-            self.0.received.fetch_add(1, Ordering::Relaxed);
+            conn.stats.lock().expect("stats").ticket = Some(Arc::new(data));
+            conn.ticket_arrived.notify_one();
         }
     }
 }
 
-/// Offers the latest ticket; installed only in the config used by connections that resume.
-struct OfferTicket(Arc<Tickets>);
+/// Which connection a bound TLS config serves until its TLS connection initializes.
+type Holder = Arc<Mutex<Option<Weak<ConnShared>>>>;
 
-impl config::ConnectionInitializer for OfferTicket {
+/// Binds a TLS connection to its [`ConnShared`] when s2n-tls initializes it, and offers the
+/// connection's ticket (`set_session_ticket` must come before the ClientHello, which it does:
+/// s2n-tls initializes a connection at its first handshake step).
+struct BindConnection(Holder);
+
+impl config::ConnectionInitializer for BindConnection {
     fn initialize_connection(
         &self,
         connection: &mut TlsConnection,
     ) -> Result<Option<std::pin::Pin<Box<dyn tls::callbacks::ConnectionFuture>>>, tls::error::Error> {
-        let ticket = self.0.latest.lock().expect("tickets").clone();
-        if let Some(ticket) = ticket {
-            connection.set_session_ticket(&ticket)?;
+        let Some(conn) = self.0.lock().expect("holder").take().and_then(|w| w.upgrade()) else { return Ok(None) };
+        if let Session::Offer(ticket) = &conn.session {
+            connection.set_session_ticket(ticket)?;
         }
+        connection.set_application_context(conn);
         Ok(None)
     }
 }
 
-/// Two prebuilt TLS configs (building one costs ~12 ms): with and without a ticket offer.
+/// TLS configs for the connections that take part in resumption, each serving one connection at
+/// a time.
+///
+/// s2n-quic asks the TLS provider for a config when it creates a connection, but s2n-tls runs
+/// the config's connection initializer only at the connection's first handshake step, later,
+/// after other connections may have been created: so the initializer cannot ask "which connection
+/// is being created". Each bound config has a holder instead, filled with its connection when it
+/// is handed out and emptied by the initializer; a config is handed out again only once its
+/// holder is empty (or its connection is gone without ever starting its handshake). Connections
+/// in that window are few, so the pool stays small; building a config costs about a millisecond.
+struct BoundConfigs {
+    slots: Vec<(config::Config, Holder)>,
+    alpn: String,
+    ca: Option<Vec<u8>>,
+    tickets: Arc<Tickets>,
+}
+
+impl BoundConfigs {
+    fn config_for(&mut self, conn: &Arc<ConnShared>) -> Result<config::Config, tls::error::Error> {
+        let free = |h: &Holder| h.lock().expect("holder").as_ref().is_none_or(|w| w.strong_count() == 0);
+        let slot = match self.slots.iter().position(|(_, h)| free(h)) {
+            Some(i) => i,
+            None => {
+                let holder = Holder::default();
+                let bound = BindConnection(holder.clone());
+                let config = tls_config(&self.alpn, self.ca.as_deref(), &self.tickets, Some(bound))?;
+                self.slots.push((config, holder));
+                self.slots.len() - 1
+            }
+        };
+        let (config, holder) = &self.slots[slot];
+        *holder.lock().expect("holder") = Some(Arc::downgrade(conn));
+        Ok(config.clone())
+    }
+}
+
+/// Hands each connection its TLS config: the shared plain one, or a bound one for connections
+/// that prime or offer a session ticket.
 struct TlsLoader {
     plain: config::Config,
-    resume: config::Config,
+    bound: BoundConfigs,
     creating: Arc<Creating>,
-    tickets: Arc<Tickets>,
 }
 
 impl tls::ConfigLoader for TlsLoader {
     fn load(&mut self, _cx: tls::ConnectionContext) -> config::Config {
         let conn = self.creating.current.lock().expect("creating").take();
         match conn {
-            Some(conn) if conn.plan.resume_session => {
-                let have = self.tickets.latest.lock().expect("tickets").is_some();
-                conn.stats.lock().expect("stats").resumption_offered = Some(have);
-                if have {
-                    self.resume.clone()
-                } else {
+            Some(conn) if !matches!(conn.session, Session::Fresh) => match self.bound.config_for(&conn) {
+                Ok(config) => config,
+                Err(e) => {
+                    // Resumption is then not attempted; the connection itself goes on.
+                    tracing::error!("{}: cannot build a TLS config for resumption: {e}", conn.cid);
                     self.plain.clone()
                 }
-            }
+            },
             _ => self.plain.clone(),
         }
     }
 }
 
-fn tls_config(alpn: &str, ca: Option<&[u8]>, tickets: &Arc<Tickets>, offer: bool) -> anyhow::Result<config::Config> {
+fn tls_config(
+    alpn: &str,
+    ca: Option<&[u8]>,
+    tickets: &Arc<Tickets>,
+    bind: Option<BindConnection>,
+) -> Result<config::Config, tls::error::Error> {
     let mut b = config::Builder::new();
+    // The only trust store is `--ca`, or none: the system's would cost ~7 ms per config.
+    b.with_system_certs(false)?;
     b.enable_quic()?;
     b.set_security_policy(&tls::security::DEFAULT_TLS13)?;
     b.set_application_protocol_preference([alpn.as_bytes()])?;
@@ -203,7 +258,6 @@ fn tls_config(alpn: &str, ca: Option<&[u8]>, tickets: &Arc<Tickets>, offer: bool
     b.set_session_ticket_callback(TicketCallback(tickets.clone()))?;
     match ca {
         Some(pem) => {
-            b.wipe_trust_store()?;
             b.trust_pem(pem)?;
         }
         None => {
@@ -212,10 +266,10 @@ fn tls_config(alpn: &str, ca: Option<&[u8]>, tickets: &Arc<Tickets>, offer: bool
             unsafe { b.disable_x509_verification()? };
         }
     }
-    if offer {
-        b.set_connection_initializer(OfferTicket(tickets.clone()))?;
+    if let Some(bind) = bind {
+        b.set_connection_initializer(bind)?;
     }
-    Ok(b.build()?)
+    b.build()
 }
 
 /// Per-connection event context: holds the connection's state for the interceptor's registry
@@ -352,10 +406,14 @@ impl ClientEndpoint {
         let creating = Arc::new(Creating::default());
         let tickets = Arc::new(Tickets::default());
         let loader = TlsLoader {
-            plain: tls_config(s.alpn, s.ca, &tickets, false)?,
-            resume: tls_config(s.alpn, s.ca, &tickets, true)?,
+            plain: tls_config(s.alpn, s.ca, &tickets, None)?,
+            bound: BoundConfigs {
+                slots: Vec::new(),
+                alpn: s.alpn.to_string(),
+                ca: s.ca.map(<[u8]>::to_vec),
+                tickets: tickets.clone(),
+            },
             creating: creating.clone(),
-            tickets: tickets.clone(),
         };
         let tls = tls::Client::from_loader(loader);
         let limits = s2n_quic::provider::limits::Limits::new()

@@ -119,14 +119,26 @@ impl PacketInterceptor for FuzzInterceptor {
     fn intercept_rx_payload<'a>(
         &mut self,
         subject: &Subject,
-        _packet: &Packet,
+        packet: &Packet,
         payload: DecoderBufferMut<'a>,
     ) -> DecoderBufferMut<'a> {
-        if let Some(conn) = self.registry.get(subject) {
-            conn.stats.lock().expect("stats").received += 1;
-        }
         if let Subject::Connection { id, .. } = subject {
             self.registry.flights.lock().expect("flights").claim(*id);
+        }
+        let Some(conn) = self.registry.get(subject) else { return payload };
+        let mut stats = conn.stats.lock().expect("stats");
+        stats.received += 1;
+        // A connection that offered a ticket reads the server's ServerHello (Initial packets):
+        // did the server accept it? Once whole, the assembly is dropped.
+        if packet.number.space().is_initial() {
+            if let Some(assembly) = stats.server_hello.as_mut() {
+                let bytes = payload.into_less_safe_slice();
+                if let Some(hello) = assembly.add(bytes) {
+                    stats.psk_accepted = fuzz_shared::handshake::psk_accepted(&hello);
+                    stats.server_hello = None;
+                }
+                return DecoderBufferMut::new(bytes);
+            }
         }
         payload
     }

@@ -3,6 +3,7 @@
 //! shortest and the longest connection with their CIDs; outcomes.
 
 use crate::quic::connection::ConnReport;
+use crate::quic::resumption::ResumptionCounts;
 use fuzz_shared::{Cid, FuzzState, Outcome};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,6 +30,8 @@ pub struct Summary {
     pub zero_rtt_unsupported: u64,
     pub probes: u64,
     pub probe_failures: u64,
+    /// Resuming plans: primed, offered, accepted.
+    pub resumption: ResumptionCounts,
 }
 
 impl Summary {
@@ -46,6 +49,9 @@ impl Summary {
             self.fuzzed_connections += 1;
         }
         *self.outcomes.entry(r.outcome).or_default() += 1;
+        if let Some(resumption) = &r.resumption {
+            self.resumption.add(resumption);
+        }
         self.connections += 1;
         if self.shortest.is_none_or(|(d, _, _)| r.duration < d) {
             self.shortest = Some((r.duration, r.cid, r.seq));
@@ -94,6 +100,15 @@ impl Summary {
             let _ = writeln!(s, "longest connection: {} ms, #{} cid {}", long.0.as_millis(), long.2, long.1);
         }
         let _ = writeln!(s, "probes: {} ({} failed tries)", self.probes, self.probe_failures);
+        let r = self.resumption;
+        if r.planned > 0 {
+            let _ = writeln!(
+                s,
+                "resumption: {} plans resumed (each after a priming connection, not counted above): ticket offered {}, \
+                 accepted {}, declined {}",
+                r.planned, r.offered, r.accepted, r.declined
+            );
+        }
         if self.zero_rtt_unsupported > 0 {
             let _ = writeln!(
                 s,
