@@ -8,7 +8,8 @@
 //! For each peer: a clean campaign completes (nearly) every connection; two fuzzed campaigns of
 //! the same CIDs, each against a fresh server, make the same decisions (derivation v2 keys them
 //! to what packets carry, so a slower or faster peer does not move them), and the server is up
-//! at the end of both.
+//! at the end of both. Against aioquic, which issues session tickets, resuming plans offer their
+//! priming connection's ticket and the server accepts it.
 
 use fuzz_e2e::{digest_agreement, free_udp_port, run_client, scratch_dir, workspace, ClientRun};
 use fuzz_shared::{Event, Outcome};
@@ -86,4 +87,47 @@ fn ngtcp2() {
 #[test]
 fn aioquic() {
     holds_against("aioquic", &["--idle-ms", "2000"]);
+}
+
+/// A third-party server that issues session tickets (aioquic) takes the tickets the priming
+/// connections fetch: every resuming connection offers one and the server's ServerHello accepts
+/// (nearly) all of them.
+#[test]
+fn aioquic_accepts_primed_resumption() {
+    let port = free_udp_port();
+    let Some(cmd) = peer_cmd("aioquic", port) else { return };
+    let dir = scratch_dir("interop-aioquic-resume");
+    let addr = format!("127.0.0.1:{port}");
+    let args = [
+        "--start-cid",
+        START,
+        "--count",
+        "60",
+        "--mode",
+        "clean",
+        "--resume-rate",
+        "1",
+        "--idle-ms",
+        "2000",
+        "--no-progress",
+        "--server-cmd",
+        &cmd,
+        &addr,
+    ];
+    let run = run_client(&dir.join("resume.jsonl"), &args);
+    assert_eq!(run.status.code(), Some(0), "stderr:\n{}", run.stderr);
+    let resumptions: Vec<_> = run
+        .log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::CidEnd { resumption, .. } => Some(resumption.clone().expect("every plan resumes at rate 1")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumptions.len(), 60);
+    let offered = resumptions.iter().filter(|r| r.offered).count();
+    let accepted = resumptions.iter().filter(|r| r.offered && r.accepted == Some(true)).count();
+    println!("aioquic: resumption offered {offered}/60, accepted {accepted}");
+    assert!(offered >= 57, "aioquic issued tickets to only {offered} of 60 priming connections");
+    assert!(accepted * 100 >= offered * 95, "aioquic accepted {accepted} of {offered} offers");
 }

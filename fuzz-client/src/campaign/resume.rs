@@ -57,7 +57,10 @@ mod tests {
         let c50 = chain::nth(start, 50);
         w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
         drop(w);
-        assert_eq!(resume_from(&path).unwrap(), ResumePoint { seq: 50, cid: c50, from_checkpoint: true, resume_rate: Default::default() });
+        assert_eq!(
+            resume_from(&path).unwrap(),
+            ResumePoint { seq: 50, cid: c50, from_checkpoint: true, resume_rate: Default::default() }
+        );
 
         assert!(resume_from(&dir.join("absent.jsonl")).unwrap_err().0.contains("absent.jsonl"));
         let garbage = dir.join("garbage.jsonl");
