@@ -93,7 +93,8 @@ fn campaign_logs_every_cid_and_true_checkpoints() {
     assert!(server.is_running(), "the server died: {}", server.stderr_text());
     assert!(run.stderr.contains("connections/s"), "a summary on stderr:\n{}", run.stderr);
     // The ODCIDs on the wire: the server learns each connection's CID from its first Initial.
-    // Every CID of the chain reached it, and every other CID it saw is a probe CID.
+    // Every CID of the chain reached it, and every other CID it saw is a probe CID or the
+    // priming CID of a resuming plan.
     let chain: std::collections::HashSet<Cid> = chain::iter(start_cid()).take(300).collect();
     let mut probes = std::collections::HashSet::new();
     for cid in chain.iter().chain(std::iter::once(&chain::nth(start_cid(), 300))) {
@@ -112,8 +113,16 @@ fn campaign_logs_every_cid_and_true_checkpoints() {
         .collect();
     let missing: Vec<&Cid> = chain.iter().filter(|c| !seen.contains(c)).collect();
     assert!(missing.is_empty(), "the server never saw these chain CIDs as ODCIDs: {missing:?}");
-    let strangers: Vec<&Cid> = seen.iter().filter(|c| !chain.contains(c) && !probes.contains(c)).collect();
-    assert!(strangers.is_empty(), "the server saw ODCIDs that are neither chain nor probe CIDs: {strangers:?}");
+    let primes: std::collections::HashSet<Cid> =
+        chain.iter().filter(|c| ConnectionPlan::from_cid(c, Role::Client).resume_session).map(chain::prime).collect();
+    let strangers: Vec<&Cid> =
+        seen.iter().filter(|c| !chain.contains(c) && !probes.contains(c) && !primes.contains(c)).collect();
+    assert!(
+        strangers.is_empty(),
+        "the server saw ODCIDs that are neither chain, probe nor priming CIDs: {strangers:?}"
+    );
+    let unprimed: Vec<&Cid> = primes.iter().filter(|c| !seen.contains(c)).collect();
+    assert!(unprimed.is_empty(), "resuming plans whose priming connection never reached the server: {unprimed:?}");
     eprintln!("{}", run.stderr);
 }
 

@@ -505,3 +505,39 @@ impl ClientEndpoint {
         self.control.mismatches.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuzz_shared::{ConnectionPlan, Mode, Role};
+
+    fn conn(hex: &str) -> Arc<ConnShared> {
+        let cid: Cid = hex.parse().unwrap();
+        let plan = ConnectionPlan::from_cid(&cid, Role::Client);
+        ConnShared::with_session(0, cid, plan, Mode::Clean, Session::Prime)
+    }
+
+    /// A bound config serves one connection until s2n-tls initializes it (or it is gone).
+    #[test]
+    fn bound_configs_serve_one_connection_at_a_time() {
+        let tickets = Arc::new(Tickets::default());
+        let mut bound = BoundConfigs { slots: Vec::new(), alpn: "hq-interop".into(), ca: None, tickets };
+        let (a, b) = (conn("0000000000000001"), conn("0000000000000002"));
+        bound.config_for(&a).unwrap();
+        bound.config_for(&b).unwrap();
+        assert_eq!(bound.slots.len(), 2, "a's config still waits for its connection to initialize");
+        let held = |bound: &BoundConfigs, i: usize| bound.slots[i].1.lock().unwrap().as_ref().and_then(Weak::upgrade);
+        assert!(Arc::ptr_eq(&held(&bound, 0).unwrap(), &a));
+        assert!(Arc::ptr_eq(&held(&bound, 1).unwrap(), &b));
+        // s2n-tls initialized a's connection: its config is free again.
+        bound.slots[0].1.lock().unwrap().take();
+        let c = conn("0000000000000003");
+        bound.config_for(&c).unwrap();
+        assert_eq!(bound.slots.len(), 2);
+        assert!(Arc::ptr_eq(&held(&bound, 0).unwrap(), &c));
+        // b never started its handshake and is gone: its config is free too.
+        drop(b);
+        bound.config_for(&conn("0000000000000004")).unwrap();
+        assert_eq!(bound.slots.len(), 2);
+    }
+}
