@@ -68,8 +68,20 @@ pub struct Args {
     /// Restart where an earlier run (its run log) left off: at its last checkpoint with the
     /// server up (or its start, when it has none), keeping its numbering. Replaces --start-cid
     /// and --start-seq; --count counts the connections of this run.
-    #[arg(long, value_name = "LOG", conflicts_with_all = ["start_cid", "start_seq"])]
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["start_cid", "start_seq", "shard", "shards"])]
     pub resume_from: Option<PathBuf>,
+
+    /// Run shard I of a campaign of N shards (0 <= I < N): --start-cid is then the campaign's
+    /// root (required), the shard's chain starts at a CID derived from the root and I, and
+    /// --start-seq counts along the shard's own chain. Shards never share a CID (see the README
+    /// for the odds over long campaigns).
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<String>,
+
+    /// Like --shard I/N, with I from $JOB_COMPLETION_INDEX, which a Kubernetes Indexed Job sets
+    /// in each pod.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u64>,
 
     /// Stop after N connections (whichever of --count and --duration comes first).
     #[arg(long, value_name = "N")]
@@ -194,7 +206,8 @@ pub struct ConnArgs {
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
 
-    /// The JSON-lines run log (appended to).
+    /// The JSON-lines run log (appended to). `-` writes it to stdout (only the log goes there;
+    /// everything for people goes to stderr), as a container's log collector wants.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -334,16 +347,31 @@ impl Args {
     /// Checks every argument and builds the campaign's configuration. `argv` is the original
     /// command line (program first), kept for `run_start` and the restart command.
     pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
-        let (start_cid, start_seq) = match (&self.resume_from, &self.start_cid) {
-            (Some(log), _) => {
-                let point = resume::resume_from(log)?;
-                (point.cid, point.seq)
+        let index_env = std::env::var(campaign::shard::INDEX_ENV).ok();
+        let shard = campaign::shard::resolve(self.shard.as_deref(), self.shards, index_env.as_deref())?;
+        let (start_cid, start_seq) =
+            match (&self.resume_from, &self.start_cid) {
+                (Some(log), _) => {
+                    let point = resume::resume_from(log)?;
+                    (point.cid, point.seq)
+                }
+                (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
+                (None, None) if shard.is_some() => return Err(usage(
+                    "a shard needs --start-cid, the campaign's root: every shard of a campaign must be given the same",
+                )),
+                (None, None) => {
+                    let bytes: [u8; cid::CLIENT_LEN] = rand::random();
+                    (Cid::from_slice(&bytes).expect("8 bytes is a valid CID length"), self.start_seq)
+                }
+            };
+        // With a shard, --start-cid names the campaign (its root) and the run starts in the
+        // shard's own chain.
+        let (shard, start_cid) = match shard {
+            Some(spec) => {
+                let (info, at) = campaign::shard::locate(start_cid, spec, start_seq);
+                (Some(info), at)
             }
-            (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
-            (None, None) => {
-                let bytes: [u8; cid::CLIENT_LEN] = rand::random();
-                (Cid::from_slice(&bytes).expect("8 bytes is a valid CID length"), self.start_seq)
-            }
+            None => (None, start_cid),
         };
         if self.count == Some(0) {
             return Err(usage("--count 0: a campaign needs at least one connection"));
@@ -366,6 +394,7 @@ impl Args {
         config.checkpoint_every = self.checkpoint_every;
         config.failure_streak = self.failure_streak.max(1);
         config.progress = !self.no_progress;
+        config.shard = shard;
         Ok(config)
     }
 }
@@ -417,7 +446,7 @@ impl BisectArgs {
         if self.from_seq.checked_add(count).is_none() {
             return Err(usage("--from-seq is too large for the window"));
         }
-        let log = self.conn.log.clone();
+        let log = campaign::log_file(self.conn.log.as_deref()).map(PathBuf::from);
         let server = self
             .server
             .into_server(None)?
@@ -444,7 +473,7 @@ impl ServerArgs {
         if !(t.is_finite() && t > 0.0) {
             return Err(usage(format!("--server-start-timeout {t}: must be a positive number of seconds")));
         }
-        Ok(Some(ServerCmd::new(command, Duration::from_secs_f64(t), log)))
+        Ok(Some(ServerCmd::new(command, Duration::from_secs_f64(t), campaign::log_file(log))))
     }
 }
 
@@ -483,7 +512,7 @@ impl ConnArgs {
             concurrency: 16,
             checkpoint_every: 1000,
             log: self.log.clone(),
-            crash_pcap: Some(campaign::crash_pcap_path(self.log.as_deref())),
+            crash_pcap: Some(campaign::crash_pcap_path(campaign::log_file(self.log.as_deref()))),
             mode: self.mode.into(),
             alpn: self.alpn.clone(),
             ca,
@@ -495,6 +524,7 @@ impl ConnArgs {
             progress: true,
             quiet: false,
             replay: false,
+            shard: None,
             argv,
         })
     }

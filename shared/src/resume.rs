@@ -73,6 +73,7 @@ mod tests {
             version: "0".into(),
             args: vec![],
             planted_faults: vec![],
+            shard: None,
         }
     }
 

@@ -51,6 +51,7 @@ mod tests {
             version: "0".into(),
             args: vec![],
             planted_faults: vec![],
+            shard: None,
         })
         .unwrap();
         let c50 = chain::nth(start, 50);
