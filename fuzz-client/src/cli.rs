@@ -8,6 +8,7 @@ use crate::campaign::watch::ServerCmd;
 use crate::campaign::{self, resume};
 use crate::campaign::{CampaignConfig, ProbePolicy};
 use crate::quic::connection::Timeouts;
+use crate::report::merge::MergeJob;
 use crate::triage::bisect::{self, BisectJob};
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -21,7 +22,7 @@ Exit status:
   0  the campaign ended and the server is up
   1  internal error of the fuzzer (e.g. a connection whose initial CID is not the chosen one)
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
-  3  the server went down: `server_down` in the log and the restart command on stderr
+  3  the server went down: `server_down` in the log and the restart command on stderr (merge: a shard saw it)
   4  bisect: the crash did not reproduce (the whole window ran against a fresh server, which survived)
   130  interrupted (Ctrl-C): connections in flight are closed and logged first";
 
@@ -51,6 +52,25 @@ pub enum Command {
     /// Narrow a stretch of the chain that kills the server down to the shortest run that still
     /// kills a fresh server, ideally a single CID; print the command that reproduces it.
     Bisect(BisectArgs),
+    /// One view of a sharded campaign from its shards' run logs: per shard, connections,
+    /// checkpoints, outcomes, whether it saw the server go down and the command that restarts
+    /// it alone; which shards saw the server die; chains that merged. Exit status 3 when a
+    /// shard saw the server go down, 0 otherwise.
+    Merge(MergeArgs),
+}
+
+/// `merge`: the run logs of a campaign's shards (any number, any order).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Run logs, one per shard as a rule (`kubectl logs` output is fine: lines that are not
+    /// run-log lines are skipped and counted).
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+
+    /// Say which shard ran this CID, at which seq, and how to replay it: for a CID named by the
+    /// server's crash report or a qlog file name.
+    #[arg(long, value_name = "HEX")]
+    pub cid: Option<String>,
 }
 
 /// A campaign (the default command).
@@ -318,6 +338,7 @@ pub enum Job {
     Bisect(BisectJob),
     /// `replay --pcap`.
     InitialReplay(InitialReplayJob),
+    Merge(MergeJob),
 }
 
 impl Cli {
@@ -339,6 +360,10 @@ impl Cli {
                 Ok(Job::Campaign { config, server })
             }
             Some(Command::Bisect(b)) => Ok(Job::Bisect(b.into_job(argv)?)),
+            Some(Command::Merge(m)) => {
+                let cid = m.cid.as_deref().map(parse_cid).transpose()?;
+                Ok(Job::Merge(MergeJob { logs: m.logs, cid }))
+            }
         }
     }
 }
@@ -543,6 +568,7 @@ mod tests {
             Job::Campaign { config, .. } => Ok(config),
             Job::Bisect(b) => Ok(b.base),
             Job::InitialReplay(j) => Ok(j.config),
+            Job::Merge(_) => panic!("merge is no campaign"),
         }
     }
 

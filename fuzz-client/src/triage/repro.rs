@@ -120,6 +120,18 @@ pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: 
     join(head.into_iter().chain(kept).chain(tail))
 }
 
+/// `fuzz-client replay --cid CID --seq SEQ <connection and server options> SERVER`, from a
+/// campaign's command line (program first): for a connection `merge` found in a shard's log.
+/// `--log` is dropped, so that the replay does not append to the campaign's log.
+pub fn replay_from_campaign(argv: &[String], seq: u64, cid: &Cid) -> String {
+    let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
+    let drop: Vec<&str> = CAMPAIGN_ONLY.iter().copied().chain(["--log"]).collect();
+    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &drop);
+    let kept = kept.into_iter().filter(|a| a != "--no-progress");
+    let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
+    join(head.into_iter().chain(kept).chain(tail))
+}
+
 /// The restart command: `argv` is the original command line (program first), `start_seq` the
 /// original start sequence number, `count` the original `--count` if given, and
 /// (`seq`, `cid`) the checkpoint to restart at.
