@@ -87,7 +87,8 @@ pub struct Args {
 
     /// Restart where an earlier run (its run log) left off: at its last checkpoint with the
     /// server up (or its start, when it has none), keeping its numbering. Replaces --start-cid
-    /// and --start-seq; --count counts the connections of this run.
+    /// and --start-seq; --count counts the connections of this run. The log of a shard restarts
+    /// that shard.
     #[arg(long, value_name = "LOG", conflicts_with_all = ["start_cid", "start_seq", "shard", "shards"])]
     pub resume_from: Option<PathBuf>,
 
@@ -368,27 +369,29 @@ impl Cli {
     }
 }
 
+const NO_ROOT: &str =
+    "a shard needs --start-cid, the campaign's root: every shard of a campaign must be given the same";
+
 impl Args {
     /// Checks every argument and builds the campaign's configuration. `argv` is the original
     /// command line (program first), kept for `run_start` and the restart command.
     pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
         let index_env = std::env::var(campaign::shard::INDEX_ENV).ok();
         let shard = campaign::shard::resolve(self.shard.as_deref(), self.shards, index_env.as_deref())?;
-        let (start_cid, start_seq) =
-            match (&self.resume_from, &self.start_cid) {
-                (Some(log), _) => {
-                    let point = resume::resume_from(log)?;
-                    (point.cid, point.seq)
-                }
-                (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
-                (None, None) if shard.is_some() => return Err(usage(
-                    "a shard needs --start-cid, the campaign's root: every shard of a campaign must be given the same",
-                )),
-                (None, None) => {
-                    let bytes: [u8; cid::CLIENT_LEN] = rand::random();
-                    (Cid::from_slice(&bytes).expect("8 bytes is a valid CID length"), self.start_seq)
-                }
-            };
+        let mut resumed_shard = None;
+        let (start_cid, start_seq) = match (&self.resume_from, &self.start_cid) {
+            (Some(log), _) => {
+                let (point, shard) = resume::resume_from(log)?;
+                resumed_shard = shard;
+                (point.cid, point.seq)
+            }
+            (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
+            (None, None) if shard.is_some() => return Err(usage(NO_ROOT)),
+            (None, None) => {
+                let bytes: [u8; cid::CLIENT_LEN] = rand::random();
+                (Cid::from_slice(&bytes).expect("8 bytes is a valid CID length"), self.start_seq)
+            }
+        };
         // With a shard, --start-cid names the campaign (its root) and the run starts in the
         // shard's own chain.
         let (shard, start_cid) = match shard {
@@ -396,7 +399,8 @@ impl Args {
                 let (info, at) = campaign::shard::locate(start_cid, spec, start_seq);
                 (Some(info), at)
             }
-            None => (None, start_cid),
+            // The log of a shard: its restart point is already in the shard's chain.
+            None => (resumed_shard, start_cid),
         };
         if self.count == Some(0) {
             return Err(usage("--count 0: a campaign needs at least one connection"));

@@ -209,6 +209,14 @@ impl RepeatDetector {
     }
 }
 
+/// The shard a run log is of: the shard of its first client `run_start` that names one.
+pub fn shard_of_log(lines: &[crate::log::LogLine]) -> Option<ShardInfo> {
+    lines.iter().filter(|l| l.role == crate::seed::Role::Client).find_map(|l| match &l.event {
+        crate::log::Event::RunStart { shard, .. } => *shard,
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +298,27 @@ mod tests {
             assert_eq!(bad.parse::<ShardSpec>(), Err(ShardError::Malformed(bad.into())), "{bad:?}");
         }
         assert!(ShardError::OutOfRange { index: 4, count: 4 }.to_string().contains("0 to 3"));
+    }
+
+    #[test]
+    fn a_log_names_its_shard() {
+        let info = ShardInfo::new(cid("0123456789abcdef"), "1/2".parse().unwrap());
+        let mut w = crate::log::LogWriter::new(Vec::new(), crate::seed::Role::Client);
+        w.write(crate::log::Event::RunStart {
+            start_cid: Some(info.start_cid),
+            start_seq: 0,
+            target: "h:1".into(),
+            mode: crate::log::Mode::Fuzz,
+            derivation: chain::DERIVATION.into(),
+            version: "0".into(),
+            args: vec![],
+            planted_faults: vec![],
+            shard: Some(info),
+        })
+        .unwrap();
+        let lines = crate::log::read_log(&w.into_inner()[..]).unwrap();
+        assert_eq!(shard_of_log(&lines), Some(info));
+        assert_eq!(shard_of_log(&[]), None);
     }
 
     #[test]

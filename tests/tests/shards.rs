@@ -7,7 +7,8 @@
 //!   count; its CIDs are its own chain from the derived start; checkpoints with the server up);
 //!   no CID is shared by two shards; one shard restarted alone at its checkpoint (the form its
 //!   `server_down` repro takes) repeats its own tail, same CIDs and (mostly) the same mutation
-//!   digests; `merge` over the four logs shows four shards and no server down.
+//!   digests; `--resume-from` a shard's log goes on as that shard; `merge` over the four logs
+//!   shows four shards and no server down.
 //! - `merge_names_the_shard_whose_connection_crashed_the_server`: against a server planted with
 //!   `abort-on-bad-key-share` (which names the connection it aborts on, as a real crash report or
 //!   qlog file name would), every running shard sees the server go down; `merge --cid` names the
@@ -133,6 +134,25 @@ fn four_shards_of_one_root() {
     println!("shard 2 restarted at #{cp_seq}: mutation_digest agreement {same}/{} (timing may differ)", b.len());
     assert!(same * 10 >= b.len() * 9, "digest agreement {same}/{} below 90%", b.len());
     assert_eq!(checkpoints(&restart).iter().map(|c| c.0).collect::<Vec<_>>(), [80, 120], "same numbering");
+
+    // --resume-from a shard's log goes on as that shard, from its last checkpoint (#120).
+    let resumed_log = dir.join("shard-2-resumed.jsonl");
+    let out = Command::new(bin("fuzz-client"))
+        .env_remove("JOB_COMPLETION_INDEX")
+        .arg("--resume-from")
+        .arg(dir.join("shard-2.jsonl"))
+        .args(["--count", "10", "--concurrency", "8", "--no-progress", "--log"])
+        .arg(&resumed_log)
+        .arg(&target)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resumed = log_lines(&resumed_log);
+    assert_eq!(shard_of(&resumed), shard_of(&logs[2]), "the resumed run is shard 2");
+    let seqs: Vec<(u64, Cid)> = cid_starts(&resumed).into_iter().map(|(s, c, _)| (s, c)).collect();
+    let shard2 = shard_of(&logs[2]).unwrap();
+    assert_eq!(seqs, (120..130).map(|s| (s, shard2.cid_at(s))).collect::<Vec<_>>());
 
     let paths: Vec<String> = (0..SHARDS).map(|i| dir.join(format!("shard-{i}.jsonl")).display().to_string()).collect();
     let out = Command::new(bin("fuzz-client")).arg("merge").args(&paths).output().unwrap();
