@@ -82,6 +82,7 @@ pub struct Args {
     pub start_cid: Option<String>,
 
     /// The sequence number of --start-cid, so that a restarted run keeps an earlier numbering.
+    /// With --shard: where to start in the shard's chain (seq 0 is the shard's first CID).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub start_seq: u64,
 
@@ -94,8 +95,8 @@ pub struct Args {
 
     /// Run shard I of a campaign of N shards (0 <= I < N): --start-cid is then the campaign's
     /// root (required), the shard's chain starts at a CID derived from the root and I, and
-    /// --start-seq counts along the shard's own chain. Shards never share a CID (see the README
-    /// for the odds over long campaigns).
+    /// --start-seq counts along the shard's own chain. Shards are disjoint chains, with odds the
+    /// README gives (over billions of CIDs, two chains may merge).
     #[arg(long, value_name = "I/N", conflicts_with = "shards")]
     pub shard: Option<String>,
 
