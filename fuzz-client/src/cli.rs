@@ -24,7 +24,7 @@ Exit status:
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
   3  the server went down: `server_down` in the log and the restart command on stderr (merge: a shard saw it)
   4  bisect: the crash did not reproduce (the whole window ran against a fresh server, which survived)
-  130  interrupted (Ctrl-C): connections in flight are closed and logged first";
+  130  interrupted (Ctrl-C or SIGTERM): connections in flight are closed and logged first";
 
 /// A CID-seeded QUIC fuzzing client: every connection is a function of its initial connection
 /// ID, and each next CID is derived from the previous one.

@@ -13,6 +13,8 @@
 //!   `abort-on-bad-key-share` (which names the connection it aborts on, as a real crash report or
 //!   qlog file name would), every running shard sees the server go down; `merge --cid` names the
 //!   shard and seq that ran the fatal connection, and exits 3.
+//! - `sigterm_ends_a_shard_cleanly`: SIGTERM, as Kubernetes stops a pod, closes and logs the
+//!   connections in flight and ends the log with `run_end`; exit status 130.
 //! - `bad_shard_input_is_exit_2`: I >= N, N = 0, malformed, no index, no root.
 
 use fuzz_e2e::{bin, cid_starts, client, log_lines, scratch_dir, Server};
@@ -231,6 +233,29 @@ fn merge_names_the_shard_whose_connection_crashed_the_server() {
         let restart = format!("--start-cid {ROOT} --shard {i}/4 --start-seq ");
         assert!(text.lines().any(|l| l.starts_with("  restart that shard alone: ") && l.contains(&restart)), "{text}");
     }
+}
+
+#[test]
+fn sigterm_ends_a_shard_cleanly() {
+    let dir = scratch_dir("shards-sigterm");
+    let server = Server::start(&dir, &["--mode", "clean"]);
+    let target = server.addr.to_string();
+    let mut child = spawn_shard(&dir, 1, "shard-1.jsonl", &["--count", "100000", "--log", "-", &target]);
+    let log_path = dir.join("shard-1.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cid_starts(&log_lines(&log_path)).len() < 50 {
+        assert!(std::time::Instant::now() < deadline, "the shard did not start connections");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    let log = log_lines(&log_path);
+    assert!(matches!(log.last().map(|l| &l.event), Some(Event::RunEnd { server_up: false, .. })), "{:?}", log.last());
+    let started = cid_starts(&log).len();
+    let ended = log.iter().filter(|l| matches!(l.event, Event::CidEnd { .. })).count();
+    assert_eq!(started, ended, "every connection started is logged as ended");
+    drop(server);
 }
 
 #[test]

@@ -18,6 +18,7 @@
 //! - [`watch`]: a campaign around a server the client starts and supervises ([`supervise`]);
 //! - [`resume`]: `--resume-from`, where an earlier run log says to restart.
 
+pub mod interrupt;
 pub mod resume;
 pub mod shard;
 pub mod supervise;
@@ -389,7 +390,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut at_down: Option<(Vec<Flight<Arc<ConnShared>>>, u64)> = None;
     let mut repeats = RepeatDetector::new(c.shard.as_ref());
 
-    let ctrl_c = tokio::signal::ctrl_c();
+    // Ctrl-C or SIGTERM (a Kubernetes pod being stopped).
+    let ctrl_c = interrupt::interrupted();
     tokio::pin!(ctrl_c);
 
     loop {
