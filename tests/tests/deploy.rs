@@ -92,11 +92,7 @@ fn the_jobs_arguments_run_a_shard() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?}: {stderr}");
     let log = read_log(&out.stdout[..]).expect("stdout is the run log alone");
-    let shard = log.iter().find_map(|l| match &l.event {
-        Event::RunStart { shard, .. } => *shard,
-        _ => None,
-    });
-    let shard = shard.expect("run_start names the shard");
+    let shard = fuzz_shared::shard::shard_of_log(&log).expect("run_start names the shard");
     assert_eq!((shard.index, shard.count), (31, 32));
     assert!(matches!(log.last().map(|l| &l.event), Some(Event::RunEnd { connections: 20, .. })));
 }

@@ -19,7 +19,7 @@
 
 use fuzz_e2e::{bin, cid_starts, client, log_lines, scratch_dir, Server};
 use fuzz_shared::log::read_log;
-use fuzz_shared::shard::{shard_start, ShardInfo};
+use fuzz_shared::shard::{shard_of_log as shard_of, shard_start};
 use fuzz_shared::{chain, Cid, Event, LogLine};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -44,13 +44,6 @@ fn spawn_shard(dir: &Path, index: u32, stdout_name: &str, args: &[&str]) -> Chil
         .stderr(std::fs::File::create(dir.join(format!("shard-{index}.stderr"))).unwrap())
         .spawn()
         .expect("start fuzz-client")
-}
-
-fn shard_of(log: &[LogLine]) -> Option<ShardInfo> {
-    log.iter().find_map(|l| match &l.event {
-        Event::RunStart { shard, .. } => *shard,
-        _ => None,
-    })
 }
 
 /// seq -> mutation_digest of every cid_end.
