@@ -29,8 +29,8 @@
 //! *distinguished points* ([`is_distinguished`]: CIDs whose first [`DISTINGUISHED_BITS`] bits are
 //! zero, one in 4096) and every shard's start ([`RepeatDetector`]): it notices its own cycle
 //! about 4096 connections after the repeat began (a cycle shorter than that may hold no
-//! distinguished point; it has probability below 2^-40 within 2^32 steps), and reaching another
-//! shard's start at once. A merge with another shard's chain elsewhere needs the other shard's
+//! distinguished point and go unseen; among L CIDs its chance is about L·4096/2^64, 1 in 7
+//! million for a week at 1000 conn/s), and reaching another shard's start at once. A merge with another shard's chain elsewhere needs the other shard's
 //! CIDs: `fuzz-client merge` finds it afterwards, from the distinguished points in the logs.
 
 use crate::chain;
