@@ -8,6 +8,7 @@ use crate::campaign::watch::ServerCmd;
 use crate::campaign::{self, resume};
 use crate::campaign::{CampaignConfig, ProbePolicy};
 use crate::quic::connection::Timeouts;
+use crate::report::merge::MergeJob;
 use crate::triage::bisect::{self, BisectJob};
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -21,9 +22,9 @@ Exit status:
   0  the campaign ended and the server is up
   1  internal error of the fuzzer (e.g. a connection whose initial CID is not the chosen one)
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
-  3  the server went down: `server_down` in the log and the restart command on stderr
+  3  the server went down: `server_down` in the log and the restart command on stderr (merge: a shard saw it)
   4  bisect: the crash did not reproduce (the whole window ran against a fresh server, which survived)
-  130  interrupted (Ctrl-C): connections in flight are closed and logged first";
+  130  interrupted (Ctrl-C or SIGTERM): connections in flight are closed and logged first";
 
 /// A CID-seeded QUIC fuzzing client: every connection is a function of its initial connection
 /// ID, and each next CID is derived from the previous one.
@@ -51,6 +52,25 @@ pub enum Command {
     /// Narrow a stretch of the chain that kills the server down to the shortest run that still
     /// kills a fresh server, ideally a single CID; print the command that reproduces it.
     Bisect(BisectArgs),
+    /// One view of a sharded campaign from its shards' run logs: per shard, connections,
+    /// checkpoints, outcomes, whether it saw the server go down and the command that restarts
+    /// it alone; which shards saw the server die; chains that merged. Exit status 3 when a
+    /// shard saw the server go down, 0 otherwise.
+    Merge(MergeArgs),
+}
+
+/// `merge`: the run logs of a campaign's shards (any number, any order).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Run logs, one per shard as a rule (`kubectl logs` output is fine: lines that are not
+    /// run-log lines are skipped and counted).
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+
+    /// Say which shard ran this CID, at which seq, and how to replay it: for a CID named by the
+    /// server's crash report or a qlog file name.
+    #[arg(long, value_name = "HEX")]
+    pub cid: Option<String>,
 }
 
 /// A campaign (the default command).
@@ -62,14 +82,28 @@ pub struct Args {
     pub start_cid: Option<String>,
 
     /// The sequence number of --start-cid, so that a restarted run keeps an earlier numbering.
+    /// With --shard: where to start in the shard's chain (seq 0 is the shard's first CID).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub start_seq: u64,
 
     /// Restart where an earlier run (its run log) left off: at its last checkpoint with the
     /// server up (or its start, when it has none), keeping its numbering. Replaces --start-cid
-    /// and --start-seq; --count counts the connections of this run.
-    #[arg(long, value_name = "LOG", conflicts_with_all = ["start_cid", "start_seq"])]
+    /// and --start-seq; --count counts the connections of this run. The log of a shard restarts
+    /// that shard.
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["start_cid", "start_seq", "shard", "shards"])]
     pub resume_from: Option<PathBuf>,
+
+    /// Run shard I of a campaign of N shards (0 <= I < N): --start-cid is then the campaign's
+    /// root (required), the shard's chain starts at a CID derived from the root and I, and
+    /// --start-seq counts along the shard's own chain. Shards are disjoint chains, with odds the
+    /// README gives (over billions of CIDs, two chains may merge).
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<String>,
+
+    /// Like --shard I/N, with I from $JOB_COMPLETION_INDEX, which a Kubernetes Indexed Job sets
+    /// in each pod.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u64>,
 
     /// Stop after N connections (whichever of --count and --duration comes first).
     #[arg(long, value_name = "N")]
@@ -194,7 +228,8 @@ pub struct ConnArgs {
     #[arg(value_name = "SERVER")]
     pub server: Option<String>,
 
-    /// The JSON-lines run log (appended to).
+    /// The JSON-lines run log (appended to). `-` writes it to stdout (only the log goes there;
+    /// everything for people goes to stderr), as a container's log collector wants.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -312,6 +347,7 @@ pub enum Job {
     Bisect(BisectJob),
     /// `replay --pcap`.
     InitialReplay(InitialReplayJob),
+    Merge(MergeJob),
 }
 
 impl Cli {
@@ -333,17 +369,28 @@ impl Cli {
                 Ok(Job::Campaign { config, server })
             }
             Some(Command::Bisect(b)) => Ok(Job::Bisect(b.into_job(argv)?)),
+            Some(Command::Merge(m)) => {
+                let cid = m.cid.as_deref().map(parse_cid).transpose()?;
+                Ok(Job::Merge(MergeJob { logs: m.logs, cid }))
+            }
         }
     }
 }
+
+const NO_ROOT: &str =
+    "a shard needs --start-cid, the campaign's root: every shard of a campaign must be given the same";
 
 impl Args {
     /// Checks every argument and builds the campaign's configuration. `argv` is the original
     /// command line (program first), kept for `run_start` and the restart command.
     pub fn into_config(mut self, mut argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
+        let index_env = std::env::var(campaign::shard::INDEX_ENV).ok();
+        let shard = campaign::shard::resolve(self.shard.as_deref(), self.shards, index_env.as_deref())?;
+        let mut resumed_shard = None;
         let (start_cid, start_seq) = match (&self.resume_from, &self.start_cid) {
             (Some(log), _) => {
-                let point = resume::resume_from(log)?;
+                let (point, shard) = resume::resume_from(log)?;
+                resumed_shard = shard;
                 // The resume rate is part of the derivation: the log's, unless given (the same).
                 match self.conn.resume_rate {
                     Some(rate) if rate != point.resume_rate => {
@@ -363,10 +410,21 @@ impl Args {
                 (point.cid, point.seq)
             }
             (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
+            (None, None) if shard.is_some() => return Err(usage(NO_ROOT)),
             (None, None) => {
                 let bytes: [u8; cid::CLIENT_LEN] = rand::random();
                 (Cid::from_slice(&bytes).expect("8 bytes is a valid CID length"), self.start_seq)
             }
+        };
+        // With a shard, --start-cid names the campaign (its root) and the run starts in the
+        // shard's own chain.
+        let (shard, start_cid) = match shard {
+            Some(spec) => {
+                let (info, at) = campaign::shard::locate(start_cid, spec, start_seq);
+                (Some(info), at)
+            }
+            // The log of a shard: its restart point is already in the shard's chain.
+            None => (resumed_shard, start_cid),
         };
         if self.count == Some(0) {
             return Err(usage("--count 0: a campaign needs at least one connection"));
@@ -389,6 +447,7 @@ impl Args {
         config.checkpoint_every = self.checkpoint_every;
         config.failure_streak = self.failure_streak.max(1);
         config.progress = !self.no_progress;
+        config.shard = shard;
         Ok(config)
     }
 }
@@ -440,7 +499,7 @@ impl BisectArgs {
         if self.from_seq.checked_add(count).is_none() {
             return Err(usage("--from-seq is too large for the window"));
         }
-        let log = self.conn.log.clone();
+        let log = campaign::log_file(self.conn.log.as_deref()).map(PathBuf::from);
         let server = self
             .server
             .into_server(None)?
@@ -467,7 +526,7 @@ impl ServerArgs {
         if !(t.is_finite() && t > 0.0) {
             return Err(usage(format!("--server-start-timeout {t}: must be a positive number of seconds")));
         }
-        Ok(Some(ServerCmd::new(command, Duration::from_secs_f64(t), log)))
+        Ok(Some(ServerCmd::new(command, Duration::from_secs_f64(t), campaign::log_file(log))))
     }
 }
 
@@ -506,7 +565,7 @@ impl ConnArgs {
             concurrency: 16,
             checkpoint_every: 1000,
             log: self.log.clone(),
-            crash_pcap: Some(campaign::crash_pcap_path(self.log.as_deref())),
+            crash_pcap: Some(campaign::crash_pcap_path(campaign::log_file(self.log.as_deref()))),
             mode: self.mode.into(),
             resume_rate: self.resume_rate.unwrap_or_default(),
             alpn: self.alpn.clone(),
@@ -519,6 +578,7 @@ impl ConnArgs {
             progress: true,
             quiet: false,
             replay: false,
+            shard: None,
             argv,
         })
     }
@@ -537,6 +597,7 @@ mod tests {
             Job::Campaign { config, .. } => Ok(config),
             Job::Bisect(b) => Ok(b.base),
             Job::InitialReplay(j) => Ok(j.config),
+            Job::Merge(_) => panic!("merge is no campaign"),
         }
     }
 

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Replay(ref r)) if r.pcap.is_some() => "warn,s2n_quic=error",
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
         Some(cli::Command::Bisect(_)) => "warn,s2n_quic=error",
+        Some(cli::Command::Merge(_)) => "warn",
         None => "info,s2n_quic=warn",
     };
     tracing_subscriber::fmt()
@@ -61,6 +62,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `merge` reads files: no runtime, no network.
+    if let cli::Job::Merge(job) = &job {
+        return ExitCode::from(report::merge::run(job));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -105,6 +110,7 @@ fn main() -> ExitCode {
                 }
             })
         }
+        cli::Job::Merge(_) => unreachable!("merge ran above"),
         cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {
             Some(Verdict::NotReproduced) => ExitCode::from(4),
             Some(Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. }) => ExitCode::SUCCESS,

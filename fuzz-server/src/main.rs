@@ -80,6 +80,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         args: std::env::args().collect(),
         planted_faults: planted,
         resume_rate: None,
+        shard: None,
     });
     eprintln!(
         "fuzz-server: listening on {local} (mode {}, ALPN {}, log {}{})",

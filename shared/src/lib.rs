@@ -17,6 +17,7 @@
 //! - [`log`]: the JSON-lines run log both binaries write.
 //! - [`resume`]: where to restart a campaign, read from an earlier run log.
 //! - [`bisect`]: narrowing a crashing stretch of the chain down to its culprit connection.
+//! - [`shard`]: one campaign split into disjoint chains (shards) of one root CID.
 
 pub mod bisect;
 pub mod chain;
@@ -31,6 +32,7 @@ pub mod mutate;
 pub mod plan;
 pub mod resume;
 pub mod seed;
+pub mod shard;
 
 pub use cid::{Cid, CidError};
 pub use content::ContentKey;

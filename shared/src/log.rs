@@ -7,6 +7,7 @@
 use crate::cid::Cid;
 use crate::plan::{ConnectionPlan, ResumeRate};
 use crate::seed::Role;
+use crate::shard::ShardInfo;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufRead, Write};
 use std::time::SystemTime;
@@ -101,6 +102,9 @@ pub enum Event {
         /// absent on the server. Logs written before it existed ran at the default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume_rate: Option<ResumeRate>,
+        /// The shard of a campaign this run is (`--shard I/N`): root, index, count, first CID.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<ShardInfo>,
     },
     CidStart {
         seq: u64,
@@ -163,6 +167,20 @@ pub enum Event {
         /// received just before it went down. Absent when it could not be written.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         crash_pcap: Option<String>,
+    },
+    /// The chain runs into CIDs already run ([`crate::shard::RepeatDetector`]): the campaign
+    /// stops starting connections, since every further one would repeat earlier work.
+    ChainRepeat {
+        seq: u64,
+        cid: Cid,
+        /// What it repeats, in words.
+        detail: String,
+        /// Its own cycle: the seq at which it ran this CID before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_seq: Option<u64>,
+        /// Another shard's start: that shard's index.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard_start_of: Option<u32>,
     },
     RunEnd {
         connections: u64,

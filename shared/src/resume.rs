@@ -87,6 +87,7 @@ mod tests {
             args: vec![],
             planted_faults: vec![],
             resume_rate,
+            shard: None,
         }
     }
 

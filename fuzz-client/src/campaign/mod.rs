@@ -19,7 +19,9 @@
 //! - [`watch`]: a campaign around a server the client starts and supervises ([`supervise`]);
 //! - [`resume`]: `--resume-from`, where an earlier run log says to restart.
 
+pub mod interrupt;
 pub mod resume;
+pub mod shard;
 pub mod supervise;
 pub mod watch;
 
@@ -33,6 +35,7 @@ use crate::triage::capture::{self, CaptureFlow, FlowLabel};
 use crate::triage::repro;
 use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
+use fuzz_shared::shard::{Repeat, RepeatDetector, ShardInfo};
 use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, ResumeRate, Role};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -48,6 +51,14 @@ pub fn next_to(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// `--log -` is the run log on stdout: no file to put other files next to.
+pub const LOG_TO_STDOUT: &str = "-";
+
+/// The log's file, if it is one (not [`LOG_TO_STDOUT`]): what files next to the log are named after.
+pub fn log_file(log: Option<&Path>) -> Option<&Path> {
+    log.filter(|p| p.as_os_str() != LOG_TO_STDOUT)
 }
 
 /// The crash capture of a run: next to its log, or without one in the temporary directory
@@ -112,6 +123,9 @@ pub struct CampaignConfig {
     pub replay: bool,
     /// No summary and no start-up chatter: for `bisect`, which runs many short campaigns.
     pub quiet: bool,
+    /// The shard of a campaign this run is (`--shard I/N`): logged in `run_start`, and its
+    /// restart command names the shard.
+    pub shard: Option<ShardInfo>,
     /// The original command line, program first: logged, and the base of the restart command.
     pub argv: Vec<String>,
 }
@@ -279,7 +293,7 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
 }
 
 /// The run log, or nothing when `--log` is absent.
-struct Log(Option<LogWriter<File>>);
+struct Log(Option<LogWriter<Box<dyn std::io::Write + Send>>>);
 
 impl Log {
     fn write(&mut self, event: Event) -> anyhow::Result<()> {
@@ -294,12 +308,17 @@ impl Log {
 pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow::Result<CampaignResult> {
     let c = &config;
     let mut log = Log(match &c.log {
+        Some(path) if path.as_os_str() == LOG_TO_STDOUT => {
+            Some(LogWriter::new(Box::new(std::io::stdout()) as Box<dyn std::io::Write + Send>, Role::Client))
+        }
         Some(path) => Some(LogWriter::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| anyhow::anyhow!("opening the run log {}: {e}", path.display()))?,
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| anyhow::anyhow!("opening the run log {}: {e}", path.display()))?,
+            ) as Box<dyn std::io::Write + Send>,
             Role::Client,
         )),
         None => {
@@ -320,6 +339,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         args: c.argv.clone(),
         planted_faults: Vec::new(),
         resume_rate: Some(c.resume_rate),
+        shard: c.shard,
     })?;
     if !c.quiet {
         tracing::info!(
@@ -332,6 +352,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             c.concurrency,
             c.checkpoint_every
         );
+        if let Some(s) = &c.shard {
+            tracing::info!("shard {} of campaign {} (its chain starts at {})", s.spec(), s.root, s.start_cid);
+        }
         tracing::warn!(
         "0-RTT is not implemented by s2n-quic/s2n-tls: plans that ask for it run without it (counted in the summary)"
     );
@@ -370,8 +393,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut health_running = false;
     // The flight recorder's connections when the server was found down.
     let mut at_down: Option<(Vec<Flight<Arc<ConnShared>>>, u64)> = None;
+    let mut repeats = RepeatDetector::new(c.shard.as_ref());
 
-    let ctrl_c = tokio::signal::ctrl_c();
+    // Ctrl-C or SIGTERM (a Kubernetes pod being stopped).
+    let ctrl_c = interrupt::interrupted();
     tokio::pin!(ctrl_c);
 
     loop {
@@ -393,6 +418,17 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
             let seq = next_seq;
             let cid = next_cid;
+            if let Some(repeat) = repeats.observe(seq, &cid) {
+                // Every further connection would run again what already ran: stop launching.
+                tracing::warn!("#{seq} {cid}: {repeat}; stopping the campaign (README: shards)");
+                let (first_seq, shard_start_of) = match repeat {
+                    Repeat::OwnCycle { first_seq } => (Some(first_seq), None),
+                    Repeat::ShardStart { index } => (None, Some(index)),
+                };
+                log.write(Event::ChainRepeat { seq, cid, detail: repeat.to_string(), first_seq, shard_start_of })?;
+                stopping = true;
+                break;
+            }
             if seq == next_cp {
                 pending_cps.push_back((seq, cid, watch.rss_kb()));
                 next_cp = schedule.next_after(seq);
@@ -567,7 +603,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         let repro = if c.replay {
             repro::command_line(&c.argv)
         } else {
-            repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid)
+            match &c.shard {
+                Some(shard) => repro::shard_restart_command(&c.argv, shard, c.start_seq, c.count, seq),
+                None => repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid),
+            }
         };
         // Bisect the connections started since the checkpoint, at the concurrency they ran at.
         let bisect = (!c.replay && next_seq > seq)

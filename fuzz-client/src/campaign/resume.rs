@@ -4,15 +4,19 @@
 //! with the server up (every connection before it finished and a clean probe succeeded after
 //! them), or the start of the logged run when it has none. The new run starts at that CID with
 //! that sequence number, so its numbering, its checkpoints and its CIDs are the original's.
-//! Anything wrong with the log is bad input (exit status 2).
+//! The log of a shard restarts that shard: the new run is the same shard of the same campaign
+//! (its `run_start` says so, and so does its restart command). Anything wrong with the log is bad
+//! input (exit status 2).
 
 use crate::cli::UsageError;
 use fuzz_shared::log::read_log;
 use fuzz_shared::resume::{resume_point, ResumePoint};
+use fuzz_shared::shard::{shard_of_log, ShardInfo};
 use std::path::Path;
 
-/// Reads the restart point out of the run log at `path`, and says on stderr where it is.
-pub fn resume_from(path: &Path) -> Result<ResumePoint, UsageError> {
+/// Reads the restart point out of the run log at `path`, and the shard the log is of (if any),
+/// and says on stderr where it is.
+pub fn resume_from(path: &Path) -> Result<(ResumePoint, Option<ShardInfo>), UsageError> {
     let bad = |what: String| UsageError(format!("--resume-from {}: {what}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
     let lines = read_log(std::io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
@@ -27,7 +31,16 @@ pub fn resume_from(path: &Path) -> Result<ResumePoint, UsageError> {
             point.cid
         );
     }
-    Ok(point)
+    let shard = shard_of_log(&lines);
+    if let Some(s) = &shard {
+        tracing::info!(
+            "{} is shard {} of campaign {}: the run goes on as that shard",
+            path.display(),
+            s.spec(),
+            s.root
+        );
+    }
+    Ok((point, shard))
 }
 
 #[cfg(test)]
@@ -52,6 +65,7 @@ mod tests {
             args: vec![],
             planted_faults: vec![],
             resume_rate: None,
+            shard: None,
         })
         .unwrap();
         let c50 = chain::nth(start, 50);
@@ -59,7 +73,7 @@ mod tests {
         drop(w);
         assert_eq!(
             resume_from(&path).unwrap(),
-            ResumePoint { seq: 50, cid: c50, from_checkpoint: true, resume_rate: Default::default() }
+            (ResumePoint { seq: 50, cid: c50, from_checkpoint: true, resume_rate: Default::default() }, None)
         );
 
         assert!(resume_from(&dir.join("absent.jsonl")).unwrap_err().0.contains("absent.jsonl"));

@@ -18,12 +18,15 @@
 
 use fuzz_shared::Cid;
 
-/// Options whose values the restart replaces.
-const REPLACED: [&str; 4] = ["--start-cid", "--start-seq", "--resume-from", "--count"];
+/// Options whose values the restart replaces. A shard's restart spells its shard as `--shard I/N`
+/// (never `--shards N`, which takes the index from the environment).
+const REPLACED: [&str; 6] = ["--start-cid", "--start-seq", "--resume-from", "--count", "--shard", "--shards"];
 /// Options of a campaign that `bisect` does not take, or sets itself (all take a value;
 /// `--no-progress` is a flag, dropped separately). `--log` stays: bisect's trial logs go next to
 /// the run's (`<log>.trial-N`).
-const CAMPAIGN_ONLY: [&str; 8] = [
+const CAMPAIGN_ONLY: [&str; 10] = [
+    "--shard",
+    "--shards",
     "--start-cid",
     "--start-seq",
     "--resume-from",
@@ -117,16 +120,47 @@ pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: 
     join(head.into_iter().chain(kept).chain(tail))
 }
 
+/// `fuzz-client replay --cid CID --seq SEQ <connection and server options> SERVER`, from a
+/// campaign's command line (program first): for a connection `merge` found in a shard's log.
+/// `--log` is dropped, so that the replay does not append to the campaign's log.
+pub fn replay_from_campaign(argv: &[String], seq: u64, cid: &Cid) -> String {
+    let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
+    let drop: Vec<&str> = CAMPAIGN_ONLY.iter().copied().chain(["--log"]).collect();
+    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &drop);
+    let kept = kept.into_iter().filter(|a| a != "--no-progress");
+    let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
+    join(head.into_iter().chain(kept).chain(tail))
+}
+
 /// The restart command: `argv` is the original command line (program first), `start_seq` the
 /// original start sequence number, `count` the original `--count` if given, and
 /// (`seq`, `cid`) the checkpoint to restart at.
 pub fn restart_command(argv: &[String], start_seq: u64, count: Option<u64>, seq: u64, cid: &Cid) -> String {
-    let mut out: Vec<String> = Vec::with_capacity(argv.len() + 6);
+    restart_at(argv, vec!["--start-cid".into(), cid.to_hex()], start_seq, count, seq)
+}
+
+/// The restart command of a shard: the campaign's root and `--shard I/N` (so the restart is
+/// that shard alone, wherever it runs, whatever `$JOB_COMPLETION_INDEX` says) with the
+/// checkpoint's `seq` in the shard's chain, which the restart walks to.
+pub fn shard_restart_command(
+    argv: &[String],
+    shard: &fuzz_shared::shard::ShardInfo,
+    start_seq: u64,
+    count: Option<u64>,
+    seq: u64,
+) -> String {
+    let start = vec!["--start-cid".into(), shard.root.to_hex(), "--shard".into(), shard.spec().to_string()];
+    restart_at(argv, start, start_seq, count, seq)
+}
+
+/// `argv` without the options the restart replaces, then `start`, `--start-seq seq` and the
+/// `--count` left.
+fn restart_at(argv: &[String], start: Vec<String>, start_seq: u64, count: Option<u64>, seq: u64) -> String {
+    let mut out: Vec<String> = Vec::with_capacity(argv.len() + 8);
     out.extend(argv.first().cloned());
     let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &REPLACED);
     out.extend(kept);
-    out.push("--start-cid".into());
-    out.push(cid.to_hex());
+    out.extend(start);
     out.push("--start-seq".into());
     out.push(seq.to_string());
     if let Some(count) = count {
@@ -308,6 +342,36 @@ mod tests {
             window_command(&a, 140, &cid, 48, 8),
             "/bin/fuzz-client --start-cid cac106eb3b28bca3 --start-seq 140 --count 48 --concurrency 8 \
              --server-cmd 'srv --listen 127.0.0.1:4433' --idle-ms 300 127.0.0.1:4433"
+        );
+    }
+
+    #[test]
+    fn a_shard_restarts_alone_with_its_numbering() {
+        let root: Cid = "0123456789abcdef".parse().unwrap();
+        let shard = fuzz_shared::shard::ShardInfo::new(root, "2/4".parse().unwrap());
+        // From an Indexed Job's pod: --shards 4 and the index in the environment.
+        let a = argv(&[
+            "fuzz-client",
+            "--start-cid",
+            "0123456789abcdef",
+            "--shards",
+            "4",
+            "--count",
+            "500",
+            "--log",
+            "-",
+            "lab:4433",
+        ]);
+        assert_eq!(
+            shard_restart_command(&a, &shard, 0, Some(500), 200),
+            "fuzz-client --log - lab:4433 --start-cid 0123456789abcdef --shard 2/4 --start-seq 200 --count 300"
+        );
+        let b = argv(&["fuzz-client", "--shard=2/4", "--start-cid=0123456789abcdef", "--concurrency", "8", "lab:4433"]);
+        let cp = shard.cid_at(200);
+        assert_eq!(
+            bisect_command(&b, 200, &cp, 40, 8),
+            format!("fuzz-client bisect --from {cp} --from-seq 200 --until 40 --concurrency 8 lab:4433"),
+            "bisect runs the shard's window as a plain stretch of chain"
         );
     }
 
