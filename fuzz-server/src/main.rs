@@ -79,6 +79,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         version: fuzz_shared::VERSION.into(),
         args: std::env::args().collect(),
         planted_faults: planted,
+        pacing: None,
     });
     eprintln!(
         "fuzz-server: listening on {local} (mode {}, ALPN {}, log {}{})",

@@ -73,6 +73,7 @@ mod tests {
             version: "0".into(),
             args: vec![],
             planted_faults: vec![],
+            pacing: None,
         }
     }
 
@@ -89,13 +90,22 @@ mod tests {
         let mut w = LogWriter::new(Vec::new(), Role::Client);
         w.write(run_start(start)).unwrap();
         let c50 = crate::chain::nth(start, 50);
-        w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint {
+            seq: 50,
+            cid: c50,
+            server_up: true,
+            probe_ms: 1,
+            server_rss_kb: None,
+            pacing: None,
+        })
+        .unwrap();
         w.write(Event::Checkpoint {
             seq: 100,
             cid: crate::chain::nth(start, 100),
             server_up: false,
             probe_ms: 1,
             server_rss_kb: None,
+            pacing: None,
         })
         .unwrap();
         let lines = read_log(&w.into_inner()[..]).unwrap();

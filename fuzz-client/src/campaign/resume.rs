@@ -51,10 +51,19 @@ mod tests {
             version: "0".into(),
             args: vec![],
             planted_faults: vec![],
+            pacing: None,
         })
         .unwrap();
         let c50 = chain::nth(start, 50);
-        w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint {
+            seq: 50,
+            cid: c50,
+            server_up: true,
+            probe_ms: 1,
+            server_rss_kb: None,
+            pacing: None,
+        })
+        .unwrap();
         drop(w);
         assert_eq!(resume_from(&path).unwrap(), ResumePoint { seq: 50, cid: c50, from_checkpoint: true });
 

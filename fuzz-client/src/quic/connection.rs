@@ -78,6 +78,8 @@ pub struct ConnStats {
     pub resumption_offered: Option<bool>,
     /// Set when the ODCID was not the intended CID: a bug.
     pub odcid_error: Option<String>,
+    /// How long the handshake took from the connection's start, once it completed.
+    pub handshake: Option<Duration>,
 }
 
 /// Everything about one connection that the endpoint's providers need.
@@ -126,6 +128,8 @@ pub struct ConnReport {
     /// Packets received from the server: a failed connection that received some still proves
     /// the server alive.
     pub received: u64,
+    /// How long the handshake took, if it completed (for pacing).
+    pub handshake: Option<Duration>,
 }
 
 impl ConnReport {
@@ -370,6 +374,7 @@ pub async fn run(
         odcid_error: stats.odcid_error.take(),
         fuzz_state: shared.plan.fuzz_state,
         received: stats.received,
+        handshake: stats.handshake,
     }
 }
 
@@ -395,7 +400,9 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
         Err("deadline") => return End::new(Outcome::Timeout, None, "handshake too slow"),
         Err(_) => return End::new(Outcome::Timeout, None, "handshake silent"),
     };
-    ep.on_handshake(started.elapsed());
+    let took = started.elapsed();
+    ep.on_handshake(took);
+    shared.stats.lock().expect("stats").handshake = Some(took);
     // Requests (or the close of a connection without any) wait for the handshake to be
     // confirmed (RFC 9001 §4.1.2), up to the same silence limit. Sent earlier, they race the
     // server's first 1-RTT packets: whether the server's packet 0 carries an ACK and the start

@@ -29,6 +29,11 @@ pub struct Summary {
     pub zero_rtt_unsupported: u64,
     pub probes: u64,
     pub probe_failures: u64,
+    /// Busy periods of the server (module `campaign::pacing`), and the refusals in them.
+    pub busy_periods: u64,
+    pub refusals: u64,
+    /// The concurrency in force at the end, and whether it adapted (`--concurrency auto`).
+    pub concurrency: Option<(usize, bool)>,
 }
 
 impl Summary {
@@ -94,6 +99,16 @@ impl Summary {
             let _ = writeln!(s, "longest connection: {} ms, #{} cid {}", long.0.as_millis(), long.2, long.1);
         }
         let _ = writeln!(s, "probes: {} ({} failed tries)", self.probes, self.probe_failures);
+        if self.busy_periods > 0 {
+            let _ = writeln!(
+                s,
+                "server busy: {} period(s), {} connection(s) refused (each run again with the same CID)",
+                self.busy_periods, self.refusals
+            );
+        }
+        if let Some((n, auto)) = self.concurrency {
+            let _ = writeln!(s, "concurrency at the end: {n}{}", if auto { " (auto)" } else { "" });
+        }
         if self.zero_rtt_unsupported > 0 {
             let _ = writeln!(
                 s,
