@@ -1002,7 +1002,11 @@ pub async fn wait_until_serving_timed(
 ) -> anyhow::Result<(StartUp, Option<Duration>)> {
     let ep = start_endpoint(c)?;
     let deadline = tokio::time::Instant::now() + limit;
-    let t = Timeouts::new(Duration::from_millis(250), Duration::from_secs(2));
+    // A probe's patience: a slow server's handshake may take a second (twice the idle period);
+    // a server not listening yet loses the first Initial, which s2n-quic sends again at its
+    // probe timeout (RFC 9002 §6.2), well within the idle period.
+    let idle = ProbePolicy::default().idle;
+    let t = Timeouts::new(idle, idle * 4);
     let mut cid = c.start_cid;
     loop {
         cid = chain::probe(&cid);
