@@ -14,14 +14,18 @@
 //!   completes (`server_ready`). Only a server that keeps refusing past `--busy-timeout` is
 //!   called down; a silent one is down as before (probes that get no answer at all).
 //! - **The concurrency** is the classic additive increase, multiplicative decrease (AIMD, as in
-//!   TCP's congestion avoidance, RFC 5681 §3.1): halved on a refusal (once per round: a round
-//!   is as many finished connections as the concurrency allowed), and raised again by one per
-//!   round without a refusal, up to `--concurrency N`. With `--concurrency auto` the ceiling
-//!   is [`AUTO_MAX`], it starts at [`AUTO_START`] and doubles per round until the first
-//!   decrease (slow start), and handshake latency is a signal too: a round whose median
-//!   handshake took more than [`LATENCY_FACTOR`] times the best round's (plus
-//!   [`LATENCY_SLACK`]) lowers it by a quarter, because the server queues work instead of
-//!   doing it.
+//!   TCP's congestion avoidance, RFC 5681 §3.1): halved on a refusal (once for the connections
+//!   launched at the same load), and raised again by one per round without a refusal, up to
+//!   `--concurrency N`; a round is a quarter of the concurrency in finished connections, at
+//!   least [`MIN_ROUND`], so that the pacer reacts within a fraction of the connections in
+//!   flight. With `--concurrency auto` the ceiling is [`AUTO_MAX`], it starts at
+//!   [`AUTO_START`] and doubles per round until the first decrease (slow start), and handshake
+//!   latency is a signal too: when the moving average of the rounds' median handshake times
+//!   exceeds [`LATENCY_FACTOR`] times the lowest it has been (plus [`LATENCY_SLACK`]), the
+//!   concurrency is lowered by a quarter, because the
+//!   server (or the client: both share a lab machine) queues work instead of doing it, and a
+//!   fuzzed connection's patience grows with handshake times (module `patience`), so queueing
+//!   costs throughput twice.
 //! - **Timeouts that fit the server** ([`fit_limits`]): the idle limit is [`IDLE_PTOS`] probe
 //!   timeouts (RFC 9002 §6.2.1's formula, fed with the clean probes' handshake times, module
 //!   `patience`), never below `--idle-ms` (the floor) unless `--fixed-idle` makes `--idle-ms`
@@ -39,9 +43,11 @@ pub const AUTO_START: usize = 16;
 /// The most connections `--concurrency auto` keeps in flight.
 pub const AUTO_MAX: usize = 512;
 /// A round's median handshake above this many times the best round's median is queueing.
-pub const LATENCY_FACTOR: u32 = 3;
+pub const LATENCY_FACTOR: u32 = 2;
 /// ... plus this, so that scheduling noise on a fast loopback server is not taken for load.
-pub const LATENCY_SLACK: Duration = Duration::from_millis(20);
+pub const LATENCY_SLACK: Duration = Duration::from_millis(2);
+/// The fewest finished connections in a round.
+pub const MIN_ROUND: usize = 8;
 /// The first wait before a probe of a busy server; each further wait doubles.
 pub const BUSY_FIRST_WAIT: Duration = Duration::from_millis(100);
 /// The longest wait between probes of a busy server whose idle timeout is unknown.
@@ -145,7 +151,9 @@ pub struct Pacer {
     /// Finished connections in this round, and their handshake times.
     round_done: usize,
     round_handshakes: Vec<Duration>,
-    /// The smallest round median seen (auto's latency baseline).
+    /// The moving average of the rounds' median handshakes, and the smallest it has been
+    /// (auto's latency baseline).
+    smoothed_median: Option<Duration>,
     best_median: Option<Duration>,
     busy: Option<Busy>,
     busy_timeout: Duration,
@@ -170,6 +178,7 @@ impl Pacer {
             decreased_at: 0,
             round_done: 0,
             round_handshakes: Vec::new(),
+            smoothed_median: None,
             best_median: None,
             busy: None,
             busy_timeout,
@@ -211,11 +220,12 @@ impl Pacer {
     }
 
     /// A connection that was not refused finished; `handshake` is how long its handshake took,
-    /// if it completed one. Ends a round every `concurrency` of them.
+    /// if it completed one. Ends a round every quarter of the concurrency of them (at least
+    /// [`MIN_ROUND`]).
     pub fn on_finished(&mut self, handshake: Option<Duration>) {
         self.round_done += 1;
         self.round_handshakes.extend(handshake);
-        if self.round_done < self.current {
+        if self.round_done < (self.current / 4).max(MIN_ROUND) {
             return;
         }
         let median = (self.round_handshakes.len() >= 4).then(|| {
@@ -224,12 +234,26 @@ impl Pacer {
         });
         if self.setting == ConcurrencySetting::Auto {
             if let Some(m) = median {
-                let best = *self.best_median.get_or_insert(m);
-                if m > best * LATENCY_FACTOR + LATENCY_SLACK {
+                // One round's median of a few fuzzed handshakes is noisy: the signal is their
+                // moving average (weight 1/4), against the lowest the average has been.
+                let smoothed = match self.smoothed_median {
+                    None => m,
+                    Some(s) => s * 3 / 4 + m / 4,
+                };
+                self.smoothed_median = Some(smoothed);
+                let best = *self.best_median.get_or_insert(smoothed);
+                tracing::debug!(
+                    target: "pacing",
+                    "round at concurrency {}: median handshake {m:?}, smoothed {smoothed:?}, best {best:?}",
+                    self.current
+                );
+                if smoothed > best * LATENCY_FACTOR + LATENCY_SLACK {
                     self.decrease(self.current - self.current / 4);
+                    // Judge the new load by its own rounds.
+                    self.smoothed_median = Some(best);
                     return;
                 }
-                self.best_median = Some(best.min(m));
+                self.best_median = Some(best.min(smoothed));
             }
         }
         self.current = if self.slow_start { self.current * 2 } else { self.current + 1 }.min(self.ceiling);
@@ -340,7 +364,7 @@ mod tests {
         p.on_refused(l, Instant::now(), None);
         p.on_probe_ok(Instant::now());
         assert_eq!(p.concurrency(), 4);
-        for _ in 0..4 {
+        for _ in 0..MIN_ROUND {
             p.on_finished(Some(ms(5)));
         }
         assert_eq!(p.concurrency(), 5);
@@ -354,18 +378,19 @@ mod tests {
     fn auto_starts_slow_then_backs_off_on_latency() {
         let mut p = Pacer::new(ConcurrencySetting::Auto, Duration::from_secs(30));
         assert_eq!(p.concurrency(), AUTO_START);
-        for _ in 0..AUTO_START {
+        for _ in 0..MIN_ROUND {
             p.on_finished(Some(ms(5)));
         }
         assert_eq!(p.concurrency(), AUTO_START * 2, "slow start doubles");
-        // A round whose median handshake is far above the best: queueing, lowered by a quarter.
-        for _ in 0..AUTO_START * 2 {
-            p.on_finished(Some(ms(200)));
+        // Rounds whose median handshake is far above the best: once the average shows it,
+        // queueing, lowered by a quarter.
+        for _ in 0..MIN_ROUND {
+            p.on_finished(Some(ms(40))); // average 5 * 3/4 + 40/4 = 13.75 ms: over 2 * 5 + 2
         }
         assert_eq!(p.concurrency(), AUTO_START * 2 * 3 / 4);
-        // Then additive increase.
-        for _ in 0..24 {
-            p.on_finished(Some(ms(6)));
+        // Then additive increase: one noisy round within the average is not queueing.
+        for _ in 0..MIN_ROUND {
+            p.on_finished(Some(ms(20))); // average 5 * 3/4 + 20/4 = 8.75 ms
         }
         assert_eq!(p.concurrency(), 25);
     }
