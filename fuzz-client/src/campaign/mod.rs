@@ -582,7 +582,11 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                         None => note,
                     });
                 }
-                pacer.on_finished(report.handshake);
+                // Only handshakes nothing was mutated in measure the server's load: a plan that
+                // fuzzes `ready` or `closing` starts mutating after its handshake, while a fuzzed
+                // handshake's time is the mutation's doing (retransmissions, stalls).
+                let clean_handshake = c.mode == Mode::Clean || matches!(report.fuzz_state, FuzzState::Ready | FuzzState::Closing);
+                pacer.on_finished(report.handshake.filter(|_| clean_handshake));
                 log.write(Event::CidEnd {
                     seq: report.seq,
                     cid: report.cid,
