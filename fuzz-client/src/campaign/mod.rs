@@ -587,6 +587,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 // handshake's time is the mutation's doing (retransmissions, stalls).
                 let clean_handshake = c.mode == Mode::Clean || matches!(report.fuzz_state, FuzzState::Ready | FuzzState::Closing);
                 pacer.on_finished(report.handshake.filter(|_| clean_handshake));
+                if clean_handshake && report.handshake.is_none() && report.outcome == Outcome::Timeout {
+                    pacer.on_lost_handshake(launch);
+                }
                 log.write(Event::CidEnd {
                     seq: report.seq,
                     cid: report.cid,

@@ -25,7 +25,9 @@
 //!   concurrency is lowered by a quarter, because the
 //!   server (or the client: both share a lab machine) queues work instead of doing it, and a
 //!   fuzzed connection's patience grows with handshake times (module `patience`), so queueing
-//!   costs throughput twice.
+//!   costs throughput twice. A handshake that nothing was mutated in and that timed out is a
+//!   loss signal for `auto` and halves it: an overloaded server stops answering before its
+//!   handshake times grow.
 //! - **Timeouts that fit the server** ([`fit_limits`]): the idle limit is [`IDLE_PTOS`] probe
 //!   timeouts (RFC 9002 §6.2.1's formula, fed with the clean probes' handshake times, module
 //!   `patience`), never below `--idle-ms` (the floor) unless `--fixed-idle` makes `--idle-ms`
@@ -260,6 +262,17 @@ impl Pacer {
         self.end_round();
     }
 
+    /// Connection number `launch`, which mutated nothing before its handshake, did not complete
+    /// its handshake (it timed out): under `auto`, a loss signal like TCP's, so the concurrency
+    /// is halved (once for the connections launched at the same load). A fixed concurrency
+    /// stays: only the server's refusals lower it.
+    pub fn on_lost_handshake(&mut self, launch: u64) {
+        if self.setting == ConcurrencySetting::Auto && launch > self.decreased_at {
+            tracing::debug!(target: "pacing", "a clean handshake timed out at concurrency {}: halved", self.current);
+            self.decrease(self.current / 2);
+        }
+    }
+
     /// Connection number `launch` was refused (CONNECTION_REFUSED). Halves the concurrency
     /// (once for the connections launched at the same load) and begins a busy period if none
     /// runs; `server_idle` is the server's announced idle timeout, if known.
@@ -393,6 +406,19 @@ mod tests {
             p.on_finished(Some(ms(20))); // average 5 * 3/4 + 20/4 = 8.75 ms
         }
         assert_eq!(p.concurrency(), 25);
+    }
+
+    #[test]
+    fn a_lost_clean_handshake_halves_auto_only() {
+        let mut auto = Pacer::new(ConcurrencySetting::Auto, Duration::from_secs(30));
+        let (a, b) = (auto.on_launch(), auto.on_launch());
+        auto.on_lost_handshake(a);
+        auto.on_lost_handshake(b);
+        assert_eq!(auto.concurrency(), AUTO_START / 2, "once for the same load");
+        let mut fixed = Pacer::new(ConcurrencySetting::Fixed(32), Duration::from_secs(30));
+        let l = fixed.on_launch();
+        fixed.on_lost_handshake(l);
+        assert_eq!(fixed.concurrency(), 32);
     }
 
     #[test]
