@@ -4,6 +4,7 @@
 //! status 2 ([`UsageError`]), and so validation is unit-tested without a network: the only
 //! effectful step is resolving the server's host name.
 
+use crate::campaign::pacing::{self, ConcurrencySetting};
 use crate::campaign::watch::ServerCmd;
 use crate::campaign::{self, resume};
 use crate::campaign::{CampaignConfig, ProbePolicy};
@@ -113,9 +114,12 @@ pub struct Args {
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
 
-    /// Connections in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
-    pub concurrency: usize,
+    /// Connections in flight at once: a number, the most in flight (halved when the server
+    /// refuses a connection, then raised by one per round of that many connections), or `auto`:
+    /// start at 16, raise it while the server answers promptly, lower it on refusals and when
+    /// handshakes queue (up to 512). The concurrency in force is logged at each checkpoint.
+    #[arg(long, value_name = "N|auto", default_value = "16")]
+    pub concurrency: ConcurrencySetting,
 
     /// A checkpoint every N connections (at sequence numbers that are multiples of N).
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -272,6 +276,21 @@ pub struct ConnArgs {
     /// The hard cap on one connection's life.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub max_conn_ms: u64,
+
+    /// Use --idle-ms as the idle limit as it is. Without it --idle-ms is the floor: the limit is
+    /// three probe timeouts (RFC 9002 §6.2.1) of the clean probes' handshake times when that is
+    /// more, so that a slow but healthy server is not reported silent (at most the transport's
+    /// idle timeout, 4 x --idle-ms and at least 2 s). The limit in force is logged in run_start
+    /// and at each checkpoint (`pacing`).
+    #[arg(long)]
+    pub fixed_idle: bool,
+
+    /// How long a server may stay busy (refusing connections with CONNECTION_REFUSED, or
+    /// answering clean probes only with a close) before it counts as down. A busy server
+    /// pauses the campaign (`server_busy` ... `server_ready` in the log); refused connections
+    /// run again with the same CID.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub busy_timeout: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -429,9 +448,6 @@ impl Args {
         if self.count == Some(0) {
             return Err(usage("--count 0: a campaign needs at least one connection"));
         }
-        if self.concurrency == 0 {
-            return Err(usage("--concurrency 0: at least one connection must be in flight"));
-        }
         if self.checkpoint_every == 0 {
             return Err(usage("--checkpoint-every 0: checkpoints need a period of at least 1 connection"));
         }
@@ -443,7 +459,10 @@ impl Args {
         let mut config = self.conn.into_config(argv, start_cid, start_seq)?;
         config.count = self.count;
         config.duration = duration;
-        config.concurrency = self.concurrency;
+        (config.concurrency, config.auto_concurrency) = match self.concurrency {
+            ConcurrencySetting::Fixed(n) => (n, false),
+            ConcurrencySetting::Auto => (pacing::AUTO_START, true),
+        };
         config.checkpoint_every = self.checkpoint_every;
         config.failure_streak = self.failure_streak.max(1);
         config.progress = !self.no_progress;
@@ -535,6 +554,10 @@ impl ConnArgs {
         if self.idle_ms == 0 || self.max_conn_ms == 0 {
             return Err(usage("--idle-ms and --max-conn-ms must be at least 1"));
         }
+        let b = self.busy_timeout;
+        if !(b.is_finite() && b > 0.0 && b <= 86_400.0) {
+            return Err(usage(format!("--busy-timeout {b}: must be a positive number of seconds (at most a day)")));
+        }
         if self.alpn.is_empty() || self.alpn.len() > 255 {
             return Err(usage("--alpn must be 1 to 255 bytes (RFC 7301 §3.1)"));
         }
@@ -580,6 +603,10 @@ impl ConnArgs {
             replay: false,
             shard: None,
             argv,
+            auto_concurrency: false,
+            busy_timeout: Duration::from_secs_f64(self.busy_timeout),
+            fixed_idle: self.fixed_idle,
+            startup_handshake: None,
         })
     }
 }
@@ -629,6 +656,20 @@ mod tests {
         assert!(msg(&["--count", "5"]).contains("SERVER is missing"));
         assert!(msg(&["127.0.0.1:http"]).contains("not a port"));
         assert!(msg(&["127.0.0.1:4433", "--duration=0"]).contains("--duration"));
+        assert!(msg(&["127.0.0.1:4433", "--concurrency", "many"]).contains("auto"));
+        assert!(msg(&["127.0.0.1:4433", "--busy-timeout", "0"]).contains("--busy-timeout 0"));
+        assert!(msg(&["127.0.0.1:4433", "--busy-timeout", "nan"]).contains("--busy-timeout"));
+    }
+
+    #[test]
+    fn pacing_options() {
+        let c = args(&["127.0.0.1:4433", "--concurrency", "auto", "--busy-timeout", "2.5", "--fixed-idle"]).unwrap();
+        assert_eq!((c.concurrency, c.auto_concurrency), (pacing::AUTO_START, true));
+        assert_eq!(c.busy_timeout, Duration::from_millis(2500));
+        assert!(c.fixed_idle);
+        let c = args(&["127.0.0.1:4433", "--concurrency", "64"]).unwrap();
+        assert_eq!((c.concurrency, c.auto_concurrency, c.fixed_idle), (64, false, false));
+        assert_eq!(c.busy_timeout, Duration::from_secs(60));
     }
 
     #[test]

@@ -73,7 +73,9 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub idle_timeout: u64,
 
-    /// The most connections open at once; further connection attempts are dropped.
+    /// The most connections open at once (closing ones included, until s2n-quic frees them);
+    /// further connection attempts are refused with CONNECTION_REFUSED (RFC 9000 §5.2.2): a
+    /// busy server, for testing clients' back-off.
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     pub max_connections: usize,
 

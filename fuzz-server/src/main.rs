@@ -81,6 +81,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         planted_faults: planted,
         resume_rate: None,
         shard: None,
+        pacing: None,
     });
     eprintln!(
         "fuzz-server: listening on {local} (mode {}, ALPN {}, log {}{})",

@@ -37,7 +37,7 @@ pub mod shard;
 pub use cid::{Cid, CidError};
 pub use content::ContentKey;
 pub use fuzzer::ConnectionFuzzer;
-pub use log::{Event, LogLine, LogWriter, Mode, Outcome};
+pub use log::{Event, LogLine, LogWriter, Mode, Outcome, Pacing};
 pub use plan::{ConnectionPlan, FuzzState, Request, ResumeRate};
 pub use seed::{ConnectionSeed, PacketSpace, Role};
 

@@ -105,6 +105,9 @@ pub enum Event {
         /// The shard of a campaign this run is (`--shard I/N`): root, index, count, first CID.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shard: Option<ShardInfo>,
+        /// The client's pacing at the start (absent on the server).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pacing: Option<Pacing>,
     },
     CidStart {
         seq: u64,
@@ -143,6 +146,34 @@ pub enum Event {
         /// The supervised server's resident memory, when the client started the server itself.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         server_rss_kb: Option<u64>,
+        /// The client's pacing in force when the checkpoint was confirmed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pacing: Option<Pacing>,
+    },
+    /// The server refused a connection (CONNECTION_REFUSED) or answered clean probes only with a
+    /// close: it is alive but busy. Launching pauses until a clean probe completes.
+    ServerBusy {
+        /// What the client saw, in words.
+        seen: String,
+        /// The next sequence number to launch (launching paused before it).
+        next_seq: u64,
+        /// Connections in flight then.
+        in_flight: u64,
+        /// The concurrency in force from now on (lowered).
+        concurrency: usize,
+        /// How long the client waits before its next probe.
+        wait_ms: u64,
+    },
+    /// A clean probe completed after a busy period: launching resumes.
+    ServerReady {
+        /// How long the server was busy.
+        busy_ms: u64,
+        /// Connections refused during the busy period (each is retried with the same CID).
+        refused: u64,
+        /// Probes made during the busy period (the successful one included).
+        probes: u64,
+        /// The concurrency in force from now on.
+        concurrency: usize,
     },
     ServerDown {
         last_checkpoint_seq: u64,
@@ -189,6 +220,29 @@ pub enum Event {
         conn_per_s: f64,
         server_up: bool,
     },
+}
+
+/// The client's pacing in force: how many connections may be in flight and how long they wait
+/// for the server. Timing only: the CIDs, plans and mutation decisions do not depend on it, but
+/// when a connection gives up (and so which of its contents it gets to send) does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pacing {
+    /// Connections allowed in flight at once.
+    pub concurrency: usize,
+    /// `--concurrency auto`: the client adapts `concurrency` to the server.
+    #[serde(default)]
+    pub auto: bool,
+    /// The silence (ms) after which a connection is abandoned.
+    pub idle_ms: u64,
+    /// The longest a handshake may take (ms).
+    pub handshake_ms: u64,
+    /// The clean probes' smoothed handshake time (ms) the limits were fitted to, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_handshake_ms: Option<u64>,
+    /// The server's idle timeout (ms) from its transport parameters (RFC 9000 §18.2
+    /// max_idle_timeout), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_idle_ms: Option<u64>,
 }
 
 /// A whole line: the event with its time and the role of the program that wrote it.
@@ -261,7 +315,8 @@ mod tests {
         let cid: Cid = "0123456789abcdef".parse().unwrap();
         let mut w = LogWriter::new(Vec::new(), Role::Client);
         w.write(Event::CidStart { seq: 0, cid, plan: ConnectionPlan::from_cid(&cid, Role::Client) }).unwrap();
-        w.write(Event::Checkpoint { seq: 50, cid, server_up: true, probe_ms: 3, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint { seq: 50, cid, server_up: true, probe_ms: 3, server_rss_kb: None, pacing: None })
+            .unwrap();
         let bytes = w.into_inner();
         let text = String::from_utf8(bytes.clone()).unwrap();
         for line in text.lines() {

@@ -88,6 +88,7 @@ mod tests {
             planted_faults: vec![],
             resume_rate,
             shard: None,
+            pacing: None,
         }
     }
 
@@ -104,13 +105,22 @@ mod tests {
         let mut w = LogWriter::new(Vec::new(), Role::Client);
         w.write(run_start(start)).unwrap();
         let c50 = crate::chain::nth(start, 50);
-        w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint {
+            seq: 50,
+            cid: c50,
+            server_up: true,
+            probe_ms: 1,
+            server_rss_kb: None,
+            pacing: None,
+        })
+        .unwrap();
         w.write(Event::Checkpoint {
             seq: 100,
             cid: crate::chain::nth(start, 100),
             server_up: false,
             probe_ms: 1,
             server_rss_kb: None,
+            pacing: None,
         })
         .unwrap();
         let lines = read_log(&w.into_inner()[..]).unwrap();
@@ -127,7 +137,15 @@ mod tests {
         let rate: ResumeRate = "0.6".parse().unwrap();
         w.write(run_start_at(start, Some(rate))).unwrap();
         let c50 = crate::chain::nth(start, 50);
-        w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint {
+            seq: 50,
+            cid: c50,
+            server_up: true,
+            probe_ms: 1,
+            server_rss_kb: None,
+            pacing: None,
+        })
+        .unwrap();
         let point = resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap();
         assert_eq!(point.resume_rate, rate);
     }

@@ -315,6 +315,7 @@ mod tests {
             planted_faults: vec![],
             resume_rate: None,
             shard: Some(info),
+            pacing: None,
         })
         .unwrap();
         let lines = crate::log::read_log(&w.into_inner()[..]).unwrap();

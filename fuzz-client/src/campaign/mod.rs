@@ -17,9 +17,12 @@
 //! commands (resume from a log, supervise the server, bisect, replay) drive the same runner.
 //!
 //! - [`watch`]: a campaign around a server the client starts and supervises ([`supervise`]);
-//! - [`resume`]: `--resume-from`, where an earlier run log says to restart.
+//! - [`resume`]: `--resume-from`, where an earlier run log says to restart;
+//! - [`pacing`]: busy is not down, the concurrency in force (`--concurrency auto`), and idle
+//!   limits fitted to the server's handshake time.
 
 pub mod interrupt;
+pub mod pacing;
 pub mod resume;
 pub mod shard;
 pub mod supervise;
@@ -28,6 +31,7 @@ pub mod watch;
 use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
+use crate::quic::patience::HandshakeTimes;
 use crate::quic::resumption;
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
@@ -36,8 +40,11 @@ use crate::triage::repro;
 use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
 use fuzz_shared::shard::{Repeat, RepeatDetector, ShardInfo};
-use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Request, ResumeRate, Role};
-use std::collections::VecDeque;
+use fuzz_shared::{
+    chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Request, ResumeRate, Role,
+};
+use pacing::{Busyness, ConcurrencySetting, Limits, Pacer};
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -128,6 +135,15 @@ pub struct CampaignConfig {
     pub shard: Option<ShardInfo>,
     /// The original command line, program first: logged, and the base of the restart command.
     pub argv: Vec<String>,
+    /// `--concurrency auto`: `concurrency` is where it starts, and it adapts (module `pacing`).
+    pub auto_concurrency: bool,
+    /// How long the server may stay busy (refusing connections, answering probes only with a
+    /// close) before it counts as down.
+    pub busy_timeout: Duration,
+    /// `--fixed-idle`: `timeouts.idle` is the limit as it is, not the floor of a fitted one.
+    pub fixed_idle: bool,
+    /// The handshake time of the start-up probe, the first sample the limits are fitted to.
+    pub startup_handshake: Option<Duration>,
 }
 
 /// A hook on the server under test, called at checkpoints and when the server is down. The
@@ -202,6 +218,8 @@ enum ProbeKind {
     Health { cid: Cid },
     /// The end of the campaign.
     Final { cid: Cid },
+    /// The server refused a connection: is it ready again?
+    Ready { cid: Cid },
 }
 
 impl std::fmt::Display for ProbeKind {
@@ -210,6 +228,7 @@ impl std::fmt::Display for ProbeKind {
             Self::Checkpoint { seq, cid } => write!(f, "checkpoint #{seq} {cid}"),
             Self::Health { cid } => write!(f, "health check after {cid}"),
             Self::Final { cid } => write!(f, "end of campaign at {cid}"),
+            Self::Ready { cid } => write!(f, "readiness after refused {cid}"),
         }
     }
 }
@@ -217,16 +236,29 @@ impl std::fmt::Display for ProbeKind {
 impl ProbeKind {
     fn base_cid(&self) -> Cid {
         match *self {
-            Self::Checkpoint { cid, .. } | Self::Health { cid } | Self::Final { cid } => cid,
+            Self::Checkpoint { cid, .. } | Self::Health { cid } | Self::Final { cid } | Self::Ready { cid } => cid,
         }
     }
 }
 
+/// What the probes saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    /// A clean probe completed.
+    Up,
+    /// The server answered, but only to refuse or close: alive and busy (what was seen, in words).
+    Busy(String),
+    /// No answer at all.
+    Silent,
+}
+
 struct ProbeResult {
     kind: ProbeKind,
-    up: bool,
+    verdict: Verdict,
     /// Duration of the successful try.
     probe_ms: u64,
+    /// Its handshake's duration.
+    handshake: Option<Duration>,
     failed_tries: u64,
 }
 
@@ -243,16 +275,33 @@ fn probe_plan() -> ConnectionPlan {
     }
 }
 
-/// Probes until one try succeeds, or the server looks down.
+/// How a probe is made: the policy, the connections' hard cap, the idle limit in force (a probe
+/// waits at least as long as the campaign's connections) and a wait before the first try (a busy
+/// server is given time).
+struct ProbeSettings {
+    policy: ProbePolicy,
+    cap: Duration,
+    idle: Duration,
+    delay: Duration,
+}
+
+/// Probes until one try succeeds, the server shows it is busy, or it looks down.
 ///
 /// Try k (from 0) uses `probe^(k+1)(cid)`: every probe CID is from the probe domain, so none
 /// collides with the chain, and each retry gets a fresh CID, because a CID-seeded server (like
-/// fuzz-server) fuzzes its own side of some probe connections, which then fail. A try that
-/// failed although the server answered proves the server alive: the next try follows at once,
-/// up to `RESPONSIVE_TRIES` of them. A silent try counts against the backoff list (a few tries
-/// with growing waits); when it is used up, the server is down.
-async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, cap: Duration) -> ProbeResult {
+/// fuzz-server) fuzzes its own side of some probe connections, which then fail. A try the server
+/// refused (CONNECTION_REFUSED) means busy at once. A try that failed otherwise although the
+/// server answered proves the server alive: the next try follows at once, up to
+/// `RESPONSIVE_TRIES` of them, and then the server counts as busy too (it answers, but only to
+/// close). A silent try counts against the backoff list (a few tries with growing waits); when
+/// it is used up, the server is down.
+async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, settings: ProbeSettings) -> ProbeResult {
     const RESPONSIVE_TRIES: u64 = 16;
+    let ProbeSettings { policy, cap, idle, delay } = settings;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let idle = policy.idle.max(idle);
     let mut cid = kind.base_cid();
     let mut failed_tries = 0;
     let mut silent = 0;
@@ -261,14 +310,25 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
         cid = chain::probe(&cid);
         let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
         let (_tx, rx) = tokio::sync::watch::channel(false);
-        let t = Timeouts::new(policy.idle, cap.max(policy.idle * 3));
+        let t = Timeouts::new(idle, cap.max(idle * 3));
         let started = Instant::now();
         let report = connection::run(&ep, shared, t, rx).await;
         if report.outcome == Outcome::Completed {
-            return ProbeResult { kind, up: true, probe_ms: started.elapsed().as_millis() as u64, failed_tries };
+            let probe_ms = started.elapsed().as_millis() as u64;
+            return ProbeResult { kind, verdict: Verdict::Up, probe_ms, handshake: report.handshake, failed_tries };
         }
         failed_tries += 1;
         let detail = report.detail.map(|d| format!(" ({d})")).unwrap_or_default();
+        let busy = |seen: String| ProbeResult {
+            kind,
+            verdict: Verdict::Busy(seen),
+            probe_ms: 0,
+            handshake: None,
+            failed_tries,
+        };
+        if report.outcome == Outcome::Refused {
+            return busy(format!("clean probe {cid} refused: CONNECTION_REFUSED"));
+        }
         if report.received > 0 {
             responsive += 1;
             tracing::debug!(
@@ -278,15 +338,15 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
             if responsive < RESPONSIVE_TRIES {
                 continue;
             }
-            tracing::warn!(
-                "{responsive} probes failed although the server answered: it no longer serves clean connections"
-            );
-            return ProbeResult { kind, up: false, probe_ms: 0, failed_tries };
+            return busy(format!(
+                "{responsive} clean probes failed although the server answered (the last: {}{detail})",
+                report.outcome.as_str()
+            ));
         }
         tracing::warn!("probe {cid} ({kind}) failed, no answer from the server: {}{detail}", report.outcome.as_str());
         match policy.backoff.get(silent) {
             Some(wait) => tokio::time::sleep(*wait).await,
-            None => return ProbeResult { kind, up: false, probe_ms: 0, failed_tries },
+            None => return ProbeResult { kind, verdict: Verdict::Silent, probe_ms: 0, handshake: None, failed_tries },
         }
         silent += 1;
     }
@@ -329,6 +389,22 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         }
     });
     let ep = start_endpoint(c)?;
+    // Pacing (module `pacing`): the concurrency in force, busy periods, and the limits fitted to
+    // the clean probes' handshake times (the start-up probe's first).
+    let setting = if c.auto_concurrency { ConcurrencySetting::Auto } else { ConcurrencySetting::Fixed(c.concurrency) };
+    let mut pacer = Pacer::new(setting, c.busy_timeout);
+    let mut probe_times = HandshakeTimes::default();
+    if let Some(h) = c.startup_handshake {
+        probe_times.on_handshake(h);
+    }
+    let fit = |probes: &HandshakeTimes| {
+        pacing::fit_limits(probes, c.timeouts.idle, transport_idle(c), c.timeouts.cap, c.fixed_idle)
+    };
+    let mut limits = fit(&probe_times);
+    // The server's idle timeout bounds the waits between probes of a busy server: by then it
+    // has freed every connection of ours it held (RFC 9000 §10.1: the smaller of both ends'
+    // values applies).
+    let server_idle = |ep: &ClientEndpoint| ep.server_idle_timeout().map(|s| s.min(transport_idle(c)));
     log.write(Event::RunStart {
         start_cid: Some(c.start_cid),
         start_seq: c.start_seq,
@@ -340,17 +416,21 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         planted_faults: Vec::new(),
         resume_rate: Some(c.resume_rate),
         shard: c.shard,
+        pacing: Some(pacing_state(&pacer, limits, &probe_times, &ep)),
     })?;
     if !c.quiet {
         tracing::info!(
-            "campaign from cid {} (seq {}) against {} ({}), mode {}, concurrency {}, checkpoint every {}",
+            "campaign from cid {} (seq {}) against {} ({}), mode {}, concurrency {}, checkpoint every {}, \
+             idle limit {} ms (handshake {} ms)",
             c.start_cid,
             c.start_seq,
             c.target,
             c.server,
             c.mode.as_str(),
-            c.concurrency,
-            c.checkpoint_every
+            setting,
+            c.checkpoint_every,
+            limits.idle.as_millis(),
+            limits.handshake.as_millis()
         );
         if let Some(s) = &c.shard {
             tracing::info!("shard {} of campaign {} (its chain starts at {})", s.spec(), s.root, s.start_cid);
@@ -394,6 +474,14 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     // The flight recorder's connections when the server was found down.
     let mut at_down: Option<(Vec<Flight<Arc<ConnShared>>>, u64)> = None;
     let mut repeats = RepeatDetector::new(c.shard.as_ref());
+    // Each connection in flight's launch number (for the pacer), and how often a connection
+    // was refused before; refused connections wait here to run again with the same CID.
+    let mut launches: HashMap<u64, u64> = HashMap::new();
+    let mut refused_before: HashMap<u64, u32> = HashMap::new();
+    let mut refused: VecDeque<ConnReport> = VecDeque::new();
+    // A probe of a busy server, due after a wait; and why a busy server was called down.
+    let mut probe_again: Option<(ProbeKind, Duration)> = None;
+    let mut busy_down: Option<String> = None;
 
     // Ctrl-C or SIGTERM (a Kubernetes pod being stopped).
     let ctrl_c = interrupt::interrupted();
@@ -401,17 +489,35 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
 
     loop {
         // Launch what may be launched. A health probe (wanted or running) pauses launching, so a
-        // dead server does not burn the chain while it is being checked.
-        while !stopping
-            && !server_down
-            && in_flight < c.concurrency
-            && end_seq.is_none_or(|e| next_seq < e)
-            // Launching runs ahead of unconfirmed checkpoints (a slow connection must not stall
-            // the campaign), within a bound on how many wait.
-            && pending_cps.len() < MAX_PENDING_CHECKPOINTS
-            && !health_running
-            && health_wanted.is_none()
+        // dead server does not burn the chain while it is being checked; so does a busy server
+        // (the pacer), and the pacer sets the concurrency. Refused connections run again first.
+        while !server_down && !interrupted && pacer.may_launch(in_flight) && !health_running && health_wanted.is_none()
         {
+            if let Some(again) = refused.pop_front() {
+                let (seq, cid) = (again.seq, again.cid);
+                launches.insert(seq, pacer.on_launch());
+                let t = Timeouts { idle: limits.idle, ..c.timeouts };
+                spawn_connection(
+                    &ep,
+                    &done_tx,
+                    &cancel_rx,
+                    seq,
+                    cid,
+                    ConnectionPlan::from_cid_at(&cid, Role::Client, c.resume_rate),
+                    c.mode,
+                    t,
+                );
+                in_flight += 1;
+                continue;
+            }
+            if stopping
+                || end_seq.is_some_and(|e| next_seq >= e)
+                // Launching runs ahead of unconfirmed checkpoints (a slow connection must not
+                // stall the campaign), within a bound on how many wait.
+                || pending_cps.len() >= MAX_PENDING_CHECKPOINTS
+            {
+                break;
+            }
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 stopping = true;
                 break;
@@ -439,14 +545,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
             tracing::debug!(target: "mutation", "#{seq} {cid} plan: {}", serde_json::to_string(&plan).unwrap_or_default());
             log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
-            let ep = ep.clone();
-            let done = done_tx.clone();
-            let cancel = cancel_rx.clone();
-            let (t, mode) = (c.timeouts, c.mode);
-            tokio::spawn(async move {
-                let report = resumption::run(&ep, (seq, cid, plan), mode, t, cancel).await;
-                let _ = done.send(report);
-            });
+            launches.insert(seq, pacer.on_launch());
+            let t = Timeouts { idle: limits.idle, ..c.timeouts };
+            spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, c.mode, t);
             in_flight += 1;
             next_seq += 1;
             next_cid = chain::next(&cid);
@@ -462,29 +563,27 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
 
         // Start a probe when one is due and none runs.
         if probe_task.is_none() && !server_down && !interrupted {
-            if let Some(cid) = health_wanted.take() {
+            let settings =
+                |delay| ProbeSettings { policy: c.probe.clone(), cap: c.timeouts.cap, idle: limits.idle, delay };
+            if let Some((kind, wait)) = probe_again.take() {
+                // A busy server: the same question again, after a wait.
+                probe_task = Some(tokio::spawn(probe(ep.clone(), kind, settings(wait))));
+            } else if let Some(cid) = health_wanted.take() {
                 health_running = true;
-                probe_task =
-                    Some(tokio::spawn(probe(ep.clone(), ProbeKind::Health { cid }, c.probe.clone(), c.timeouts.cap)));
+                probe_task = Some(tokio::spawn(probe(ep.clone(), ProbeKind::Health { cid }, settings(Duration::ZERO))));
             } else if let Some(&(seq, cid, _)) = pending_cps.front().filter(|(seq, _, _)| tracker.all_done_before(*seq))
             {
-                probe_task = Some(tokio::spawn(probe(
-                    ep.clone(),
-                    ProbeKind::Checkpoint { seq, cid },
-                    c.probe.clone(),
-                    c.timeouts.cap,
-                )));
-            } else if stopping && in_flight == 0 && !final_checked && last_cp.0 == next_seq && next_seq != c.start_seq {
+                probe_task =
+                    Some(tokio::spawn(probe(ep.clone(), ProbeKind::Checkpoint { seq, cid }, settings(Duration::ZERO))));
+            } else if !refused.is_empty() || !stopping || in_flight > 0 || final_checked {
+                // Not the end yet.
+            } else if last_cp.0 == next_seq && next_seq != c.start_seq {
                 // The last checkpoint is the end of the campaign: it was the final probe.
                 final_checked = true;
-            } else if stopping && in_flight == 0 && !final_checked {
+            } else {
                 final_checked = true;
-                probe_task = Some(tokio::spawn(probe(
-                    ep.clone(),
-                    ProbeKind::Final { cid: next_cid },
-                    c.probe.clone(),
-                    c.timeouts.cap,
-                )));
+                probe_task =
+                    Some(tokio::spawn(probe(ep.clone(), ProbeKind::Final { cid: next_cid }, settings(Duration::ZERO))));
             }
         }
 
@@ -502,6 +601,37 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 if let Some(err) = &report.odcid_error {
                     cancel_tx.send_replace(true);
                     return Err(InternalError(format!("connection #{} ({}): {err}", report.seq, report.cid)).into());
+                }
+                let launch = launches.remove(&report.seq).unwrap_or(0);
+                let mut report = report;
+                if report.outcome == Outcome::Refused && !server_down && !interrupted {
+                    // Busy, not down: the connection runs again with the same CID once the
+                    // server is ready (it took no state for it, RFC 9000 §5.2.2).
+                    *refused_before.entry(report.seq).or_default() += 1;
+                    if let Busyness::BusyNow { wait } = pacer.on_refused(launch, Instant::now(), server_idle(&ep)) {
+                        let seen = format!("connection #{} {} refused: CONNECTION_REFUSED", report.seq, report.cid);
+                        log_busy(&mut log, &progress, &seen, (next_seq, in_flight), &pacer, wait)?;
+                        if probe_task.is_none() {
+                            probe_again = Some((ProbeKind::Ready { cid: report.cid }, wait));
+                        }
+                    }
+                    refused.push_back(report);
+                    continue;
+                }
+                if let Some(n) = refused_before.remove(&report.seq) {
+                    let note = format!("refused {n} time(s) before (server busy), run again with the same CID");
+                    report.detail = Some(match report.detail.take() {
+                        Some(d) => format!("{d}; {note}"),
+                        None => note,
+                    });
+                }
+                // Only handshakes nothing was mutated in measure the server's load: a plan that
+                // fuzzes `ready` or `closing` starts mutating after its handshake, while a fuzzed
+                // handshake's time is the mutation's doing (retransmissions, stalls).
+                let clean_handshake = c.mode == Mode::Clean || matches!(report.fuzz_state, FuzzState::Ready | FuzzState::Closing);
+                pacer.on_finished(report.handshake.filter(|_| clean_handshake));
+                if clean_handshake && report.handshake.is_none() && report.outcome == Outcome::Timeout {
+                    pacer.on_lost_handshake(launch);
                 }
                 log.write(Event::CidEnd {
                     seq: report.seq,
@@ -531,7 +661,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 summary.add(&report);
                 progress.inc(&report);
                 match report.outcome {
-                    Outcome::HandshakeFailed | Outcome::Timeout | Outcome::Refused => {
+                    // A refusal is counted here only when the campaign is stopping anyway.
+                    Outcome::HandshakeFailed | Outcome::Timeout => {
                         streak += 1;
                         if streak >= c.failure_streak && !server_down {
                             tracing::warn!("{streak} connections in a row failed (last #{} {}): probing the server", report.seq, report.cid);
@@ -548,22 +679,76 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 let result = result?;
                 summary.probes += 1;
                 summary.probe_failures += result.failed_tries;
-                if !result.up {
-                    server_down = true;
-                    stopping = true;
-                    cancel_tx.send_replace(true);
-                    continue;
+                match &result.verdict {
+                    Verdict::Silent => {
+                        server_down = true;
+                        stopping = true;
+                        cancel_tx.send_replace(true);
+                        continue;
+                    }
+                    Verdict::Busy(seen) => {
+                        match pacer.on_probe_busy(Instant::now(), server_idle(&ep)) {
+                            Busyness::BusyNow { wait } => {
+                                log_busy(&mut log, &progress, seen, (next_seq, in_flight), &pacer, wait)?;
+                                probe_again = Some((result.kind, wait));
+                            }
+                            Busyness::StillBusy { wait } => {
+                                tracing::debug!("server still busy ({seen}): next probe in {} ms", wait.as_millis());
+                                probe_again = Some((result.kind, wait));
+                            }
+                            Busyness::TimedOut { busy_for, refused: n, probes } => {
+                                let why = format!(
+                                    "busy: refused or closed clean connections for {:.1} s, past --busy-timeout {} s \
+                                     ({n} connections refused, {probes} probes; the last: {seen})",
+                                    busy_for.as_secs_f64(),
+                                    c.busy_timeout.as_secs_f64()
+                                );
+                                tracing::warn!("{why}");
+                                busy_down = Some(why);
+                                server_down = true;
+                                stopping = true;
+                                cancel_tx.send_replace(true);
+                            }
+                            Busyness::Unchanged => {}
+                        }
+                        continue;
+                    }
+                    Verdict::Up => {}
+                }
+                if let Some(h) = result.handshake {
+                    probe_times.on_handshake(h);
+                    limits = fit(&probe_times);
+                }
+                if let Some(ready) = pacer.on_probe_ok(Instant::now()) {
+                    log.write(Event::ServerReady {
+                        busy_ms: ready.busy_for.as_millis() as u64,
+                        refused: ready.refused,
+                        probes: ready.probes,
+                        concurrency: pacer.concurrency(),
+                    })?;
+                    progress.println(&format!(
+                        "server ready after {} ms busy ({} refused): resuming at concurrency {}",
+                        ready.busy_for.as_millis(),
+                        ready.refused,
+                        pacer.concurrency()
+                    ));
                 }
                 match result.kind {
                     ProbeKind::Checkpoint { seq, cid } => {
                         let rss = pending_cps.front().and_then(|&(_, _, rss)| rss);
-                        log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss })?;
-                        progress.println(&format!("checkpoint #{seq} cid {cid}: server up (probe {} ms)", result.probe_ms));
+                        let pacing = Some(pacing_state(&pacer, limits, &probe_times, &ep));
+                        log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss, pacing })?;
+                        progress.println(&format!(
+                            "checkpoint #{seq} cid {cid}: server up (probe {} ms), concurrency {}, idle limit {} ms",
+                            result.probe_ms,
+                            pacer.concurrency(),
+                            limits.idle.as_millis()
+                        ));
                         last_cp = (seq, cid);
                         pending_cps.pop_front();
                     }
                     ProbeKind::Health { .. } => tracing::info!("server answered the probe: the failures were the connections'"),
-                    ProbeKind::Final { .. } => {}
+                    ProbeKind::Final { .. } | ProbeKind::Ready { .. } => {}
                 }
             }
             _ = watch.exited(), if !server_down => {
@@ -595,6 +780,26 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             at_down = Some(ep.flights());
         }
     }
+    // Refused connections that never ran again (the server went down, or Ctrl-C) end as refused.
+    for report in refused.drain(..) {
+        log.write(Event::CidEnd {
+            seq: report.seq,
+            cid: report.cid,
+            outcome: report.outcome,
+            error_code: report.error_code,
+            fuzzed_packets: report.fuzzed_packets(),
+            sent_packets: Some(report.sent_packets()),
+            mutation_digest: report.mutation_digest.clone(),
+            duration_ms: report.duration.as_millis() as u64,
+            detail: Some("CONNECTION_REFUSED; not run again: the campaign stopped".into()),
+            resumption: report.resumption.clone(),
+        })?;
+        tracker.finish(report.seq);
+        summary.add(&report);
+    }
+    summary.busy_periods = pacer.busy_periods;
+    summary.refusals = pacer.refusals;
+    summary.concurrency = Some((pacer.concurrency(), c.auto_concurrency));
     progress.finish();
     let elapsed = started.elapsed();
     let end = if server_down {
@@ -608,10 +813,18 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 None => repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid),
             }
         };
-        // Bisect the connections started since the checkpoint, at the concurrency they ran at.
+        // Bisect the connections started since the checkpoint, at the concurrency they ran at
+        // (the one in force when the server went down: `auto`'s too is a number then).
         let bisect = (!c.replay && next_seq > seq)
-            .then(|| repro::bisect_command(&c.argv, seq, &cid, next_seq - seq, c.concurrency));
-        let death = watch.death().await;
+            .then(|| repro::bisect_command(&c.argv, seq, &cid, next_seq - seq, pacer.concurrency()));
+        let mut death = watch.death().await;
+        if let Some(why) = busy_down {
+            // Alive but refusing: unless it exited meanwhile, that is the cause.
+            let exited = death.cause.as_deref().is_some_and(|c| c.starts_with("exit") || c.starts_with("killed"));
+            if !exited {
+                death.cause = Some(why);
+            }
+        }
         let (flights, unattributed) = at_down.take().unwrap_or_else(|| ep.flights());
         let crash_pcap = c.crash_pcap.as_deref().and_then(|path| {
             let header = crash_header(c, &death, (seq, &cid), flights.len(), unattributed);
@@ -732,6 +945,70 @@ fn write_crash_pcap(path: &Path, header: &str, flights: &[Flight<Arc<ConnShared>
     Ok(())
 }
 
+/// Starts connection `seq` (`cid`, `plan`); its report goes to `done`.
+#[allow(clippy::too_many_arguments)]
+fn spawn_connection(
+    ep: &Arc<ClientEndpoint>,
+    done: &mpsc::UnboundedSender<ConnReport>,
+    cancel: &tokio::sync::watch::Receiver<bool>,
+    seq: u64,
+    cid: Cid,
+    plan: ConnectionPlan,
+    mode: Mode,
+    t: Timeouts,
+) {
+    let (ep, done, cancel) = (ep.clone(), done.clone(), cancel.clone());
+    tokio::spawn(async move {
+        // A resuming plan runs its priming connection first (module `quic::resumption`).
+        let report = resumption::run(&ep, (seq, cid, plan), mode, t, cancel).await;
+        let _ = done.send(report);
+    });
+}
+
+/// The pacing in force, for `run_start` and `checkpoint`.
+fn pacing_state(pacer: &Pacer, limits: Limits, probes: &HandshakeTimes, ep: &ClientEndpoint) -> Pacing {
+    Pacing {
+        concurrency: pacer.concurrency(),
+        auto: pacer.setting() == ConcurrencySetting::Auto,
+        idle_ms: limits.idle.as_millis() as u64,
+        handshake_ms: limits.handshake.as_millis() as u64,
+        probe_handshake_ms: probes.smoothed().map(|d| d.as_millis() as u64),
+        server_idle_ms: ep.server_idle_timeout().map(|d| d.as_millis() as u64),
+    }
+}
+
+/// Logs the start of a busy period (`server_busy`) and says it on stderr.
+fn log_busy(
+    log: &mut Log,
+    progress: &Progress,
+    seen: &str,
+    (next_seq, in_flight): (u64, usize),
+    pacer: &Pacer,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    log.write(Event::ServerBusy {
+        seen: seen.to_string(),
+        next_seq,
+        in_flight: in_flight as u64,
+        concurrency: pacer.concurrency(),
+        wait_ms: wait.as_millis() as u64,
+    })?;
+    progress.println(&format!(
+        "server busy ({seen}): launching paused, concurrency lowered to {}, probing in {} ms",
+        pacer.concurrency(),
+        wait.as_millis()
+    ));
+    Ok(())
+}
+
+/// The idle timeout the endpoint announces (RFC 9000 §10.1: each end advertises
+/// max_idle_timeout and the minimum applies, so the server, too, forgets a silent connection of
+/// ours soon). It bounds the fitted idle limit: past it the transport ends a silent connection
+/// anyway.
+fn transport_idle(c: &CampaignConfig) -> Duration {
+    (c.timeouts.idle * 4).max(Duration::from_secs(2))
+}
+
 /// The client endpoint a campaign (or its start-up check) makes its connections from.
 fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
     ClientEndpoint::start(&EndpointSettings {
@@ -739,9 +1016,7 @@ fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
         server_name: &c.server_name,
         alpn: &c.alpn,
         ca: c.ca.as_deref(),
-        // RFC 9000 §10.1: each end advertises max_idle_timeout and the minimum applies, so the
-        // server, too, forgets a silent connection of ours soon.
-        transport_idle: (c.timeouts.idle * 4).max(Duration::from_secs(2)),
+        transport_idle: transport_idle(c),
         handshake_cap: c.timeouts.cap,
         initial_rtt: c.initial_rtt,
     })
@@ -770,9 +1045,23 @@ pub async fn wait_until_serving(
     watch: &mut dyn ServerWatch,
     limit: Duration,
 ) -> anyhow::Result<StartUp> {
+    Ok(wait_until_serving_timed(c, watch, limit).await?.0)
+}
+
+/// [`wait_until_serving`], and the handshake time of the probe that completed: the first sample
+/// of the server's speed, to which a campaign fits its limits (module `pacing`).
+pub async fn wait_until_serving_timed(
+    c: &CampaignConfig,
+    watch: &mut dyn ServerWatch,
+    limit: Duration,
+) -> anyhow::Result<(StartUp, Option<Duration>)> {
     let ep = start_endpoint(c)?;
     let deadline = tokio::time::Instant::now() + limit;
-    let t = Timeouts::new(Duration::from_millis(250), Duration::from_secs(2));
+    // A probe's patience: a slow server's handshake may take a second (twice the idle period);
+    // a server not listening yet loses the first Initial, which s2n-quic sends again at its
+    // probe timeout (RFC 9002 §6.2), well within the idle period.
+    let idle = ProbePolicy::default().idle;
+    let t = Timeouts::new(idle, idle * 4);
     let mut cid = c.start_cid;
     loop {
         cid = chain::probe(&cid);
@@ -786,15 +1075,15 @@ pub async fn wait_until_serving(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            report.outcome == Outcome::Completed
+            (report.outcome == Outcome::Completed).then_some(report.handshake)
         };
         tokio::select! {
-            up = attempt => if up { return Ok(StartUp::Serving) },
-            _ = watch.exited() => return Ok(StartUp::Exited),
-            _ = tokio::time::sleep_until(deadline) => return Ok(StartUp::Silent),
+            up = attempt => if let Some(handshake) = up { return Ok((StartUp::Serving, handshake)) },
+            _ = watch.exited() => return Ok((StartUp::Exited, None)),
+            _ = tokio::time::sleep_until(deadline) => return Ok((StartUp::Silent, None)),
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok(StartUp::Silent);
+            return Ok((StartUp::Silent, None));
         }
     }
 }

@@ -66,10 +66,19 @@ mod tests {
             planted_faults: vec![],
             resume_rate: None,
             shard: None,
+            pacing: None,
         })
         .unwrap();
         let c50 = chain::nth(start, 50);
-        w.write(Event::Checkpoint { seq: 50, cid: c50, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+        w.write(Event::Checkpoint {
+            seq: 50,
+            cid: c50,
+            server_up: true,
+            probe_ms: 1,
+            server_rss_kb: None,
+            pacing: None,
+        })
+        .unwrap();
         drop(w);
         assert_eq!(
             resume_from(&path).unwrap(),

@@ -101,6 +101,7 @@ fn describe_silence(cpu_percent: Option<u32>) -> String {
 /// Runs a campaign, around a server it starts and stops itself when `server` is given.
 pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::Result<CampaignResult> {
     let mut sut = ServerUnderTest::start(&config, server).await?;
+    let config = CampaignConfig { startup_handshake: sut.startup_handshake, ..config };
     let result = campaign::run(config, sut.watch()).await;
     sut.stop().await;
     result
@@ -111,6 +112,8 @@ pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::
 pub struct ServerUnderTest {
     watched: Option<Watched>,
     unwatched: Unwatched,
+    /// The handshake time of the clean probe that found it serving.
+    pub startup_handshake: Option<Duration>,
 }
 
 impl ServerUnderTest {
@@ -120,7 +123,9 @@ impl ServerUnderTest {
             // A server that does not answer before the first CID is spent is a wrong address or a
             // server that is not running: bad input, said at once, rather than a campaign of failed
             // connections ending in `server_down`.
-            if campaign::wait_until_serving(config, &mut Unwatched, UNSUPERVISED_START).await? != StartUp::Serving {
+            let (up, startup_handshake) =
+                campaign::wait_until_serving_timed(config, &mut Unwatched, UNSUPERVISED_START).await?;
+            if up != StartUp::Serving {
                 return Err(StartError(format!(
                     "the server at {} does not answer a clean connection (handshake, ALPN {}, GET /1) within {} s: \
                      is it running, and does it speak QUIC v1?",
@@ -130,7 +135,7 @@ impl ServerUnderTest {
                 ))
                 .into());
             }
-            return Ok(Self { watched: None, unwatched: Unwatched });
+            return Ok(Self { watched: None, unwatched: Unwatched, startup_handshake });
         };
         let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref())
             .await
@@ -138,16 +143,20 @@ impl ServerUnderTest {
         let pid = sup.pid();
         let mut watched = Watched { sup };
         let limit = server.start_timeout;
-        let problem = match campaign::wait_until_serving(config, &mut watched, limit).await {
-            Ok(StartUp::Serving) => None,
-            Ok(StartUp::Exited) => {
+        let mut startup_handshake = None;
+        let problem = match campaign::wait_until_serving_timed(config, &mut watched, limit).await {
+            Ok((StartUp::Serving, handshake)) => {
+                startup_handshake = handshake;
+                None
+            }
+            Ok((StartUp::Exited, _)) => {
                 let death = watched.death().await;
                 Some(format!(
                     "the server command exited ({}) before answering a clean probe",
                     death.cause.unwrap_or_default()
                 ))
             }
-            Ok(StartUp::Silent) => Some(format!(
+            Ok((StartUp::Silent, _)) => Some(format!(
                 "the server command did not start answering within {} s (at {})",
                 limit.as_secs_f64(),
                 config.target
@@ -164,7 +173,7 @@ impl ServerUnderTest {
             return Err(StartError(format!("{problem}; its stderr:\n{tail}\n(command: {})", server.command)).into());
         }
         tracing::debug!("server pid {pid} answers: {}", server.command);
-        Ok(Self { watched: Some(watched), unwatched: Unwatched })
+        Ok(Self { watched: Some(watched), unwatched: Unwatched, startup_handshake })
     }
 
     /// The hook the campaign (or any other command) watches the server through.

@@ -84,6 +84,8 @@ pub struct ConnStats {
     pub psk_accepted: Option<bool>,
     /// Set when the ODCID was not the intended CID: a bug.
     pub odcid_error: Option<String>,
+    /// How long the handshake took from the connection's start, once it completed.
+    pub handshake: Option<Duration>,
 }
 
 /// A connection's part in session resumption (RFC 8446 §2.2), module [`crate::quic::resumption`].
@@ -157,6 +159,8 @@ pub struct ConnReport {
     pub received: u64,
     /// How the resumption of a resuming plan went (module [`crate::quic::resumption`]).
     pub resumption: Option<fuzz_shared::log::Resumption>,
+    /// How long the handshake took, if it completed (for pacing).
+    pub handshake: Option<Duration>,
 }
 
 impl ConnReport {
@@ -395,6 +399,7 @@ pub async fn run(
         fuzz_state: shared.plan.fuzz_state,
         received: stats.received,
         resumption: None,
+        handshake: stats.handshake,
     }
 }
 
@@ -420,7 +425,9 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
         Err("deadline") => return End::new(Outcome::Timeout, None, "handshake too slow"),
         Err(_) => return End::new(Outcome::Timeout, None, "handshake silent"),
     };
-    ep.on_handshake(started.elapsed());
+    let took = started.elapsed();
+    ep.on_handshake(took);
+    shared.stats.lock().expect("stats").handshake = Some(took);
     // Requests (or the close of a connection without any) wait for the handshake to be
     // confirmed (RFC 9001 §4.1.2), up to the same silence limit. Sent earlier, they race the
     // server's first 1-RTT packets: whether the server's packet 0 carries an ACK and the start

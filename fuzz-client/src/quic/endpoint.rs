@@ -292,6 +292,9 @@ pub struct Subscriber {
     control: Arc<OdcidControl>,
     registry: Arc<Registry>,
     creating: Arc<Creating>,
+    /// The server's max_idle_timeout transport parameter last seen, in ms (0: none yet, or the
+    /// server has none: RFC 9000 §18.2 "Idle timeout is disabled when ... the value is 0").
+    server_idle_ms: Arc<AtomicU64>,
 }
 
 impl s2n_quic::provider::event::Subscriber for Subscriber {
@@ -347,6 +350,8 @@ impl s2n_quic::provider::event::Subscriber for Subscriber {
         _meta: &ConnectionMeta,
         event: &events::TransportParametersReceived,
     ) {
+        let idle = event.transport_parameters.max_idle_timeout;
+        self.server_idle_ms.store(idle.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed);
         // RFC 9000 §7.3: the server echoes the client's ODCID in its transport parameters.
         let Some(conn) = &context.conn else { return };
         if let Some(odcid) = &event.transport_parameters.original_destination_connection_id {
@@ -377,6 +382,7 @@ pub struct ClientEndpoint {
     /// The handshakes completed through this endpoint, for [`Self::handshake_silence`].
     handshake_times: std::sync::Mutex<HandshakeTimes>,
     registry: Arc<Registry>,
+    server_idle_ms: Arc<AtomicU64>,
 }
 
 /// The smallest MTU QUIC allows: 1200-byte UDP payloads (RFC 9000 §14) plus the IP and UDP
@@ -404,6 +410,7 @@ impl ClientEndpoint {
         let control = Arc::new(OdcidControl::default());
         let registry = Arc::new(Registry::default());
         let creating = Arc::new(Creating::default());
+        let server_idle_ms = Arc::new(AtomicU64::new(0));
         let tickets = Arc::new(Tickets::default());
         let loader = TlsLoader {
             plain: tls_config(s.alpn, s.ca, &tickets, None)?,
@@ -437,7 +444,12 @@ impl ClientEndpoint {
             .with_limits(limits)?
             .with_connection_id(CidFormatProvider(format))?
             .with_random(CidRandomProvider(random))?
-            .with_event(Subscriber { control: control.clone(), registry: registry.clone(), creating })?
+            .with_event(Subscriber {
+                control: control.clone(),
+                registry: registry.clone(),
+                creating,
+                server_idle_ms: server_idle_ms.clone(),
+            })?
             .with_packet_interceptor(FuzzInterceptor::new(registry.clone()))?
             .start()
             .map_err(|e| anyhow::anyhow!("starting the s2n-quic client endpoint: {e}"))?;
@@ -450,6 +462,7 @@ impl ClientEndpoint {
             tickets,
             handshake_times: Default::default(),
             registry,
+            server_idle_ms,
         }))
     }
 
@@ -491,6 +504,13 @@ impl ClientEndpoint {
     /// How long a handshake may stay silent before it is abandoned (module `patience`).
     pub fn handshake_silence(&self, idle: Duration) -> Duration {
         self.handshake_times.lock().expect("handshake times").silence_limit(idle)
+    }
+
+    /// The server's idle timeout as its transport parameters announced it (RFC 9000 §10.1), once
+    /// a handshake got that far; `None` before, or when the server announced none.
+    pub fn server_idle_timeout(&self) -> Option<Duration> {
+        let ms = self.server_idle_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
     }
 
     /// The flight recorder's connections (the last ones that ended and those in flight), copied,

@@ -54,6 +54,11 @@ impl HandshakeTimes {
         });
     }
 
+    /// The smoothed estimate, `None` before the first sample.
+    pub fn smoothed(&self) -> Option<Duration> {
+        self.estimate.map(|(smoothed, _)| smoothed)
+    }
+
     /// The probe timeout of RFC 9002 §6.2.1 computed from handshake times, `None` before the
     /// first sample.
     pub fn pto(&self) -> Option<Duration> {

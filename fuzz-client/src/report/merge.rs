@@ -371,6 +371,7 @@ mod tests {
             planted_faults: vec![],
             resume_rate: None,
             shard: Some(info),
+            pacing: None,
         })
         .unwrap();
         for (seq, cid) in chain::iter(info.start_cid).take(connections as usize).enumerate() {
@@ -390,7 +391,15 @@ mod tests {
             })
             .unwrap();
             if seq > 0 && seq.is_multiple_of(10) {
-                w.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: 1, server_rss_kb: None }).unwrap();
+                w.write(Event::Checkpoint {
+                    seq,
+                    cid,
+                    server_up: true,
+                    probe_ms: 1,
+                    server_rss_kb: None,
+                    pacing: None,
+                })
+                .unwrap();
             }
         }
         if down {

@@ -32,6 +32,11 @@ pub struct Summary {
     pub probe_failures: u64,
     /// Resuming plans: primed, offered, accepted.
     pub resumption: ResumptionCounts,
+    /// Busy periods of the server (module `campaign::pacing`), and the refusals in them.
+    pub busy_periods: u64,
+    pub refusals: u64,
+    /// The concurrency in force at the end, and whether it adapted (`--concurrency auto`).
+    pub concurrency: Option<(usize, bool)>,
 }
 
 impl Summary {
@@ -108,6 +113,16 @@ impl Summary {
                  accepted {}, declined {}",
                 r.planned, r.offered, r.accepted, r.declined
             );
+        }
+        if self.busy_periods > 0 {
+            let _ = writeln!(
+                s,
+                "server busy: {} period(s), {} connection(s) refused (each run again with the same CID)",
+                self.busy_periods, self.refusals
+            );
+        }
+        if let Some((n, auto)) = self.concurrency {
+            let _ = writeln!(s, "concurrency at the end: {n}{}", if auto { " (auto)" } else { "" });
         }
         if self.zero_rtt_unsupported > 0 {
             let _ = writeln!(
