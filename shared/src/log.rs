@@ -45,6 +45,10 @@ pub enum Outcome {
     Timeout,
     /// The peer refused the connection before any handshake (for example an ICMP error).
     Refused,
+    /// Every request got an answer, but one was not what was asked: a reset stream, a truncated
+    /// or oversized body, an HTTP/3 response without a status or a malformed one (the client's
+    /// answer checks, fuzz-client/src/quic/answer.rs). It can be a server bug.
+    WrongAnswer,
 }
 
 impl Outcome {
@@ -56,6 +60,7 @@ impl Outcome {
             Self::HandshakeFailed => "handshake_failed",
             Self::Timeout => "timeout",
             Self::Refused => "refused",
+            Self::WrongAnswer => "wrong_answer",
         }
     }
 }

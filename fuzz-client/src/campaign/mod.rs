@@ -95,6 +95,8 @@ pub struct CampaignConfig {
     pub crash_pcap: Option<PathBuf>,
     pub mode: Mode,
     pub alpn: String,
+    /// `/N` must get exactly N bytes (`--expect-sizes`).
+    pub expect_sizes: bool,
     pub ca: Option<Vec<u8>>,
     pub timeouts: Timeouts,
     /// The RTT assumed before the first sample (RFC 9002 §6.2.2).
@@ -700,6 +702,7 @@ fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
         transport_idle: (c.timeouts.idle * 4).max(Duration::from_secs(2)),
         handshake_cap: c.timeouts.cap,
         initial_rtt: c.initial_rtt,
+        expect_sizes: c.expect_sizes,
     })
 }
 

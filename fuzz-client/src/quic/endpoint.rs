@@ -19,6 +19,7 @@
 //! and hands a config that offers the latest session ticket when that connection's plan says
 //! `resume_session`.
 
+use crate::quic::answer::{AnswerRules, Protocol};
 use crate::quic::connection::ConnShared;
 use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
@@ -323,6 +324,7 @@ pub struct ClientEndpoint {
     /// The handshakes completed through this endpoint, for [`Self::handshake_silence`].
     handshake_times: std::sync::Mutex<HandshakeTimes>,
     registry: Arc<Registry>,
+    answers: AnswerRules,
 }
 
 /// The smallest MTU QUIC allows: 1200-byte UDP payloads (RFC 9000 §14) plus the IP and UDP
@@ -343,6 +345,8 @@ pub struct EndpointSettings<'a> {
     /// The RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms by default); a lab
     /// fuzzer wants a short one, so that a dropped (fuzzed) Initial is retransmitted soon.
     pub initial_rtt: Duration,
+    /// `/N` must get exactly N bytes (module `answer`).
+    pub expect_sizes: bool,
 }
 
 impl ClientEndpoint {
@@ -392,6 +396,7 @@ impl ClientEndpoint {
             tickets,
             handshake_times: Default::default(),
             registry,
+            answers: AnswerRules { protocol: Protocol::of_alpn(s.alpn), expect_sizes: s.expect_sizes },
         }))
     }
 
@@ -423,6 +428,16 @@ impl ClientEndpoint {
                 }
             }
         }
+    }
+
+    /// Which protocol the requests speak, and how their answers are checked.
+    pub fn answer_rules(&self) -> AnswerRules {
+        self.answers
+    }
+
+    /// The TLS server name, which HTTP/3 requests also carry as `:authority`.
+    pub fn server_name(&self) -> &str {
+        &self.server_name
     }
 
     /// Records how long a completed handshake took, from the start of its connection.
