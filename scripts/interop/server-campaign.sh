@@ -16,7 +16,8 @@
 # Environment: COUNT (default 200), CONCURRENCY (default 4), START_CID (default
 # 0123456789abcdef), PATHS (default "/1000 /16384"), CLIENT_TIMEOUT (gtlsclient --timeout,
 # default 1s: a fuzzed connection often stalls), SERVER_ARGS (more fuzz-server options), OUT
-# (logs; default runs/server-campaign-<UTC time>).
+# (logs; default runs/server-campaign-<UTC time>), NO_BUILD (set: use the release binaries as
+# they are, as tests/tests/h3.rs does).
 # Exit status: 0 when both runs ran with the server up at the end, 1 if not, 2 when gtlsclient is
 # not installed (scripts/interop/install.sh ngtcp2).
 set -euo pipefail
@@ -33,8 +34,10 @@ out=${OUT:-runs/server-campaign-$(date -u +%Y%m%dT%H%M%SZ)}
 
 command -v gtlsclient >/dev/null || { echo "server-campaign: gtlsclient is not installed: scripts/interop/install.sh ngtcp2" >&2; exit 2; }
 command -v jq >/dev/null || { echo "server-campaign: jq is needed to read the run logs" >&2; exit 2; }
-echo "== building fuzz-client (cid-chain) and fuzz-server (release)" >&2
-cargo build --release --quiet -p fuzz-client -p fuzz-server
+if [[ -z ${NO_BUILD:-} ]]; then
+    echo "== building fuzz-client (cid-chain) and fuzz-server (release)" >&2
+    cargo build --release --quiet -p fuzz-client -p fuzz-server
+fi
 mkdir -p "$out"
 bin=${CARGO_TARGET_DIR:-target}/release
 
