@@ -40,7 +40,7 @@ pub fn server_builder() -> h3::server::Builder {
 
 /// An application error code as s2n-quic takes it; a code beyond QUIC's varints (2^62) cannot be
 /// sent, and becomes the largest one.
-fn app_error(code: u64) -> s2n_quic::application::Error {
+pub fn app_error(code: u64) -> s2n_quic::application::Error {
     s2n_quic::application::Error::new(code.min((1 << 62) - 1)).unwrap_or(s2n_quic::application::Error::UNKNOWN)
 }
 

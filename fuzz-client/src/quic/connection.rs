@@ -459,18 +459,13 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
             Answer::Cancelled => return abandon(&handle, shared, "abandoned: campaign stopping").await,
         }
     }
-    handle.close(app_code(rules.protocol.close_code()));
+    handle.close(fuzz_s2n_glue::h3::app_error(rules.protocol.close_code()));
     wait_close_sent(shared).await;
     if wrong.is_empty() {
         End::new(Outcome::Completed, None, "")
     } else {
         End::new(Outcome::WrongAnswer, None, format!("{} wrong answer(s): {}", wrong.len(), wrong.join("; ")))
     }
-}
-
-/// An application error code as s2n-quic takes it (the codes used here are all small).
-fn app_code(code: u64) -> s2n_quic::application::Error {
-    s2n_quic::application::Error::new(code).unwrap_or(s2n_quic::application::Error::UNKNOWN)
 }
 
 /// The connection failed after its handshake: classify, and make sure a close went out.
