@@ -63,6 +63,12 @@ impl Outcome {
             Self::WrongAnswer => "wrong_answer",
         }
     }
+
+    /// Whether the server answered every request, rightly or not: what a probe asks of it (a
+    /// wrong answer, such as a reset for a path it does not have, still shows it up).
+    pub fn answered(self) -> bool {
+        matches!(self, Self::Completed | Self::WrongAnswer)
+    }
 }
 
 /// One line of the run log, without the `ts` and `role` every line carries.
@@ -240,6 +246,16 @@ mod tests {
         let lines = read_log(&bytes[..]).unwrap();
         assert_eq!(lines.len(), 2);
         assert!(matches!(lines[1].event, Event::Checkpoint { seq: 50, .. }));
+    }
+
+    #[test]
+    fn wrong_answers_have_a_name_of_their_own_and_show_the_server_up() {
+        assert_eq!(serde_json::to_string(&Outcome::WrongAnswer).unwrap(), r#""wrong_answer""#);
+        assert_eq!(Outcome::WrongAnswer.as_str(), "wrong_answer");
+        assert!(Outcome::WrongAnswer.answered() && Outcome::Completed.answered());
+        for silent in [Outcome::Timeout, Outcome::HandshakeFailed, Outcome::PeerClosed, Outcome::Refused] {
+            assert!(!silent.answered(), "{silent:?}");
+        }
     }
 
     #[test]

@@ -248,7 +248,7 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, policy: ProbePolicy, ca
         let t = Timeouts::new(policy.idle, cap.max(policy.idle * 3));
         let started = Instant::now();
         let report = connection::run(&ep, shared, t, rx).await;
-        if report.outcome == Outcome::Completed {
+        if report.outcome.answered() {
             return ProbeResult { kind, up: true, probe_ms: started.elapsed().as_millis() as u64, failed_tries };
         }
         failed_tries += 1;
@@ -739,13 +739,13 @@ pub async fn wait_until_serving(
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let attempt = async {
             let report = connection::run(&ep, shared, t, rx).await;
-            if report.outcome != Outcome::Completed {
+            if !report.outcome.answered() {
                 tracing::debug!("start-up probe {cid}: {}", report.outcome.as_str());
                 if report.received == 0 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            report.outcome == Outcome::Completed
+            report.outcome.answered()
         };
         tokio::select! {
             up = attempt => if up { return Ok(StartUp::Serving) },
