@@ -241,7 +241,10 @@ pub struct ConnArgs {
     #[arg(long, value_enum, default_value_t = ModeArg::Fuzz)]
     pub mode: ModeArg,
 
-    /// The ALPN to offer.
+    /// The ALPN to offer; it also chooses the protocol of the requests: `h3` is HTTP/3 (control
+    /// stream and SETTINGS, QPACK, a GET of each path), anything else hq-interop
+    /// (`GET /path\r\n`). A request is `completed` only with a checked answer: the stream's end
+    /// after the body (h3: after a response with a status); otherwise `wrong_answer`.
     #[arg(long, value_name = "ALPN", default_value = "hq-interop")]
     pub alpn: String,
 
@@ -251,6 +254,11 @@ pub struct ConnArgs {
     /// --resume-from takes it from the log).
     #[arg(long, value_name = "SHARE")]
     pub resume_rate: Option<ResumeRate>,
+    /// The server answers `/N` with exactly N bytes (fuzz-server does, and so do the peers of
+    /// scripts/interop/): a shorter or longer body, or in h3 a status other than 200, is a
+    /// `wrong_answer`.
+    #[arg(long)]
+    pub expect_sizes: bool,
 
     /// The TLS server name (SNI). Default: the host of SERVER, or `localhost` for an IP address.
     #[arg(long, value_name = "NAME")]
@@ -592,6 +600,7 @@ impl ConnArgs {
             mode: self.mode.into(),
             resume_rate: self.resume_rate.unwrap_or_default(),
             alpn: self.alpn.clone(),
+            expect_sizes: self.expect_sizes,
             ca,
             timeouts: Timeouts::new(Duration::from_millis(self.idle_ms), Duration::from_millis(self.max_conn_ms))
                 .learnt(),

@@ -10,16 +10,18 @@ use std::path::PathBuf;
 /// The application protocols the server can speak.
 pub const ALPN_HQ: &str = "hq-interop";
 pub const ALPN_ECHO: &str = "echo";
+pub use fuzz_s2n_glue::h3::ALPN_H3;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "fuzz-server",
     version,
-    about = "A cooperating QUIC fuzz server: serves hq-interop (and echo), learns the connection ID each client \
+    about = "A cooperating QUIC fuzz server: serves hq-interop and HTTP/3 (and echo), learns the connection ID each client \
              chose, and fuzzes its own packets to that client from it.",
     long_about = "A cooperating QUIC fuzz server in the style of picoquic's demo server.\n\n\
         It serves hq-interop requests (`GET /path\\r\\n`: a file from --www, or a generated body of N bytes for \
-        `/N`; unknown paths get a stream reset) and an `echo` protocol that echoes every stream back. For every \
+        `/N`; unknown paths get a stream reset), the same over HTTP/3 (h3: GET requests, status 200 with the body, \
+        404, 413 or 400 for the rest) and an `echo` protocol that echoes every stream back. For every \
         connection it learns the initial Destination Connection ID the client chose and derives the connection's \
         plan and per-packet generators from it (role \"server\"), so that a fuzz-client campaign replays \
         identically from any checkpoint on both ends.\n\n\
@@ -65,8 +67,9 @@ pub struct Args {
     pub log: Option<PathBuf>,
 
     /// Application protocols to offer, in order of preference, comma-separated: `hq-interop`
-    /// (HTTP/0.9 over QUIC) and `echo` (each stream is echoed back).
-    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "hq-interop,echo", value_parser = parse_alpn)]
+    /// (HTTP/0.9 over QUIC), `h3` (HTTP/3) and `echo` (each stream is echoed back). A client
+    /// offering one of them gets it.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "hq-interop,h3,echo", value_parser = parse_alpn)]
     pub alpn: Vec<String>,
 
     /// Idle timeout in seconds: connections silent for longer are closed and freed.
@@ -108,8 +111,8 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 
 fn parse_alpn(s: &str) -> Result<String, String> {
     match s.trim() {
-        p @ (ALPN_HQ | ALPN_ECHO) => Ok(p.to_string()),
-        other => Err(format!("unsupported protocol {other:?}: expected {ALPN_HQ} or {ALPN_ECHO}")),
+        p @ (ALPN_HQ | ALPN_H3 | ALPN_ECHO) => Ok(p.to_string()),
+        other => Err(format!("unsupported protocol {other:?}: expected {ALPN_HQ}, {ALPN_H3} or {ALPN_ECHO}")),
     }
 }
 
@@ -122,7 +125,7 @@ mod tests {
         let a = Args::try_parse_from(["fuzz-server"]).unwrap();
         assert_eq!(a.listen.to_string(), "127.0.0.1:4433");
         assert_eq!(a.mode, Mode::Fuzz);
-        assert_eq!(a.alpn, ["hq-interop", "echo"]);
+        assert_eq!(a.alpn, ["hq-interop", "h3", "echo"]);
         assert!(a.planted_fault.is_empty());
         assert_eq!(a.delay_ms, 0);
         let a = Args::try_parse_from([
@@ -155,7 +158,7 @@ mod tests {
             &["fuzz-server", "--listen", "nowhere"][..],
             &["fuzz-server", "--cert", "c.pem"],
             &["fuzz-server", "--mode", "loud"],
-            &["fuzz-server", "--alpn", "h3"],
+            &["fuzz-server", "--alpn", "h3-29"],
             &["fuzz-server", "--planted-fault", "leak:x"],
             &["fuzz-server", "--planted-fault", "hang-on-frame"],
             &["fuzz-server", "--delay-ms", "-1"],

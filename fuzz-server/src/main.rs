@@ -10,6 +10,7 @@
 //! - [`planted`]: planted faults (test aids).
 
 mod cli;
+mod h3_serve;
 mod interceptor;
 mod limits;
 mod planted;

@@ -194,8 +194,8 @@ impl Registry {
 /// QUIC or application error code when there is one, and a reason for anything but `completed`.
 ///
 /// A connection whose handshake never completed is `handshake_failed` whatever closed it. After
-/// the handshake, a close without error (RFC 9000 §20.1 NO_ERROR, or an application close with
-/// code 0 from the client) is `completed`; other closes are `peer_closed` or `local_closed` by
+/// the handshake, a close without error (RFC 9000 §20.1 NO_ERROR, or an application close from
+/// the client with code 0, hq-interop's convention, or H3_NO_ERROR, RFC 9114 §8.1) is `completed`; other closes are `peer_closed` or `local_closed` by
 /// who sent them; the idle timer (RFC 9000 §10.1) is `timeout`.
 pub fn classify(error: &connection::Error, handshake_complete: bool) -> (Outcome, Option<u64>, Option<String>) {
     use connection::Error as E;
@@ -204,7 +204,7 @@ pub fn classify(error: &connection::Error, handshake_complete: bool) -> (Outcome
         E::Closed { .. } => (Outcome::Completed, None),
         E::Application { error, initiator, .. } => {
             let code = u64::from(*error);
-            if code == 0 && initiator.is_remote() {
+            if (code == 0 || code == fuzz_s2n_glue::h3::H3_NO_ERROR) && initiator.is_remote() {
                 (Outcome::Completed, None)
             } else {
                 (by(initiator), Some(code))

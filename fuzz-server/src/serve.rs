@@ -9,9 +9,12 @@
 //! echo: every byte received on a bidirectional stream is sent back on it; the stream is
 //! finished when the client finishes its side.
 //!
+//! h3: the same paths over HTTP/3 (module `h3_serve`); bodies go out through [`BodySink`], as
+//! here.
+//!
 //! Everything here reads untrusted input from a fuzzing client: no panics, bounded buffers.
 
-use crate::cli::ALPN_ECHO;
+use crate::cli::{ALPN_ECHO, ALPN_H3};
 use bytes::{Bytes, BytesMut};
 use s2n_quic::stream::{BidirectionalStream, PeerStream, ReceiveStream};
 use s2n_quic::Connection;
@@ -48,7 +51,11 @@ pub struct Config {
 
 /// Serves one accepted connection until it closes.
 pub async fn connection(mut conn: Connection, config: Arc<Config>) {
-    let echo = conn.application_protocol().is_ok_and(|p| p.as_ref() == ALPN_ECHO.as_bytes());
+    let alpn = conn.application_protocol().map(|p| p.to_vec()).unwrap_or_default();
+    if alpn == ALPN_H3.as_bytes() {
+        return crate::h3_serve::connection(conn, config).await;
+    }
+    let echo = alpn == ALPN_ECHO.as_bytes();
     loop {
         match conn.accept().await {
             Ok(Some(PeerStream::Bidirectional(stream))) if echo => {
@@ -178,22 +185,37 @@ async fn hq_stream(mut stream: BidirectionalStream, config: Arc<Config>) {
     }
 }
 
-enum SendError {
+pub enum SendError {
     Stream,
     File,
 }
 
-async fn send_generated(stream: &mut BidirectionalStream, mut n: u64) -> Result<(), SendError> {
+/// Where a response body goes: an hq-interop stream as it is, or an HTTP/3 request stream (in
+/// DATA frames).
+pub trait BodySink {
+    /// Sends one chunk of the body; an error means the stream is gone.
+    async fn send_chunk(&mut self, chunk: Bytes) -> Result<(), ()>;
+}
+
+impl BodySink for BidirectionalStream {
+    async fn send_chunk(&mut self, chunk: Bytes) -> Result<(), ()> {
+        self.send(chunk).await.map_err(|_| ())
+    }
+}
+
+/// Sends a generated body of `n` bytes.
+pub async fn send_generated(stream: &mut impl BodySink, mut n: u64) -> Result<(), SendError> {
     let chunk = Bytes::from_static(&PATTERN);
     while n > 0 {
         let len = n.min(CHUNK as u64) as usize;
-        stream.send(chunk.slice(..len)).await.map_err(|_| SendError::Stream)?;
+        stream.send_chunk(chunk.slice(..len)).await.map_err(|_| SendError::Stream)?;
         n -= len as u64;
     }
     Ok(())
 }
 
-async fn send_file(stream: &mut BidirectionalStream, path: &Path) -> Result<(), SendError> {
+/// Sends the file at `path`, chunk by chunk.
+pub async fn send_file(stream: &mut impl BodySink, path: &Path) -> Result<(), SendError> {
     let mut file = tokio::fs::File::open(path).await.map_err(|_| SendError::File)?;
     loop {
         let mut buf = BytesMut::with_capacity(CHUNK);
@@ -201,7 +223,7 @@ async fn send_file(stream: &mut BidirectionalStream, path: &Path) -> Result<(), 
         if read == 0 {
             return Ok(());
         }
-        stream.send(buf.freeze()).await.map_err(|_| SendError::Stream)?;
+        stream.send_chunk(buf.freeze()).await.map_err(|_| SendError::Stream)?;
     }
 }
 

@@ -8,7 +8,10 @@
 //! - [`std_addr`]: an event's socket address as a std one;
 //! - [`PayloadMutator`]: one outgoing packet's cleartext payload, as s2n-quic's
 //!   `intercept_tx_payload` hands it out, through a connection's fuzzer, with the guard that
-//!   keeps a misbehaving engine from taking the endpoint down.
+//!   keeps a misbehaving engine from taking the endpoint down;
+//! - [`h3`]: HTTP/3 (hyperium's `h3` crate) over s2n-quic's streams.
+
+pub mod h3;
 
 pub mod crypto_stream;
 

@@ -5,7 +5,8 @@
 #   scripts/interop/install.sh [PEER...]     # default: every peer (ngtcp2 aioquic)
 #
 # Peers:
-# - ngtcp2: Debian's ngtcp2 example servers. The package ngtcp2-server ships only `gtlsserver`,
+# - ngtcp2: Debian's ngtcp2 example client (ngtcp2-client: `gtlsclient`, HTTP/3, which
+#   tests/tests/h3.rs points at fuzz-server) and servers. The package ngtcp2-server ships only `gtlsserver`,
 #   which speaks HTTP/3 (peer ngtcp2-h3); its hq-interop twin, `h09server`, is built upstream
 #   for OpenSSL/quictls only, which Debian lacks. So this builds h09server from Debian's own
 #   source package of the installed libngtcp2, against Debian's libngtcp2 and GnuTLS, into
@@ -95,7 +96,7 @@ enable_deb_src() {
 
 install_ngtcp2() {
     local bin=$interop_dir/bin/h09gtlsserver version stamp
-    apt_install ngtcp2-server libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libev-dev \
+    apt_install ngtcp2-server ngtcp2-client libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev libev-dev \
         libgnutls28-dev g++ pkg-config dpkg-dev openssl
     version=$(dpkg-query -W -f='${Version}' libngtcp2-dev)
     stamp=$interop_dir/bin/h09gtlsserver.version

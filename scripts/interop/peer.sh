@@ -39,7 +39,7 @@ peers_table() {
     cat <<'EOF'
 fuzz-server|this project's instrumented s2n-quic server (target/release/fuzz-server; cargo build --release)
 ngtcp2|ngtcp2's h09server (hq-interop) built on Debian's libngtcp2 with GnuTLS (install.sh ngtcp2)
-ngtcp2-h3|Debian's ngtcp2 gtlsserver: HTTP/3 only, which fuzz-client does not speak yet (install.sh ngtcp2)
+ngtcp2-h3|Debian's ngtcp2 gtlsserver: HTTP/3 only (fuzz-client --alpn h3) (install.sh ngtcp2)
 aioquic|scripts/interop/aioquic_server.py on aioquic from PyPI: hq-interop and h3 (install.sh aioquic)
 EOF
 }

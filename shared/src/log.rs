@@ -46,6 +46,10 @@ pub enum Outcome {
     Timeout,
     /// The peer refused the connection before any handshake (for example an ICMP error).
     Refused,
+    /// Every request got an answer, but one was not what was asked: a reset stream, a truncated
+    /// or oversized body, an HTTP/3 response without a status or a malformed one (the client's
+    /// answer checks, fuzz-client/src/quic/answer.rs). It can be a server bug.
+    WrongAnswer,
 }
 
 impl Outcome {
@@ -57,7 +61,14 @@ impl Outcome {
             Self::HandshakeFailed => "handshake_failed",
             Self::Timeout => "timeout",
             Self::Refused => "refused",
+            Self::WrongAnswer => "wrong_answer",
         }
+    }
+
+    /// Whether the server answered every request, rightly or not: what a probe asks of it (a
+    /// wrong answer, such as a reset for a path it does not have, still shows it up).
+    pub fn answered(self) -> bool {
+        matches!(self, Self::Completed | Self::WrongAnswer)
     }
 }
 
@@ -330,6 +341,16 @@ mod tests {
         let lines = read_log(&bytes[..]).unwrap();
         assert_eq!(lines.len(), 2);
         assert!(matches!(lines[1].event, Event::Checkpoint { seq: 50, .. }));
+    }
+
+    #[test]
+    fn wrong_answers_have_a_name_of_their_own_and_show_the_server_up() {
+        assert_eq!(serde_json::to_string(&Outcome::WrongAnswer).unwrap(), r#""wrong_answer""#);
+        assert_eq!(Outcome::WrongAnswer.as_str(), "wrong_answer");
+        assert!(Outcome::WrongAnswer.answered() && Outcome::Completed.answered());
+        for silent in [Outcome::Timeout, Outcome::HandshakeFailed, Outcome::PeerClosed, Outcome::Refused] {
+            assert!(!silent.answered(), "{silent:?}");
+        }
     }
 
     #[test]

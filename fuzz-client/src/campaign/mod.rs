@@ -117,6 +117,8 @@ pub struct CampaignConfig {
     /// The share of plans that resume a session: an input of the derivation (`--resume-rate`).
     pub resume_rate: ResumeRate,
     pub alpn: String,
+    /// `/N` must get exactly N bytes (`--expect-sizes`).
+    pub expect_sizes: bool,
     pub ca: Option<Vec<u8>>,
     pub timeouts: Timeouts,
     /// The RTT assumed before the first sample (RFC 9002 §6.2.2).
@@ -313,7 +315,7 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, settings: ProbeSettings
         let t = Timeouts::new(idle, cap.max(idle * 3));
         let started = Instant::now();
         let report = connection::run(&ep, shared, t, rx).await;
-        if report.outcome == Outcome::Completed {
+        if report.outcome.answered() {
             let probe_ms = started.elapsed().as_millis() as u64;
             return ProbeResult { kind, verdict: Verdict::Up, probe_ms, handshake: report.handshake, failed_tries };
         }
@@ -1019,6 +1021,7 @@ fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
         transport_idle: transport_idle(c),
         handshake_cap: c.timeouts.cap,
         initial_rtt: c.initial_rtt,
+        expect_sizes: c.expect_sizes,
     })
 }
 
@@ -1069,13 +1072,13 @@ pub async fn wait_until_serving_timed(
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let attempt = async {
             let report = connection::run(&ep, shared, t, rx).await;
-            if report.outcome != Outcome::Completed {
+            if !report.outcome.answered() {
                 tracing::debug!("start-up probe {cid}: {}", report.outcome.as_str());
                 if report.received == 0 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            (report.outcome == Outcome::Completed).then_some(report.handshake)
+            report.outcome.answered().then_some(report.handshake)
         };
         tokio::select! {
             up = attempt => if let Some(handshake) = up { return Ok((StartUp::Serving, handshake)) },

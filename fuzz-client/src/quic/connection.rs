@@ -1,13 +1,16 @@
 //! One connection: from its CID and plan to its requests, answers and outcome.
 //!
-//! A connection ends when its requests are answered (`completed`), the peer closes it
+//! A connection ends when its requests are answered (`completed`, or `wrong_answer` when an
+//! answer is not what was asked: module `answer`), the peer closes it
 //! (`peer_closed`, or `handshake_failed` before the handshake completed, or `refused` for
 //! CONNECTION_REFUSED), this end detects an error (`local_closed`), or it is silent for
 //! `idle`, or for the shorter limit learnt from the campaign's handshakes (module `patience`)
 //! (`timeout`). Whatever it abandons it closes with an application CONNECTION_CLOSE
 //! (RFC 9000 §10.2) so that the server frees it at once instead of at its idle timeout.
 
+use crate::quic::answer::{self, Protocol, Received};
 use crate::quic::endpoint::{Attempt, ClientEndpoint};
+use crate::quic::h3_requests;
 use fuzz_s2n_glue::crypto_stream::FirstMessage;
 use fuzz_shared::mutate;
 use fuzz_shared::{Cid, ConnectionFuzzer, ConnectionPlan, FuzzState, Mode, Outcome, Request, Role};
@@ -17,9 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
-/// The application error code of a normal close after every request was answered
-/// (hq-interop has no error codes of its own; 0 is the conventional NO_ERROR).
-pub const CLOSE_DONE: u32 = 0;
 /// The application error code with which the fuzzer abandons a stalled connection.
 pub const CLOSE_ABANDONED: u32 = 0x46_5a; // "FZ"
 
@@ -173,14 +173,14 @@ impl ConnReport {
 }
 
 /// Where the connection ended, before the counters are added.
-struct End {
+pub struct End {
     outcome: Outcome,
     error_code: Option<u64>,
     detail: Option<String>,
 }
 
 impl End {
-    fn new(outcome: Outcome, error_code: Option<u64>, detail: impl Into<String>) -> Self {
+    pub fn new(outcome: Outcome, error_code: Option<u64>, detail: impl Into<String>) -> Self {
         let detail: String = detail.into();
         Self { outcome, error_code, detail: (!detail.is_empty()).then_some(detail) }
     }
@@ -276,7 +276,7 @@ async fn bounded<F: Future>(
 /// its signs of life), or until `deadline`. The limit is evaluated again at least as often as the
 /// learnt limit, so that it applies as soon as the connection's first mutation went out.
 /// Errors: "cancelled", "deadline", "silent".
-async fn until_silent<F: Future>(
+pub async fn until_silent<F: Future>(
     fut: F,
     ep: &ClientEndpoint,
     shared: &ConnShared,
@@ -317,16 +317,44 @@ async fn until_silent<F: Future>(
 }
 
 /// The outcome of one request's stream.
-enum Answer {
-    /// The stream ended (FIN) after `bytes`.
-    Done {
-        bytes: u64,
+pub enum Answer {
+    /// The stream ended (FIN) after the body (and, in h3, a response with a status).
+    Done(Received),
+    /// The server reset the stream (or, in h3, stopped it) with this application error code.
+    Reset {
+        code: u64,
     },
-    /// The server reset the stream.
-    Reset,
+    /// The answer broke the protocol on its stream (h3: a malformed response).
+    Malformed(String),
     Error(ConnError),
+    /// The connection ended as the HTTP/3 layer reports it (it closed the connection itself).
+    Closed(End),
     Silent,
     Cancelled,
+}
+
+/// The requests in hq-interop (as in the QUIC interop runner): one bidirectional stream each,
+/// opened in the plan's order and sent together; `GET /path\r\n`, then the stream's end.
+async fn hq_requests(
+    (ep, shared, t): (&ClientEndpoint, &ConnShared, Timeouts),
+    conn: &mut s2n_quic::Connection,
+    requests: &[Request],
+    cancel: &mut watch::Receiver<bool>,
+) -> Vec<Answer> {
+    let mut streams = Vec::with_capacity(requests.len());
+    for _ in requests {
+        match until_silent(conn.open_bidirectional_stream(), ep, shared, t, || 0, None, cancel).await {
+            Ok(Ok(s)) => streams.push(s),
+            Ok(Err(e)) => return vec![Answer::Error(e)],
+            Err("cancelled") => return vec![Answer::Cancelled],
+            Err(_) => return vec![Answer::Silent],
+        }
+    }
+    let futs = streams.into_iter().zip(requests.iter()).map(|(s, r)| {
+        let mut cancel = cancel.clone();
+        async move { request((ep, shared, t), s, r, &mut cancel).await }
+    });
+    futures::future::join_all(futs).await
 }
 
 async fn request(
@@ -337,14 +365,10 @@ async fn request(
 ) -> Answer {
     use s2n_quic::stream::Error as SE;
     let to_answer = |e: SE| match e {
-        SE::StreamReset { error, .. } => {
-            let _ = error;
-            Answer::Reset
-        }
+        SE::StreamReset { error, .. } => Answer::Reset { code: error.into() },
         SE::ConnectionError { error, .. } => Answer::Error(error),
-        _ => Answer::Reset,
+        other => Answer::Malformed(other.to_string()),
     };
-    // hq-interop (as in the QUIC interop runner): `GET /path\r\n`, then the stream's end.
     let line = bytes::Bytes::from(format!("GET {}\r\n", req.path));
     match until_silent(stream.send(line), ep, shared, t, || 0, None, cancel).await {
         Ok(Ok(())) => {}
@@ -359,7 +383,7 @@ async fn request(
     loop {
         match until_silent(stream.receive(), ep, shared, t, || 0, None, cancel).await {
             Ok(Ok(Some(chunk))) => bytes += chunk.len() as u64,
-            Ok(Ok(None)) => return Answer::Done { bytes },
+            Ok(Ok(None)) => return Answer::Done(Received { status: None, bytes }),
             Ok(Err(e)) => return to_answer(e),
             Err("cancelled") => return Answer::Cancelled,
             Err(_) => return Answer::Silent,
@@ -451,49 +475,46 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     // After the handshake the same silence abandons the connection: a request or response whose
     // mutated frame the peer dropped is dropped again on every retransmission.
     let requests = shared.plan.requests.clone();
-    let mut answers = Vec::with_capacity(requests.len());
-    // Requests go out together, one bidirectional stream each, as hq-interop clients do.
-    let mut streams = Vec::with_capacity(requests.len());
-    for _ in &requests {
-        match until_silent(conn.open_bidirectional_stream(), ep, shared, t, || 0, None, cancel).await {
-            Ok(Ok(s)) => streams.push(s),
-            Ok(Err(e)) => return finish_error(&handle, shared, e).await,
-            Err(_) => return abandon(&handle, shared, "silent while opening a stream").await,
-        }
-    }
-    {
-        let futs = streams.into_iter().zip(requests.iter()).map(|(s, r)| {
-            let mut cancel = cancel.clone();
-            async move { request((ep, shared, t), s, r, &mut cancel).await }
-        });
-        answers.extend(futures::future::join_all(futs).await);
-    }
-    let mut resets = 0;
-    let mut bytes = 0;
-    for a in answers {
+    let rules = ep.answer_rules();
+    let answers = match rules.protocol {
+        Protocol::HqInterop => hq_requests((ep, shared, t), &mut conn, &requests, cancel).await,
+        Protocol::H3 => h3_requests::requests((ep, shared, t), conn, &requests, cancel).await,
+    };
+    let mut wrong = Vec::new();
+    for (a, r) in answers.into_iter().zip(requests.iter()) {
         match a {
-            Answer::Done { bytes: b } => bytes += b,
-            Answer::Reset => resets += 1,
-            Answer::Error(e) => return finish_error(&handle, shared, e).await,
+            Answer::Done(got) => {
+                if let Err(w) = answer::check(rules, &r.path, got) {
+                    wrong.push(w.to_string());
+                }
+            }
+            Answer::Reset { code } => wrong.push(format!("{}: stream reset by the server (code {code})", r.path)),
+            Answer::Malformed(why) => wrong.push(format!("{}: malformed answer: {why}", r.path)),
+            Answer::Error(e) => return finish_error(shared, e).await,
+            Answer::Closed(end) => {
+                wait_close_sent(shared).await;
+                return end;
+            }
             Answer::Silent => return abandon(&handle, shared, "silent").await,
             Answer::Cancelled => return abandon(&handle, shared, "abandoned: campaign stopping").await,
         }
     }
-    handle.close(CLOSE_DONE.into());
+    handle.close(fuzz_s2n_glue::h3::app_error(rules.protocol.close_code()));
     wait_close_sent(shared).await;
-    let detail = if resets > 0 { format!("{resets} stream(s) reset by the server") } else { String::new() };
-    let _ = bytes;
-    End::new(Outcome::Completed, None, detail)
+    if wrong.is_empty() {
+        End::new(Outcome::Completed, None, "")
+    } else {
+        End::new(Outcome::WrongAnswer, None, format!("{} wrong answer(s): {}", wrong.len(), wrong.join("; ")))
+    }
 }
 
 /// The connection failed after its handshake: classify, and make sure a close went out.
-async fn finish_error(handle: &s2n_quic::connection::Handle, shared: &ConnShared, e: ConnError) -> End {
+async fn finish_error(shared: &ConnShared, e: ConnError) -> End {
     let end = classify(&e, true);
     if end.outcome == Outcome::LocalClosed {
         // s2n-quic sends the CONNECTION_CLOSE itself; its mutation belongs to this connection.
         wait_close_sent(shared).await;
     }
-    let _ = handle;
     end
 }
 

@@ -19,6 +19,7 @@
 //! and hands a priming connection, or one that offers its priming connection's ticket, a config
 //! bound to it ([`BoundConfigs`]).
 
+use crate::quic::answer::{AnswerRules, Protocol};
 use crate::quic::connection::{ConnShared, Session};
 use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
@@ -383,6 +384,7 @@ pub struct ClientEndpoint {
     handshake_times: std::sync::Mutex<HandshakeTimes>,
     registry: Arc<Registry>,
     server_idle_ms: Arc<AtomicU64>,
+    answers: AnswerRules,
 }
 
 /// The smallest MTU QUIC allows: 1200-byte UDP payloads (RFC 9000 §14) plus the IP and UDP
@@ -403,6 +405,8 @@ pub struct EndpointSettings<'a> {
     /// The RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms by default); a lab
     /// fuzzer wants a short one, so that a dropped (fuzzed) Initial is retransmitted soon.
     pub initial_rtt: Duration,
+    /// `/N` must get exactly N bytes (module `answer`).
+    pub expect_sizes: bool,
 }
 
 impl ClientEndpoint {
@@ -463,6 +467,7 @@ impl ClientEndpoint {
             handshake_times: Default::default(),
             registry,
             server_idle_ms,
+            answers: AnswerRules { protocol: Protocol::of_alpn(s.alpn), expect_sizes: s.expect_sizes },
         }))
     }
 
@@ -494,6 +499,16 @@ impl ClientEndpoint {
                 }
             }
         }
+    }
+
+    /// Which protocol the requests speak, and how their answers are checked.
+    pub fn answer_rules(&self) -> AnswerRules {
+        self.answers
+    }
+
+    /// The TLS server name, which HTTP/3 requests also carry as `:authority`.
+    pub fn server_name(&self) -> &str {
+        &self.server_name
     }
 
     /// Records how long a completed handshake took, from the start of its connection.
