@@ -230,6 +230,12 @@ pub struct ConnArgs {
     /// The hard cap on one connection's life.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub max_conn_ms: u64,
+
+    /// Append every connection's TLS secrets to FILE in the NSS key log format, so that
+    /// Wireshark or tshark decrypts a capture (the crash capture too). Default: the file
+    /// SSLKEYLOGFILE names, if set. Lab use only: the file decrypts the traffic.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -308,6 +314,15 @@ pub enum Job {
 }
 
 impl Cli {
+    /// `--keylog` of whichever command was given.
+    pub fn keylog(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            None => self.campaign.conn.keylog.as_deref(),
+            Some(Command::Replay(r)) => r.conn.keylog.as_deref(),
+            Some(Command::Bisect(b)) => b.conn.keylog.as_deref(),
+        }
+    }
+
     /// Checks every argument of whichever command was given. `argv` is the original command
     /// line (program first), kept for `run_start` and the commands printed for the user.
     pub fn into_job(self, argv: Vec<String>) -> Result<Job, UsageError> {

@@ -54,6 +54,14 @@ fn main() -> ExitCode {
         .with_writer(|| progress::StderrWriter)
         .with_target(false)
         .init();
+    match fuzz_s2n_glue::keylog::init(cli.keylog()) {
+        Ok(Some(path)) => tracing::info!("TLS key log (NSS format): {}", path.display()),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let job = match cli.into_job(argv) {
         Ok(j) => j,
         Err(e) => {

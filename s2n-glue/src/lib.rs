@@ -6,7 +6,10 @@
 //! - [`std_addr`]: an event's socket address as a std one;
 //! - [`PayloadMutator`]: one outgoing packet's cleartext payload, as s2n-quic's
 //!   `intercept_tx_payload` hands it out, through a connection's fuzzer, with the guard that
-//!   keeps a misbehaving engine from taking the endpoint down.
+//!   keeps a misbehaving engine from taking the endpoint down;
+//! - [`keylog`]: the TLS key log (`SSLKEYLOGFILE`, `--keylog`) installed in s2n-tls configs.
+
+pub mod keylog;
 
 use fuzz_shared::fuzzer::{ConnectionFuzzer, PacketMutator};
 use fuzz_shared::mutate::{self, MIN_PAYLOAD_LEN};

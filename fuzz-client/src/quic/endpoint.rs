@@ -215,6 +215,7 @@ fn tls_config(alpn: &str, ca: Option<&[u8]>, tickets: &Arc<Tickets>, offer: bool
     if offer {
         b.set_connection_initializer(OfferTicket(tickets.clone()))?;
     }
+    fuzz_s2n_glue::keylog::install(&mut b)?;
     Ok(b.build()?)
 }
 
