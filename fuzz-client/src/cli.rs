@@ -51,6 +51,29 @@ pub enum Command {
     /// Narrow a stretch of the chain that kills the server down to the shortest run that still
     /// kills a fresh server, ideally a single CID; print the command that reproduces it.
     Bisect(BisectArgs),
+    /// Read run logs (a campaign's, the same file after restarts, a bisect's trial logs) and
+    /// write a self-contained HTML page with plots (connections/s with checkpoints and crashes,
+    /// outcomes per fuzz state and per operator family, the server's RSS per checkpoint), the
+    /// slowest connections and those the server closed with an error code, each with the
+    /// command that replays it; or, with --text, a terminal summary.
+    Report(ReportArgs),
+}
+
+/// `report`: run logs to an HTML page or a terminal summary.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Client run logs (JSON lines), in any number: a file holding restarts is read as one run
+    /// per `run_start`.
+    #[arg(value_name = "LOG", required = true, num_args = 1..)]
+    pub logs: Vec<PathBuf>,
+
+    /// Write the HTML page here (default: report.html, unless --text is given).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Print a terminal summary on stdout (and write the HTML page only with -o).
+    #[arg(long)]
+    pub text: bool,
 }
 
 /// A campaign (the default command).
@@ -311,6 +334,8 @@ pub enum Job {
     Bisect(BisectJob),
     /// `replay --pcap`.
     InitialReplay(InitialReplayJob),
+    /// `report`: (logs, HTML output, terminal summary).
+    Report(crate::report::ReportJob),
 }
 
 impl Cli {
@@ -320,6 +345,7 @@ impl Cli {
             None => self.campaign.conn.keylog.as_deref(),
             Some(Command::Replay(r)) => r.conn.keylog.as_deref(),
             Some(Command::Bisect(b)) => b.conn.keylog.as_deref(),
+            Some(Command::Report(_)) => None,
         }
     }
 
@@ -341,6 +367,7 @@ impl Cli {
                 Ok(Job::Campaign { config, server })
             }
             Some(Command::Bisect(b)) => Ok(Job::Bisect(b.into_job(argv)?)),
+            Some(Command::Report(r)) => Ok(Job::Report(crate::report::ReportJob::load(r)?)),
         }
     }
 }
@@ -528,7 +555,16 @@ mod tests {
             Job::Campaign { config, .. } => Ok(config),
             Job::Bisect(b) => Ok(b.base),
             Job::InitialReplay(j) => Ok(j.config),
+            Job::Report(_) => Err(UsageError("report makes no connections".into())),
         }
+    }
+
+    #[test]
+    fn report_needs_readable_client_logs() {
+        assert!(Cli::try_parse_from(["fuzz-client", "report"]).is_err(), "at least one LOG");
+        let parsed = Cli::try_parse_from(["fuzz-client", "report", "--text", "no-such-run.jsonl"]).unwrap();
+        let err = parsed.into_job(vec![]).err().expect("an unreadable log is bad input");
+        assert!(err.0.contains("no-such-run.jsonl"), "{err}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Some(cli::Command::Replay(ref r)) if r.pcap.is_some() => "warn,s2n_quic=error",
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
-        Some(cli::Command::Bisect(_)) => "warn,s2n_quic=error",
+        Some(cli::Command::Bisect(_) | cli::Command::Report(_)) => "warn,s2n_quic=error",
         None => "info,s2n_quic=warn",
     };
     tracing_subscriber::fmt()
@@ -69,6 +69,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let cli::Job::Report(job) = job {
+        return match job.write() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -113,6 +122,7 @@ fn main() -> ExitCode {
                 }
             })
         }
+        cli::Job::Report(_) => unreachable!("written above, without a runtime"),
         cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {
             Some(Verdict::NotReproduced) => ExitCode::from(4),
             Some(Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. }) => ExitCode::SUCCESS,

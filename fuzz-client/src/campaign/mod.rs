@@ -472,6 +472,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     sent_packets: Some(report.sent_packets()),
                     mutation_digest: report.mutation_digest.clone(),
                     duration_ms: report.duration.as_millis() as u64,
+                    operators: report.operators.clone(),
                     detail: report.detail.clone(),
                 })?;
                 tracing::debug!(
