@@ -83,6 +83,7 @@ impl Conn {
 /// A `checkpoint` line.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
+    pub segment: usize,
     pub seq: u64,
     pub at: f64,
     pub rss_kb: Option<u64>,
@@ -196,7 +197,7 @@ impl Analysis {
                         });
                     }
                     Event::Checkpoint { seq, server_rss_kb, .. } => {
-                        a.checkpoints.push(Checkpoint { seq: *seq, at, rss_kb: *server_rss_kb })
+                        a.checkpoints.push(Checkpoint { segment, seq: *seq, at, rss_kb: *server_rss_kb })
                     }
                     Event::ServerDown {
                         last_checkpoint_seq,
@@ -296,18 +297,30 @@ impl Analysis {
         out
     }
 
-    /// (checkpoint seq, server RSS in KiB) of the supervised checkpoints, by seq.
-    pub fn rss_series(&self) -> Vec<(u64, u64)> {
-        let mut v: Vec<(u64, u64)> = self.checkpoints.iter().filter_map(|c| Some((c.seq, c.rss_kb?))).collect();
-        v.sort();
-        v.dedup_by_key(|p| p.0);
-        v
+    /// Per run (segment) whose checkpoints carry the supervised server's RSS: (segment,
+    /// [(checkpoint seq, RSS in KiB)] by seq). Each run started a server of its own (a restart
+    /// starts a fresh one), so each is a series of its own.
+    pub fn rss_runs(&self) -> Vec<(usize, Vec<(u64, u64)>)> {
+        let mut runs: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+        for c in &self.checkpoints {
+            if let Some(kb) = c.rss_kb {
+                runs.entry(c.segment).or_default().push((c.seq, kb));
+            }
+        }
+        runs.into_iter().collect()
     }
 
-    /// The server's memory growth per connection: the least-squares slope of RSS over
-    /// checkpoint seq, in KiB per connection (at least three checkpoints with RSS).
-    pub fn rss_slope_kb_per_conn(&self) -> Option<f64> {
-        let pts = self.rss_series();
+    /// The run with the most RSS samples (the first of equals): the one whose slope the report
+    /// gives, as (segment, series).
+    pub fn rss_series(&self) -> Option<(usize, Vec<(u64, u64)>)> {
+        self.rss_runs().into_iter().rev().max_by_key(|(_, pts)| pts.len())
+    }
+
+    /// The server's memory growth per connection in [`Self::rss_series`]: the least-squares
+    /// slope of RSS over checkpoint seq, in KiB per connection, with the fit's intercept (at
+    /// least three checkpoints with RSS).
+    pub fn rss_fit(&self) -> Option<(f64, f64)> {
+        let (_, pts) = self.rss_series()?;
         if pts.len() < 3 {
             return None;
         }
@@ -316,7 +329,12 @@ impl Analysis {
         let my = pts.iter().map(|p| p.1 as f64).sum::<f64>() / n;
         let sxy: f64 = pts.iter().map(|p| (p.0 as f64 - mx) * (p.1 as f64 - my)).sum();
         let sxx: f64 = pts.iter().map(|p| (p.0 as f64 - mx).powi(2)).sum();
-        (sxx > 0.0).then(|| sxy / sxx)
+        (sxx > 0.0).then(|| (sxy / sxx, my - sxy / sxx * mx))
+    }
+
+    /// [`Self::rss_fit`]'s slope: KiB per connection.
+    pub fn rss_slope_kb_per_conn(&self) -> Option<f64> {
+        self.rss_fit().map(|f| f.0)
     }
 
     /// The `n` longest connections, longest first (ties: lower seq first).
@@ -427,7 +445,8 @@ pub(crate) mod tests {
     #[test]
     fn rss_slope_slowest_and_server_errors() {
         let a = sample();
-        assert_eq!(a.rss_series(), [(2, 1000), (4, 1200), (6, 1400)]);
+        assert_eq!(a.rss_series(), Some((0, vec![(2, 1000), (4, 1200), (6, 1400)])));
+        assert_eq!(a.rss_runs().len(), 1, "the restart was not supervised");
         assert!((a.rss_slope_kb_per_conn().unwrap() - 100.0).abs() < 1e-9);
         let slow: Vec<u64> = a.slowest(2).iter().map(|c| c.seq).collect();
         assert_eq!(slow, [2, 1]);

@@ -58,19 +58,21 @@ pub fn render(a: &Analysis) -> String {
     h.push_str("</figure>\n");
 
     h.push_str("<h2>Server memory</h2>\n");
-    if a.rss_series().is_empty() {
+    if let Some((segment, pts)) = a.rss_series() {
+        let _ = writeln!(
+            h,
+            "<p>Resident memory growth, least squares over the {} checkpoints of run {}: <b id=\"rss-slope\">{}</b> KiB \
+             per connection (each run's server is a line of its own: a restart starts a fresh server).</p>\
+             <figure id=\"plot-rss\">{}</figure>",
+            pts.len(),
+            segment + 1,
+            a.rss_slope_kb_per_conn().map_or_else(|| "n/a".into(), |s| format!("{s:.1}")),
+            plots::rss(a)
+        );
+    } else {
         h.push_str(
             "<p id=\"no-rss\">No server RSS in these logs: checkpoints carry <code>server_rss_kb</code> only when the \
              client supervises the server (<code>--server-cmd</code>).</p>\n",
-        );
-    } else {
-        let _ = writeln!(
-            h,
-            "<p>Resident memory growth, least squares over {} checkpoints: <b id=\"rss-slope\">{}</b> KiB per connection.</p>\
-             <figure id=\"plot-rss\">{}</figure>",
-            a.rss_series().len(),
-            a.rss_slope_kb_per_conn().map_or_else(|| "n/a".into(), |s| format!("{s:.1}")),
-            plots::rss(a)
         );
     }
 
@@ -152,10 +154,10 @@ fn totals(h: &mut String, a: &Analysis) {
 
 fn segments(h: &mut String, a: &Analysis) {
     h.push_str(
-        "<h2>Runs</h2>\n<table id=\"runs-table\"><tr><th>file</th><th>kind</th><th>started</th><th>start seq</th>\
+        "<h2>Runs</h2>\n<table id=\"runs-table\"><tr><th>run</th><th>file</th><th>kind</th><th>started</th><th>start seq</th>\
          <th>start CID</th><th>target</th><th>mode</th><th>connections</th><th>end</th></tr>\n",
     );
-    for s in &a.segments {
+    for (i, s) in a.segments.iter().enumerate() {
         let end = if s.server_down {
             "server down".to_string()
         } else {
@@ -163,8 +165,9 @@ fn segments(h: &mut String, a: &Analysis) {
         };
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
              <td class=\"n\">{}</td><td>{}</td></tr>",
+            i + 1,
             escape(&s.file),
             s.kind,
             Analysis::clock(s.started),
@@ -183,11 +186,12 @@ fn crashes(h: &mut String, a: &Analysis) {
     for (i, c) in a.crashes.iter().enumerate() {
         let _ = write!(
             h,
-            "<div class=\"crash\" id=\"crash-{i}\"><h2>Server down at {} ({})</h2>\
+            "<div class=\"crash\" id=\"crash-{i}\"><h2>Server down at {} ({}, run {})</h2>\
              <p>cause: <b class=\"cause\">{}</b>; last checkpoint: seq {} (<code>{}</code>)</p>\
              <p>restart at the last checkpoint:<br><code>{}</code></p>",
             Analysis::clock(c.at),
             escape(&a.segments[c.segment].file),
+            c.segment + 1,
             escape(c.cause.as_deref().unwrap_or("stopped answering")),
             c.last_checkpoint_seq,
             c.last_checkpoint_cid.to_hex(),

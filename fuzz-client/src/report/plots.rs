@@ -117,7 +117,8 @@ pub fn rate(a: &Analysis) -> String {
 /// Stacked bars: one bar per group (fuzz state, operator family), one colour per outcome.
 pub fn outcome_bars(title: &str, groups: &BTreeMap<String, BTreeMap<Outcome, u64>>) -> String {
     let names: Vec<&String> = groups.keys().collect();
-    let n = names.len().max(1) as u32;
+    // A segmented range 0..k has k + 1 slots: one per group needs 0..len-1 (0..1 for one group).
+    let n = (names.len().max(2) - 1) as u32;
     let y_max = groups.values().map(|m| m.values().sum::<u64>()).max().unwrap_or(1).max(1);
     let y_max = y_max + y_max / 8 + 1;
     svg(HEIGHT, |root| {
@@ -131,7 +132,7 @@ pub fn outcome_bars(title: &str, groups: &BTreeMap<String, BTreeMap<Outcome, u64
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(n as usize)
+            .x_labels(names.len())
             .x_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) => names.get(*i as usize).map_or_else(String::new, |s| s.to_string()),
                 _ => String::new(),
@@ -173,23 +174,26 @@ pub fn outcome_bars(title: &str, groups: &BTreeMap<String, BTreeMap<Outcome, u64
     })
 }
 
-/// The supervised server's resident memory at each checkpoint (a leak is a slope), with the
-/// least-squares line and the crash (red line at the last connection the crashed run started).
+/// The supervised server's resident memory at each checkpoint, one line per run (each run's
+/// server is its own process; a leak is a slope), the least-squares line of the run the report
+/// measures, and each crash (red line at the last connection its run started).
 pub fn rss(a: &Analysis) -> String {
-    let pts = a.rss_series();
-    let mib = |kb: u64| kb as f64 / 1024.0;
+    let runs = a.rss_runs();
+    let mib = |kb: f64| kb / 1024.0;
     let crash_seqs: Vec<u64> = a
         .crashes
         .iter()
         .filter_map(|c| a.conns.iter().filter(|k| k.segment == c.segment).map(|k| k.seq).max())
         .collect();
-    let x_max = pts.iter().map(|p| p.0).chain(crash_seqs.iter().copied()).max().unwrap_or(1).max(1) as f64 * 1.03;
-    let y_max = pts.iter().map(|p| mib(p.1)).fold(1.0, f64::max) * 1.15;
-    let slope = a.rss_slope_kb_per_conn();
-    let caption = match slope {
-        Some(s) => format!("server RSS per checkpoint: {s:+.1} KiB per connection"),
+    let all = runs.iter().flat_map(|(_, pts)| pts.iter());
+    let x_max = all.clone().map(|p| p.0).chain(crash_seqs.iter().copied()).max().unwrap_or(1).max(1) as f64 * 1.03;
+    let y_max = all.map(|p| mib(p.1 as f64)).fold(1.0, f64::max) * 1.15;
+    let fit = a.rss_fit();
+    let caption = match fit {
+        Some((slope, _)) => format!("server RSS per checkpoint: {slope:+.1} KiB per connection"),
         None => "server RSS per checkpoint".to_string(),
     };
+    const RUNS: [RGBColor; 4] = [CHECKPOINT, RGBColor(230, 120, 20), RGBColor(20, 160, 160), RGBColor(160, 60, 160)];
     svg(HEIGHT, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(caption, ("sans-serif", 18))
@@ -204,19 +208,19 @@ pub fn rss(a: &Analysis) -> String {
             .y_desc("server RSS (MiB)")
             .draw()
             .map_err(err)?;
-        let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.0 as f64, mib(p.1))).collect();
-        chart
-            .draw_series(LineSeries::new(line.iter().copied(), CHECKPOINT.stroke_width(2)))
-            .map_err(err)?
-            .label("VmRSS at checkpoint")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], CHECKPOINT.stroke_width(2)));
-        chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, CHECKPOINT.filled()))).map_err(err)?;
-        if let (Some(s), Some(first), Some(last)) = (slope, pts.first(), pts.last()) {
-            let n = pts.len() as f64;
-            let mx = pts.iter().map(|p| p.0 as f64).sum::<f64>() / n;
-            let my = pts.iter().map(|p| p.1 as f64).sum::<f64>() / n;
-            let at = |x: f64| mib((my + s * (x - mx)).max(0.0) as u64);
-            let (x0, x1) = (first.0 as f64, last.0 as f64);
+        for (i, (segment, pts)) in runs.iter().enumerate() {
+            let color = RUNS[i % RUNS.len()];
+            let line: Vec<(f64, f64)> = pts.iter().map(|p| (p.0 as f64, mib(p.1 as f64))).collect();
+            chart
+                .draw_series(LineSeries::new(line.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("VmRSS at checkpoint, run {}", segment + 1))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
+            chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+        }
+        if let (Some((slope, intercept)), Some((_, pts))) = (fit, a.rss_series()) {
+            let at = |x: f64| mib((intercept + slope * x).max(0.0));
+            let (x0, x1) = (pts[0].0 as f64, pts[pts.len() - 1].0 as f64);
             chart
                 .draw_series([PathElement::new([(x0, at(x0)), (x1, at(x1))], BLACK.mix(0.6).stroke_width(1))])
                 .map_err(err)?

@@ -54,21 +54,21 @@ pub fn render(a: &Analysis) -> String {
             let _ = writeln!(t, "  bisect:  {b}");
         }
     }
-    match a.rss_slope_kb_per_conn() {
-        Some(s) => {
-            let pts = a.rss_series();
+    match (a.rss_slope_kb_per_conn(), a.rss_series()) {
+        (Some(s), Some((segment, pts))) => {
             let (first, last) = (pts[0], pts[pts.len() - 1]);
             let _ = writeln!(
                 t,
-                "\nserver RSS: {} KiB at seq {} to {} KiB at seq {}: {s:+.1} KiB per connection (least squares, {} checkpoints)",
+                "\nserver RSS: {} KiB at seq {} to {} KiB at seq {}: {s:+.1} KiB per connection (least squares, {} checkpoints of run {})",
                 first.1,
                 first.0,
                 last.1,
                 last.0,
-                pts.len()
+                pts.len(),
+                segment + 1
             );
         }
-        None => t.push_str("\nserver RSS: not enough supervised checkpoints (--server-cmd) to tell a slope\n"),
+        _ => t.push_str("\nserver RSS: not enough supervised checkpoints (--server-cmd) to tell a slope\n"),
     }
     outcome_table(&mut t, "fuzz state", &a.outcomes_by_state());
     outcome_table(&mut t, "operator family", &a.outcomes_by_family());
@@ -122,7 +122,7 @@ mod tests {
         let text = render(&sample());
         assert!(text.starts_with("4 connections (2 fuzzed) in 2 run(s)"), "{text}");
         assert!(text.contains("server down at 2026-01-01T00:00:02Z: killed by signal 6 (SIGABRT)"), "{text}");
-        assert!(text.contains("1000 KiB at seq 2 to 1400 KiB at seq 6: +100.0 KiB per connection"), "{text}");
+        assert!(text.contains("1000 KiB at seq 2 to 1400 KiB at seq 6: +100.0 KiB per connection (least squares, 3 checkpoints of run 1)"), "{text}");
         assert!(text.contains("connections the server closed with an error code: 1"), "{text}");
         assert!(text.contains("fuzz-client replay --cid cac106eb3b28bca3 --seq 1 --server-cmd srv 127.0.0.1:4433"));
     }
