@@ -259,6 +259,17 @@ pub struct ConnArgs {
     /// SSLKEYLOGFILE names, if set. Lab use only: the file decrypts the traffic.
     #[arg(long, value_name = "FILE")]
     pub keylog: Option<PathBuf>,
+
+    /// Write one qlog file per connection into DIR (`<seq>-<cid>.sqlog`, qlog 0.3 JSON-SEQ, as
+    /// qvis reads): packets sent and received with their frames, and each mutation decision as
+    /// a `quic_cid_fuzz:mutation` event. Off by default (it costs); see --qlog-keep.
+    #[arg(long, value_name = "DIR")]
+    pub qlog_dir: Option<PathBuf>,
+
+    /// With --qlog-dir: keep only the files of the last N connections that ended (and those in
+    /// flight); older files are deleted as newer connections end.
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "qlog_dir")]
+    pub qlog_keep: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -339,6 +350,17 @@ pub enum Job {
 }
 
 impl Cli {
+    /// `--qlog-dir` and `--qlog-keep` of whichever command was given.
+    pub fn qlog(&self) -> Option<(&std::path::Path, usize)> {
+        let conn = match &self.command {
+            None => &self.campaign.conn,
+            Some(Command::Replay(r)) => &r.conn,
+            Some(Command::Bisect(b)) => &b.conn,
+            Some(Command::Report(_)) => return None,
+        };
+        conn.qlog_dir.as_deref().map(|d| (d, conn.qlog_keep))
+    }
+
     /// `--keylog` of whichever command was given.
     pub fn keylog(&self) -> Option<&std::path::Path> {
         match &self.command {

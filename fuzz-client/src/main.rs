@@ -62,6 +62,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Some((dir, keep)) = cli.qlog() {
+        if let Err(e) = quic::qlog_files::init(dir, keep) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let job = match cli.into_job(argv) {
         Ok(j) => j,
         Err(e) => {

@@ -380,7 +380,10 @@ impl ClientEndpoint {
             .with_limits(limits)?
             .with_connection_id(CidFormatProvider(format))?
             .with_random(CidRandomProvider(random))?
-            .with_event(Subscriber { control: control.clone(), registry: registry.clone(), creating })?
+            .with_event((
+                Subscriber { control: control.clone(), registry: registry.clone(), creating },
+                super::qlog_files::QlogSubscriber::from_init(),
+            ))?
             .with_packet_interceptor(FuzzInterceptor::new(registry.clone()))?
             .start()
             .map_err(|e| anyhow::anyhow!("starting the s2n-quic client endpoint: {e}"))?;

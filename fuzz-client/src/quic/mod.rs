@@ -5,10 +5,12 @@
 //!   each connection's ODCID the CID of its place in the chain;
 //! - [`interceptor`]: the mutation of outgoing packets, as each connection's plan says;
 //! - [`flight`]: the flight recorder, the last datagrams of each connection for the crash capture;
-//! - [`patience`]: how long a handshake may stay silent, learnt from the handshakes so far.
+//! - [`patience`]: how long a handshake may stay silent, learnt from the handshakes so far;
+//! - [`qlog_files`]: `--qlog-dir`, one qlog file per connection with the fuzzer's decisions.
 
 pub mod connection;
 pub mod endpoint;
 pub mod flight;
 pub mod interceptor;
 pub mod patience;
+pub mod qlog_files;
