@@ -519,6 +519,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                         let rss = pending_cps.front().and_then(|&(_, _, rss)| rss);
                         log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss })?;
                         progress.println(&format!("checkpoint #{seq} cid {cid}: server up (probe {} ms)", result.probe_ms));
+                        progress.checkpoint(seq, cid, rss);
                         last_cp = (seq, cid);
                         pending_cps.pop_front();
                     }

@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod html;
 pub mod plots;
 pub mod progress;
+pub mod status;
 pub mod summary;
 pub mod text;
 
