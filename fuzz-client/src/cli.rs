@@ -58,6 +58,12 @@ pub enum Command {
     /// it alone; which shards saw the server die; chains that merged. Exit status 3 when a
     /// shard saw the server go down, 0 otherwise.
     Merge(MergeArgs),
+    /// Read run logs (a campaign's, the same file after restarts, a bisect's trial logs) and
+    /// write a self-contained HTML page with plots (connections/s with checkpoints and crashes,
+    /// outcomes per fuzz state and per operator family, the server's RSS per checkpoint), the
+    /// slowest connections and those the server closed with an error code, each with the
+    /// command that replays it; or, with --text, a terminal summary.
+    Report(ReportArgs),
 }
 
 /// `merge`: the run logs of a campaign's shards (any number, any order).
@@ -72,6 +78,23 @@ pub struct MergeArgs {
     /// server's crash report or a qlog file name.
     #[arg(long, value_name = "HEX")]
     pub cid: Option<String>,
+}
+
+/// `report`: run logs to an HTML page or a terminal summary.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Client run logs (JSON lines), in any number: a file holding restarts is read as one run
+    /// per `run_start`.
+    #[arg(value_name = "LOG", required = true, num_args = 1..)]
+    pub logs: Vec<PathBuf>,
+
+    /// Write the HTML page here (default: report.html, unless --text is given).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Print a terminal summary on stdout (and write the HTML page only with -o).
+    #[arg(long)]
+    pub text: bool,
 }
 
 /// A campaign (the default command).
@@ -299,6 +322,22 @@ pub struct ConnArgs {
     /// run again with the same CID.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub busy_timeout: f64,
+    /// Append every connection's TLS secrets to FILE in the NSS key log format, so that
+    /// Wireshark or tshark decrypts a capture (the crash capture too). Default: the file
+    /// SSLKEYLOGFILE names, if set. Lab use only: the file decrypts the traffic.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
+
+    /// Write one qlog file per connection into DIR (`<seq>-<cid>.sqlog`, qlog 0.3 JSON-SEQ, as
+    /// qvis reads): packets sent and received with their frames, and each mutation decision as
+    /// a `quic_cid_fuzz:mutation` event. Off by default (it costs); see --qlog-keep.
+    #[arg(long, value_name = "DIR")]
+    pub qlog_dir: Option<PathBuf>,
+
+    /// With --qlog-dir: keep only the files of the last N connections that ended (and those in
+    /// flight); older files are deleted as newer connections end.
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "qlog_dir")]
+    pub qlog_keep: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -375,9 +414,32 @@ pub enum Job {
     /// `replay --pcap`.
     InitialReplay(InitialReplayJob),
     Merge(MergeJob),
+    /// `report`: (logs, HTML output, terminal summary).
+    Report(crate::report::ReportJob),
 }
 
 impl Cli {
+    /// `--qlog-dir` and `--qlog-keep` of whichever command was given.
+    pub fn qlog(&self) -> Option<(&std::path::Path, usize)> {
+        let conn = match &self.command {
+            None => &self.campaign.conn,
+            Some(Command::Replay(r)) => &r.conn,
+            Some(Command::Bisect(b)) => &b.conn,
+            Some(Command::Report(_) | Command::Merge(_)) => return None,
+        };
+        conn.qlog_dir.as_deref().map(|d| (d, conn.qlog_keep))
+    }
+
+    /// `--keylog` of whichever command was given.
+    pub fn keylog(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            None => self.campaign.conn.keylog.as_deref(),
+            Some(Command::Replay(r)) => r.conn.keylog.as_deref(),
+            Some(Command::Bisect(b)) => b.conn.keylog.as_deref(),
+            Some(Command::Report(_) | Command::Merge(_)) => None,
+        }
+    }
+
     /// Checks every argument of whichever command was given. `argv` is the original command
     /// line (program first), kept for `run_start` and the commands printed for the user.
     pub fn into_job(self, argv: Vec<String>) -> Result<Job, UsageError> {
@@ -400,6 +462,7 @@ impl Cli {
                 let cid = m.cid.as_deref().map(parse_cid).transpose()?;
                 Ok(Job::Merge(MergeJob { logs: m.logs, cid }))
             }
+            Some(Command::Report(r)) => Ok(Job::Report(crate::report::ReportJob::load(r)?)),
         }
     }
 }
@@ -634,7 +697,16 @@ mod tests {
             Job::Bisect(b) => Ok(b.base),
             Job::InitialReplay(j) => Ok(j.config),
             Job::Merge(_) => panic!("merge is no campaign"),
+            Job::Report(_) => Err(UsageError("report makes no connections".into())),
         }
+    }
+
+    #[test]
+    fn report_needs_readable_client_logs() {
+        assert!(Cli::try_parse_from(["fuzz-client", "report"]).is_err(), "at least one LOG");
+        let parsed = Cli::try_parse_from(["fuzz-client", "report", "--text", "no-such-run.jsonl"]).unwrap();
+        let err = parsed.into_job(vec![]).err().expect("an unreadable log is bad input");
+        assert!(err.0.contains("no-such-run.jsonl"), "{err}");
     }
 
     #[test]

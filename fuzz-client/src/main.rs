@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Some(cli::Command::Replay(ref r)) if r.pcap.is_some() => "warn,s2n_quic=error",
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
-        Some(cli::Command::Bisect(_)) => "warn,s2n_quic=error",
+        Some(cli::Command::Bisect(_) | cli::Command::Report(_)) => "warn,s2n_quic=error",
         Some(cli::Command::Merge(_)) => "warn",
         None => "info,s2n_quic=warn",
     };
@@ -55,6 +55,20 @@ fn main() -> ExitCode {
         .with_writer(|| progress::StderrWriter)
         .with_target(false)
         .init();
+    match fuzz_s2n_glue::keylog::init(cli.keylog()) {
+        Ok(Some(path)) => tracing::info!("TLS key log (NSS format): {}", path.display()),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some((dir, keep)) = cli.qlog() {
+        if let Err(e) = quic::qlog_files::init(dir, keep) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let job = match cli.into_job(argv) {
         Ok(j) => j,
         Err(e) => {
@@ -65,6 +79,16 @@ fn main() -> ExitCode {
     // `merge` reads files: no runtime, no network.
     if let cli::Job::Merge(job) = &job {
         return ExitCode::from(report::merge::run(job));
+    }
+    // `report` too.
+    if let cli::Job::Report(job) = job {
+        return match job.write() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -111,6 +135,7 @@ fn main() -> ExitCode {
             })
         }
         cli::Job::Merge(_) => unreachable!("merge ran above"),
+        cli::Job::Report(_) => unreachable!("written above, without a runtime"),
         cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {
             Some(Verdict::NotReproduced) => ExitCode::from(4),
             Some(Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. }) => ExitCode::SUCCESS,

@@ -99,6 +99,12 @@ pub struct Args {
     /// Other connections go on meanwhile. 0 (the default) answers at once.
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub delay_ms: u64,
+
+    /// Append every connection's TLS secrets to FILE in the NSS key log format, so that
+    /// Wireshark or tshark decrypts a capture of the server's traffic. Default: the file
+    /// SSLKEYLOGFILE names, if set. Lab use only: the file decrypts the traffic.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

@@ -106,6 +106,9 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
         (Some(cert), Some(key)) => tls::CertPair::load(cert, key)?,
         _ => tls::CertPair::self_signed()?,
     };
+    if let Some(path) = fuzz_s2n_glue::keylog::init(args.keylog.as_deref())? {
+        eprintln!("fuzz-server: TLS key log (NSS format): {}", path.display());
+    }
     let tls = tls::server(&pair, &args.alpn, Some(Duration::from_millis(args.delay_ms)))?;
     if let Some(path) = &args.write_cert {
         std::fs::write(path, &pair.cert_pem)

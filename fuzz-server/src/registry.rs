@@ -164,6 +164,7 @@ impl Registry {
                 sent_packets: Some(conn.sent_packets),
                 mutation_digest: conn.fuzzer.as_ref().map_or_else(|| mutate::digest(&[]), ConnectionFuzzer::digest),
                 duration_ms: conn.started.elapsed().as_millis() as u64,
+                operators: conn.fuzzer.as_ref().map_or_else(Vec::new, ConnectionFuzzer::operator_families),
                 detail,
                 resumption: None,
             });

@@ -96,6 +96,7 @@ pub fn server(pair: &CertPair, alpn: &[String], handshake_delay: Option<Duration
             .set_client_hello_callback(DelayHandshake { delay })
             .map_err(|e| anyhow!("cannot set the ClientHello callback: {e}"))?;
     }
+    fuzz_s2n_glue::keylog::install(builder.config_mut()).map_err(|e| anyhow!("cannot set up the key log: {e}"))?;
     builder.build().map_err(|e| anyhow!("cannot build the TLS configuration: {e}"))
 }
 

@@ -9,11 +9,12 @@
 //! - [`PayloadMutator`]: one outgoing packet's cleartext payload, as s2n-quic's
 //!   `intercept_tx_payload` hands it out, through a connection's fuzzer, with the guard that
 //!   keeps a misbehaving engine from taking the endpoint down;
-//! - [`h3`]: HTTP/3 (hyperium's `h3` crate) over s2n-quic's streams.
-
-pub mod h3;
+//! - [`h3`]: HTTP/3 (hyperium's `h3` crate) over s2n-quic's streams;
+//! - [`keylog`]: the TLS key log (`SSLKEYLOGFILE`, `--keylog`) installed in s2n-tls configs.
 
 pub mod crypto_stream;
+pub mod h3;
+pub mod keylog;
 
 use fuzz_shared::fuzzer::{ConnectionFuzzer, PacketMutator};
 use fuzz_shared::mutate::{self, MIN_PAYLOAD_LEN};

@@ -73,6 +73,13 @@ impl ConnectionFuzzer {
         &self.decisions
     }
 
+    /// The operator families of the decisions made so far, each once, sorted (`cid_end`'s
+    /// `operators`).
+    pub fn operator_families(&self) -> Vec<String> {
+        let families: std::collections::BTreeSet<&str> = self.decisions.iter().map(Decision::family).collect();
+        families.into_iter().map(str::to_string).collect()
+    }
+
     /// The `mutation_digest` of the decisions made so far.
     pub fn digest(&self) -> String {
         mutate::digest(&self.decisions)

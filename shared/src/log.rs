@@ -139,6 +139,11 @@ pub enum Event {
         /// 16 hex digits over the mutation decisions (not the bytes); see [`crate::mutate::digest()`].
         mutation_digest: String,
         duration_ms: u64,
+        /// The operator families of this end's mutation decisions (`field`, `insert`, `tls`,
+        /// ...: an operator's name up to its `:`), each once, sorted; absent when it mutated
+        /// nothing. A campaign report groups outcomes by them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        operators: Vec<String>,
         /// A human-readable reason for the outcome, where there is more to say.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,

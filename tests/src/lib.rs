@@ -223,3 +223,31 @@ pub fn digest_agreement(a: &[LogLine], b: &[LogLine]) -> (usize, usize) {
     let shared: Vec<_> = a.keys().filter(|c| b.contains_key(c)).collect();
     (shared.iter().filter(|c| a[**c] == b[**c]).count(), shared.len())
 }
+
+/// Whether tshark (Debian package `tshark`, installed by `.ci/run`) runs here; says loudly when
+/// it does not, for `test` to skip.
+pub fn have_tshark(test: &str) -> bool {
+    let ok = Command::new("tshark").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !ok {
+        eprintln!("\n!!! SKIPPED {test}: tshark is not installed (Debian package tshark; .ci/run installs it) !!!\n");
+    }
+    ok
+}
+
+/// `tshark -r FILE -Y FILTER -T fields -e F...`: one row per packet, one column per field (each a
+/// comma-separated list when the packet has several values).
+pub fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    tshark_with(pcap, &[], filter, fields)
+}
+
+/// [`tshark`] with more options first (`-o tls.keylog_file:FILE`, `-d udp.port==N,quic`, ...).
+pub fn tshark_with(pcap: &Path, options: &[&str], filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(pcap).args(options).args(["-Y", filter, "-T", "fields", "-E", "separator=/t"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("run tshark");
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}

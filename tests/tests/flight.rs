@@ -18,7 +18,10 @@
 //!   finds it, resends its Initials from its trial's capture and says they kill a fresh server;
 //!   the command it prints does so again.
 
-use fuzz_e2e::{bin, cid_starts, client, free_udp_port, log_lines, run_client, scratch_dir, server_cmd, shell, Server};
+use fuzz_e2e::{
+    bin, cid_starts, client, free_udp_port, have_tshark, log_lines, run_client, scratch_dir, server_cmd, shell, tshark,
+    Server,
+};
 use fuzz_shared::{chain, Cid, Event, LogLine};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -34,28 +37,6 @@ const INITIAL_FRAMES: [u64; 6] = [0x00, 0x01, 0x02, 0x03, 0x06, 0x1c];
 
 fn start_cid() -> Cid {
     START.parse().unwrap()
-}
-
-/// Whether tshark runs here; says loudly when it does not.
-fn have_tshark(test: &str) -> bool {
-    let ok = Command::new("tshark").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    if !ok {
-        eprintln!("\n!!! SKIPPED {test}: tshark is not installed (Debian package tshark; .ci/run installs it) !!!\n");
-    }
-    ok
-}
-
-/// `tshark -r FILE -Y FILTER -T fields -e F...`: one row per packet, one column per field (each a
-/// comma-separated list when the packet has several values).
-fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(pcap).args(["-Y", filter, "-T", "fields", "-E", "separator=/t"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.stdin(Stdio::null()).output().expect("run tshark");
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
 }
 
 fn list(column: &str) -> Vec<&str> {

@@ -644,6 +644,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     sent_packets: Some(report.sent_packets()),
                     mutation_digest: report.mutation_digest.clone(),
                     duration_ms: report.duration.as_millis() as u64,
+                    operators: report.operators.clone(),
                     detail: report.detail.clone(),
                     resumption: report.resumption.clone(),
                 })?;
@@ -746,6 +747,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                             pacer.concurrency(),
                             limits.idle.as_millis()
                         ));
+                        progress.checkpoint(seq, cid, rss);
                         last_cp = (seq, cid);
                         pending_cps.pop_front();
                     }
@@ -793,6 +795,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             sent_packets: Some(report.sent_packets()),
             mutation_digest: report.mutation_digest.clone(),
             duration_ms: report.duration.as_millis() as u64,
+            operators: report.operators.clone(),
             detail: Some("CONNECTION_REFUSED; not run again: the campaign stopped".into()),
             resumption: report.resumption.clone(),
         })?;

@@ -150,6 +150,8 @@ pub struct ConnReport {
     pub sent: [u64; 4],
     pub fuzzed: [u64; 4],
     pub mutation_digest: String,
+    /// The operator families of its decisions ([`ConnectionFuzzer::operator_families`]).
+    pub operators: Vec<String>,
     pub duration: Duration,
     pub detail: Option<String>,
     pub odcid_error: Option<String>,
@@ -417,6 +419,7 @@ pub async fn run(
         sent: stats.sent,
         fuzzed: stats.fuzzed,
         mutation_digest: stats.fuzzer.as_ref().map_or_else(|| mutate::digest(&[]), ConnectionFuzzer::digest),
+        operators: stats.fuzzer.as_ref().map_or_else(Vec::new, ConnectionFuzzer::operator_families),
         duration,
         detail,
         odcid_error: stats.odcid_error.take(),

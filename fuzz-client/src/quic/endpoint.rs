@@ -270,6 +270,7 @@ fn tls_config(
     if let Some(bind) = bind {
         b.set_connection_initializer(bind)?;
     }
+    fuzz_s2n_glue::keylog::install(&mut b)?;
     b.build()
 }
 
@@ -448,12 +449,15 @@ impl ClientEndpoint {
             .with_limits(limits)?
             .with_connection_id(CidFormatProvider(format))?
             .with_random(CidRandomProvider(random))?
-            .with_event(Subscriber {
-                control: control.clone(),
-                registry: registry.clone(),
-                creating,
-                server_idle_ms: server_idle_ms.clone(),
-            })?
+            .with_event((
+                Subscriber {
+                    control: control.clone(),
+                    registry: registry.clone(),
+                    creating,
+                    server_idle_ms: server_idle_ms.clone(),
+                },
+                super::qlog_files::QlogSubscriber::from_init(),
+            ))?
             .with_packet_interceptor(FuzzInterceptor::new(registry.clone()))?
             .start()
             .map_err(|e| anyhow::anyhow!("starting the s2n-quic client endpoint: {e}"))?;

@@ -8,7 +8,8 @@
 //! - [`interceptor`]: the mutation of outgoing packets, as each connection's plan says;
 //! - [`flight`]: the flight recorder, the last datagrams of each connection for the crash capture;
 //! - [`patience`]: how long a handshake may stay silent, learnt from the handshakes so far;
-//! - [`resumption`]: session resumption as a function of the CID, by a priming connection.
+//! - [`resumption`]: session resumption as a function of the CID, by a priming connection;
+//! - [`qlog_files`]: `--qlog-dir`, one qlog file per connection with the fuzzer's decisions.
 
 pub mod answer;
 pub mod connection;
@@ -17,4 +18,5 @@ pub mod flight;
 pub mod h3_requests;
 pub mod interceptor;
 pub mod patience;
+pub mod qlog_files;
 pub mod resumption;

@@ -386,6 +386,7 @@ mod tests {
                 sent_packets: None,
                 mutation_digest: "0".repeat(16),
                 duration_ms: 1,
+                operators: Vec::new(),
                 detail: None,
                 resumption: None,
             })

@@ -1,25 +1,35 @@
 //! Human output on stderr: tracing lines, and a live progress bar when stderr is a terminal.
 //!
 //! The bar and the log lines share stderr: while a bar is shown, every tracing line is written
-//! through `ProgressBar::suspend`, so lines never tear through the bar.
+//! through `ProgressBar::suspend`, so lines never tear through the bar. Under the bar, a status
+//! block in the spirit of AFL++'s status screen ([`super::status`]), refreshed at most 4 times a
+//! second.
 
 use crate::quic::connection::ConnReport;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::status::Status;
+use fuzz_shared::Cid;
 
 static BAR: OnceLock<ProgressBar> = OnceLock::new();
 
 /// The campaign's progress display.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    started: Instant,
+    /// The status block's counters and when it was last drawn.
+    status: Mutex<(Status, Duration)>,
 }
 
 impl Progress {
     /// A bar when `wanted` and stderr is a terminal; otherwise nothing but log lines.
     pub fn new(wanted: bool, count: Option<u64>) -> Self {
+        let status = Mutex::new((Status::default(), Duration::ZERO));
         if !wanted || !std::io::stderr().is_terminal() {
-            return Self { bar: None };
+            return Self { bar: None, started: Instant::now(), status };
         }
         let bar = match count {
             Some(n) => ProgressBar::new(n),
@@ -27,21 +37,39 @@ impl Progress {
         };
         bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
         let template = if count.is_some() {
-            "{elapsed_precise} [{bar:30}] {pos}/{len} conns {per_sec} {msg}"
+            "{elapsed_precise} [{bar:30}] {pos}/{len} conns\n{msg}"
         } else {
-            "{elapsed_precise} {spinner} {pos} conns {per_sec} {msg}"
+            "{elapsed_precise} {spinner} {pos} conns\n{msg}"
         };
         bar.set_style(ProgressStyle::with_template(template).expect("template").progress_chars("=> "));
         let _ = BAR.set(bar.clone());
-        Self { bar: Some(bar) }
+        Self { bar: Some(bar), started: Instant::now(), status }
     }
 
     pub fn inc(&self, report: &ConnReport) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
-            if report.seq.is_multiple_of(64) {
-                bar.set_message(format!("#{} {}", report.seq, report.cid));
-            }
+            let now = self.started.elapsed();
+            let mut status = self.status.lock().expect("status");
+            status.0.on_end(now, report.outcome, report.fuzzed_packets() > 0);
+            self.redraw(bar, &mut status, now, false);
+        }
+    }
+
+    /// A checkpoint was reached (with the supervised server's RSS when known).
+    pub fn checkpoint(&self, seq: u64, cid: Cid, rss_kb: Option<u64>) {
+        if let Some(bar) = &self.bar {
+            let now = self.started.elapsed();
+            let mut status = self.status.lock().expect("status");
+            status.0.on_checkpoint(now, seq, cid, rss_kb);
+            self.redraw(bar, &mut status, now, true);
+        }
+    }
+
+    fn redraw(&self, bar: &ProgressBar, status: &mut (Status, Duration), now: Duration, force: bool) {
+        if force || now.saturating_sub(status.1) >= Duration::from_millis(250) {
+            status.1 = now;
+            bar.set_message(status.0.render(now));
         }
     }
 

@@ -92,6 +92,29 @@ pub fn replay_command(bisect_argv: &[String], seq: u64, cid: &Cid) -> String {
     join(head.into_iter().chain(kept).chain(tail))
 }
 
+/// `fuzz-client replay --cid CID --seq SEQ <connection and server options> SERVER` for connection
+/// `seq` (`cid`) of any run, from its `run_start` command line (program first): a campaign's,
+/// a `bisect`'s (its trials' logs) or a `replay`'s. The campaign's own options and `--log` are
+/// dropped (the replay should not append to the run's log); the server command is kept.
+pub fn replay_from_run(argv: &[String], seq: u64, cid: &Cid) -> String {
+    match argv.get(1).map(String::as_str) {
+        Some("bisect") => replay_command(argv, seq, cid),
+        Some("replay") => {
+            let (program, kept, tail) = from_bisect(argv, &["--cid", "--seq", "--pcap"]);
+            let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
+            join(head.into_iter().chain(kept).chain(tail))
+        }
+        _ => {
+            let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
+            let drop: Vec<&str> = CAMPAIGN_ONLY.iter().copied().chain(["--log"]).collect();
+            let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &drop);
+            let kept = kept.into_iter().filter(|a| a != "--no-progress");
+            let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
+            join(head.into_iter().chain(kept).chain(tail))
+        }
+    }
+}
+
 /// `fuzz-client replay --pcap FILE --cid CID <connection and server options> SERVER`, from the
 /// command line of a `bisect` whose culprit's Initial datagrams are in the capture `pcap`.
 pub fn pcap_replay_command(bisect_argv: &[String], pcap: &std::path::Path, cid: &Cid) -> String {
@@ -303,6 +326,57 @@ mod tests {
             "fuzz-client bisect --from cac106eb3b28bca3 --from-seq 100 --until 37 --concurrency 64 --log run.jsonl \
              --idle-ms 800 --server-cmd 'srv --port 1' 127.0.0.1:4433"
         );
+    }
+
+    #[test]
+    fn replay_of_any_connection_of_a_run() {
+        let cid: Cid = "cac106eb3b28bca3".parse().unwrap();
+        let campaign = argv(&[
+            "fuzz-client",
+            "--start-cid",
+            "0123456789abcdef",
+            "--count=300",
+            "--concurrency",
+            "16",
+            "--log",
+            "run.jsonl",
+            "--no-progress",
+            "--mode",
+            "fuzz",
+            "--server-cmd",
+            "srv --listen 127.0.0.1:4433",
+            "127.0.0.1:4433",
+        ]);
+        let want = "fuzz-client replay --cid cac106eb3b28bca3 --seq 42 --mode fuzz --server-cmd 'srv --listen 127.0.0.1:4433' \
+                    127.0.0.1:4433";
+        assert_eq!(replay_from_run(&campaign, 42, &cid), want);
+        let replay = argv(&[
+            "fuzz-client",
+            "replay",
+            "--cid",
+            "0123456789abcdef",
+            "--seq",
+            "7",
+            "--log",
+            "r.jsonl",
+            "127.0.0.1:4433",
+        ]);
+        assert_eq!(
+            replay_from_run(&replay, 42, &cid),
+            "fuzz-client replay --cid cac106eb3b28bca3 --seq 42 127.0.0.1:4433"
+        );
+        let bisect = argv(&[
+            "fuzz-client",
+            "bisect",
+            "--from",
+            "0123456789abcdef",
+            "--until",
+            "9",
+            "--log",
+            "b",
+            "127.0.0.1:4433",
+        ]);
+        assert_eq!(replay_from_run(&bisect, 42, &cid), replay_command(&bisect, 42, &cid));
     }
 
     #[test]

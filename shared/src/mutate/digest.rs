@@ -51,4 +51,11 @@ mod tests {
         assert_ne!(digest(std::slice::from_ref(&a)), digest(&[d(PacketSpace::Initial, 1, "havoc:flip_bit", 3)]));
         assert_eq!(digest(&[]), digest(&[]));
     }
+
+    #[test]
+    fn an_operators_family_is_its_name_up_to_the_colon() {
+        assert_eq!(d(PacketSpace::Initial, 0, "havoc:flip_bit", 3).family(), "havoc");
+        assert_eq!(d(PacketSpace::Initial, 0, "tls:key_share.len", 3).family(), "tls");
+        assert_eq!(d(PacketSpace::Initial, 0, "remove", 0).family(), "remove");
+    }
 }

@@ -83,6 +83,14 @@ pub struct Decision {
     pub offset: u32,
 }
 
+impl Decision {
+    /// The operator's family: its name up to the `:` (`field`, `insert`, `remove`, `tls`,
+    /// `havoc`, ...), what a campaign report groups outcomes by.
+    pub fn family(&self) -> &str {
+        self.operator.split(':').next().unwrap_or_default()
+    }
+}
+
 /// The families of operators; each mutation draws one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
