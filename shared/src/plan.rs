@@ -219,6 +219,19 @@ impl ConnectionPlan {
         Self { fuzz_state, wait_packets, fuzz_packets, resume_session, attempt_0rtt, requests }
     }
 
+    /// A plan that mutates nothing and resumes nothing and makes `requests`: the plan of the
+    /// connections outside the chain (probes, priming connections), which always run clean.
+    pub fn unfuzzed(requests: Vec<Request>) -> Self {
+        Self {
+            fuzz_state: FuzzState::Ready,
+            wait_packets: 0,
+            fuzz_packets: 0,
+            resume_session: false,
+            attempt_0rtt: false,
+            requests,
+        }
+    }
+
     /// Whether the packet that first carried the `ordinal`-th distinct content of `state` (and
     /// every retransmission of it) is one the plan mutates.
     pub fn fuzzes(&self, state: FuzzState, ordinal: u64) -> bool {

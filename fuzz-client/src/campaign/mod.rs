@@ -78,7 +78,7 @@ pub fn crash_pcap_path(log: Option<&Path>) -> PathBuf {
 }
 
 /// The `seq` of probe connections, which are not in the chain.
-pub const PROBE_SEQ: u64 = u64::MAX;
+pub use crate::quic::connection::OFF_CHAIN_SEQ as PROBE_SEQ;
 
 /// How many reached checkpoints may wait for their connections before launching pauses.
 const MAX_PENDING_CHECKPOINTS: usize = 64;
@@ -267,14 +267,7 @@ struct ProbeResult {
 /// The plan of a probe: no mutation (the probe runs in clean mode), no resumption, one small
 /// request whose answer proves the server serves.
 fn probe_plan() -> ConnectionPlan {
-    ConnectionPlan {
-        fuzz_state: FuzzState::Ready,
-        wait_packets: 0,
-        fuzz_packets: 0,
-        resume_session: false,
-        attempt_0rtt: false,
-        requests: vec![Request { path: "/1".into() }],
-    }
+    ConnectionPlan::unfuzzed(vec![Request { path: "/1".into() }])
 }
 
 /// How a probe is made: the policy, the connections' hard cap, the idle limit in force (a probe
@@ -635,19 +628,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 if clean_handshake && report.handshake.is_none() && report.outcome == Outcome::Timeout {
                     pacer.on_lost_handshake(launch);
                 }
-                log.write(Event::CidEnd {
-                    seq: report.seq,
-                    cid: report.cid,
-                    outcome: report.outcome,
-                    error_code: report.error_code,
-                    fuzzed_packets: report.fuzzed_packets(),
-                    sent_packets: Some(report.sent_packets()),
-                    mutation_digest: report.mutation_digest.clone(),
-                    duration_ms: report.duration.as_millis() as u64,
-                    operators: report.operators.clone(),
-                    detail: report.detail.clone(),
-                    resumption: report.resumption.clone(),
-                })?;
+                log.write(report.cid_end(report.detail.clone()))?;
                 tracing::debug!(
                     target: "mutation",
                     "#{} {} {} after {} ms, {}/{} packets fuzzed, digest {}{}",
@@ -786,19 +767,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     }
     // Refused connections that never ran again (the server went down, or Ctrl-C) end as refused.
     for report in refused.drain(..) {
-        log.write(Event::CidEnd {
-            seq: report.seq,
-            cid: report.cid,
-            outcome: report.outcome,
-            error_code: report.error_code,
-            fuzzed_packets: report.fuzzed_packets(),
-            sent_packets: Some(report.sent_packets()),
-            mutation_digest: report.mutation_digest.clone(),
-            duration_ms: report.duration.as_millis() as u64,
-            operators: report.operators.clone(),
-            detail: Some("CONNECTION_REFUSED; not run again: the campaign stopped".into()),
-            resumption: report.resumption.clone(),
-        })?;
+        log.write(report.cid_end(Some("CONNECTION_REFUSED; not run again: the campaign stopped".into())))?;
         tracker.finish(report.seq);
         summary.add(&report);
     }

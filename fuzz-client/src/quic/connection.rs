@@ -165,7 +165,27 @@ pub struct ConnReport {
     pub handshake: Option<Duration>,
 }
 
+/// The `seq` of connections outside the chain (probes, priming connections).
+pub const OFF_CHAIN_SEQ: u64 = u64::MAX;
+
 impl ConnReport {
+    /// The connection's `cid_end` line, with `detail`.
+    pub fn cid_end(&self, detail: Option<String>) -> fuzz_shared::Event {
+        fuzz_shared::Event::CidEnd {
+            seq: self.seq,
+            cid: self.cid,
+            outcome: self.outcome,
+            error_code: self.error_code,
+            fuzzed_packets: self.fuzzed_packets(),
+            sent_packets: Some(self.sent_packets()),
+            mutation_digest: self.mutation_digest.clone(),
+            duration_ms: self.duration.as_millis() as u64,
+            operators: self.operators.clone(),
+            detail,
+            resumption: self.resumption.clone(),
+        }
+    }
+
     pub fn fuzzed_packets(&self) -> u64 {
         self.fuzzed.iter().sum()
     }

@@ -15,27 +15,16 @@
 //! 0-RTT stays unsupported: s2n-quic and s2n-tls send no early data, so a plan's `attempt_0rtt`
 //! resumes without it (the campaign counts those plans).
 
-use crate::quic::connection::{self, ConnReport, ConnShared, Session, Timeouts};
+use crate::quic::connection::{self, ConnReport, ConnShared, Session, Timeouts, OFF_CHAIN_SEQ};
 use crate::quic::endpoint::ClientEndpoint;
 use fuzz_shared::log::Resumption;
-use fuzz_shared::{chain, ConnectionPlan, FuzzState, Mode};
+use fuzz_shared::{chain, ConnectionPlan, Mode};
 use tokio::sync::watch;
-
-/// The `seq` of priming connections, which are not in the chain: the probes' (they are made the
-/// same way, clean and outside the chain).
-pub const PRIME_SEQ: u64 = crate::campaign::PROBE_SEQ;
 
 /// The plan of a priming connection: clean, no resumption of its own, no requests (it closes
 /// once it has a ticket, or after a silence without one).
 fn prime_plan() -> ConnectionPlan {
-    ConnectionPlan {
-        fuzz_state: FuzzState::Ready,
-        wait_packets: 0,
-        fuzz_packets: 0,
-        resume_session: false,
-        attempt_0rtt: false,
-        requests: Vec::new(),
-    }
+    ConnectionPlan::unfuzzed(Vec::new())
 }
 
 /// Runs connection `seq` (CID `cid`, plan `plan`), primed first when its plan resumes.
@@ -50,7 +39,7 @@ pub async fn run(
         return connection::run(ep, ConnShared::new(seq, cid, plan, mode), t, cancel).await;
     }
     let prime_cid = chain::prime(&cid);
-    let primer = ConnShared::with_session(PRIME_SEQ, prime_cid, prime_plan(), Mode::Clean, Session::Prime);
+    let primer = ConnShared::with_session(OFF_CHAIN_SEQ, prime_cid, prime_plan(), Mode::Clean, Session::Prime);
     // Not `learnt`: a clean connection waits the whole idle limit, as probes do.
     let prime_report = connection::run(ep, primer.clone(), Timeouts::new(t.idle, t.cap), cancel.clone()).await;
     let ticket = primer.stats.lock().expect("stats").ticket.clone();
