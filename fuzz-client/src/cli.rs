@@ -138,9 +138,10 @@ pub struct Args {
     pub duration: Option<f64>,
 
     /// Connections in flight at once: a number, the most in flight (halved when the server
-    /// refuses a connection, then raised by one per round of that many connections), or `auto`:
-    /// start at 16, raise it while the server answers promptly, lower it on refusals and when
-    /// handshakes queue (up to 512). The concurrency in force is logged at each checkpoint.
+    /// refuses a connection, then raised by one per round: a quarter of it in finished
+    /// connections, at least 8), or `auto`: start at 16, raise it while the server answers
+    /// promptly, lower it on refusals, when handshakes queue and when clean handshakes time out
+    /// (up to 512). The concurrency in force is logged at each checkpoint.
     #[arg(long, value_name = "N|auto", default_value = "16")]
     pub concurrency: ConcurrencySetting,
 
