@@ -8,6 +8,7 @@
 
 use super::analysis::{Analysis, OUTCOMES};
 use fuzz_shared::Outcome;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -44,6 +45,30 @@ fn svg(height: u32, draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result
         Ok(()) => out,
         Err(e) => format!("<p class=\"plot-error\">plot failed: {}</p>", super::html::escape(&e)),
     }
+}
+
+/// A plot over two real axes (time or seq, and a measure).
+type LineChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A server death: a red vertical line at `x`, its cause in the legend.
+fn crash_line(chart: &mut LineChart<'_, '_>, x: f64, y_max: f64, cause: Option<&str>) -> Result<(), String> {
+    chart
+        .draw_series([PathElement::new([(x, 0.0), (x, y_max)], CRASH.stroke_width(3))])
+        .map_err(err)?
+        .label(format!("server down: {}", cause.unwrap_or("stopped answering")))
+        .legend(|(x, y)| PathElement::new([(x + 7, y - 5), (x + 7, y + 5)], CRASH.stroke_width(3)));
+    Ok(())
+}
+
+/// The legend of a line plot, in the corner its lines leave free.
+fn legend<'a>(chart: &mut LineChart<'a, 'a>, position: SeriesLabelPosition) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -98,20 +123,9 @@ pub fn rate(a: &Analysis) -> String {
                 .legend(|(x, y)| PathElement::new([(x + 7, y - 5), (x + 7, y + 5)], RESTART.stroke_width(2)));
         }
         for c in &a.crashes {
-            let x = c.at - t0;
-            chart
-                .draw_series([PathElement::new([(x, 0.0), (x, y_max)], CRASH.stroke_width(3))])
-                .map_err(err)?
-                .label(format!("server down: {}", c.cause.as_deref().unwrap_or("stopped answering")))
-                .legend(|(x, y)| PathElement::new([(x + 7, y - 5), (x + 7, y + 5)], CRASH.stroke_width(3)));
+            crash_line(&mut chart, c.at - t0, y_max, c.cause.as_deref())?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -229,19 +243,8 @@ pub fn rss(a: &Analysis) -> String {
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], BLACK.mix(0.6)));
         }
         for (c, seq) in a.crashes.iter().zip(&crash_seqs) {
-            let x = *seq as f64;
-            chart
-                .draw_series([PathElement::new([(x, 0.0), (x, y_max)], CRASH.stroke_width(3))])
-                .map_err(err)?
-                .label(format!("server down: {}", c.cause.as_deref().unwrap_or("stopped answering")))
-                .legend(|(x, y)| PathElement::new([(x + 7, y - 5), (x + 7, y + 5)], CRASH.stroke_width(3)));
+            crash_line(&mut chart, *seq as f64, y_max, c.cause.as_deref())?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
