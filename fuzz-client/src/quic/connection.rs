@@ -451,6 +451,11 @@ pub async fn run(
 }
 
 async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cancel: &mut watch::Receiver<bool>) -> End {
+    // A connection whose turn came after the campaign stopped (a resuming plan whose priming
+    // connection was still running, say) never connects: nothing reaches a server found down.
+    if *cancel.borrow() {
+        return End::new(Outcome::Timeout, None, "abandoned: campaign stopping before it connected");
+    }
     let attempt = match ep.connect(shared.clone()).await {
         Attempt::Pending(a) => a,
         Attempt::Failed(e) => return classify(&e, false),
