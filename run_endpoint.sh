@@ -8,9 +8,8 @@
 #   TESTCASE   the test case; unsupported ones exit 127, as the contract asks
 #   REQUESTS   (client) space-separated URLs, e.g. "https://server4:443/file1 https://server4:443/file2";
 #              the first one names the server (host and port; the host is also the SNI)
-#   SSLKEYLOGFILE, QLOGDIR
-#              passed on in the environment as they are; fuzz-client and fuzz-server write
-#              neither a TLS key log nor qlog files today (said plainly, not faked)
+#   SSLKEYLOGFILE  both binaries append every connection's TLS secrets to it (NSS key log)
+#   QLOGDIR    both binaries write one qlog file per connection into it (--qlog-dir)
 #
 # Test cases:
 #   server: handshake, transfer, multiplexing, longrtt: /www over hq-interop; http3: over HTTP/3
@@ -62,13 +61,14 @@ case ${ROLE:-} in
             fuzz) mode=fuzz ;;
             *) unsupported ;;
         esac
-        tls=()
+        opts=()
         if [[ -f $certs/cert.pem && -f $certs/priv.key ]]; then
-            tls=(--cert "$certs/cert.pem" --key "$certs/priv.key")
+            opts=(--cert "$certs/cert.pem" --key "$certs/priv.key")
         fi
+        [[ -n ${QLOGDIR:-} ]] && opts+=(--qlog-dir "$QLOGDIR")
         # shellcheck disable=SC2086 # FUZZ_SERVER_ARGS is a list of options
         exec "$(tool fuzz-server)" --listen "${SERVER_LISTEN:-[::]:443}" --mode "$mode" --www "$www" \
-            "${tls[@]}" --log "$logs/fuzz-server.jsonl" ${FUZZ_SERVER_ARGS:-}
+            "${opts[@]}" --log "$logs/fuzz-server.jsonl" ${FUZZ_SERVER_ARGS:-}
         ;;
     client)
         [[ ${TESTCASE:-} == fuzz ]] || unsupported
@@ -85,6 +85,7 @@ case ${ROLE:-} in
         mkdir -p "$downloads"
         args=(--count "${FUZZ_COUNT:-1000}" --alpn "${FUZZ_ALPN:-hq-interop}" --log "$logs/fuzz-client.jsonl" --no-progress)
         [[ -n ${FUZZ_START_CID:-} ]] && args+=(--start-cid "$FUZZ_START_CID")
+        [[ -n ${QLOGDIR:-} ]] && args+=(--qlog-dir "$QLOGDIR")
         # shellcheck disable=SC2086 # FUZZ_CLIENT_ARGS is a list of options
         exec "$(tool fuzz-client)" "${args[@]}" ${FUZZ_CLIENT_ARGS:-} "$authority"
         ;;

@@ -335,8 +335,10 @@ pub struct ConnArgs {
     #[arg(long, value_name = "DIR")]
     pub qlog_dir: Option<PathBuf>,
 
-    /// With --qlog-dir: keep only the files of the last N connections that ended (and those in
-    /// flight); older files are deleted as newer connections end.
+    /// With --qlog-dir: keep only the files of the last N connections before the last
+    /// checkpoint (probes count), and besides them every culprit's: all connections since the
+    /// last checkpoint (a crash's culprit is among them), and those that ended in the server's
+    /// INTERNAL_ERROR or a wrong answer (at most max(N, 300) of these).
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "qlog_dir")]
     pub qlog_keep: usize,
 }

@@ -142,6 +142,8 @@ fn main() -> ExitCode {
             None => ExitCode::from(130),
         }),
     };
+    // Connections still open (an interrupted run's) have not finished their qlog files.
+    quic::qlog_files::flush_open();
     match outcome {
         Ok(code) => code,
         Err(e) => {

@@ -105,6 +105,18 @@ pub struct Args {
     /// SSLKEYLOGFILE names, if set. Lab use only: the file decrypts the traffic.
     #[arg(long, value_name = "FILE")]
     pub keylog: Option<PathBuf>,
+
+    /// Write one qlog file per connection into DIR (`<seq>-<cid>.sqlog`: the server's connection
+    /// number and the client-chosen CID; qlog 0.3 JSON-SEQ, as qvis reads), with packets sent and
+    /// received and each of the server's mutations as a `quic_cid_fuzz:mutation` event. Off by
+    /// default (it costs); see --qlog-keep.
+    #[arg(long, value_name = "DIR")]
+    pub qlog_dir: Option<PathBuf>,
+
+    /// With --qlog-dir: keep only the files of the last N connections, and besides them those the
+    /// client closed with INTERNAL_ERROR: the server's mutations broke it (at most max(N, 300)).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "qlog_dir")]
+    pub qlog_keep: usize,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

@@ -2,10 +2,10 @@
 //!
 //! - [`cli`]: the command line.
 //! - [`tls`]: certificate (loaded or generated), ALPN, session tickets.
-//! - [`initial`]: parsing a client's Initial long header, to learn the CID it chose.
 //! - [`interceptor`]: CID learning, mutation of the server's packets, receive-side faults.
 //! - [`registry`]: the connections, their outcomes, and the run log.
-//! - [`serve`]: hq-interop and echo.
+//! - [`serve`]: hq-interop and echo; [`h3_serve`]: HTTP/3.
+//! - [`qlog_files`]: `--qlog-dir`, one qlog file per connection.
 //! - [`limits`]: idle timeout and connection cap.
 //! - [`planted`]: planted faults (test aids).
 
@@ -14,12 +14,14 @@ mod h3_serve;
 mod interceptor;
 mod limits;
 mod planted;
+mod qlog_files;
 mod registry;
 mod serve;
 mod tls;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
+use fuzz_s2n_glue::qlog::QlogDir;
 use fuzz_shared::{Event, LogWriter, Role};
 use registry::{Registry, Shared};
 use s2n_quic::Server;
@@ -65,7 +67,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         eprintln!("fuzz-server: !!! PLANTED FAULT ENABLED: {fault} (test aid: this server fails on purpose) !!!");
     }
 
-    let (server, shared) = match start(&args, faults) {
+    let (server, shared, qlog_dir) = match start(&args, faults) {
         Ok(started) => started,
         Err(e) => return Ok(Err(BadInput(e))),
     };
@@ -93,6 +95,9 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
     );
 
     serve_until_signal(server, Arc::new(serve::Config { www: args.www.clone() })).await?;
+    if let Some(dir) = &qlog_dir {
+        dir.flush_open();
+    }
 
     let mut reg = shared.lock();
     reg.finish(started);
@@ -101,7 +106,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
 }
 
 /// Everything that depends on the user's input: certificate, log file, socket, endpoint.
-fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> {
+fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared, Option<Arc<QlogDir>>)> {
     let pair = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => tls::CertPair::load(cert, key)?,
         _ => tls::CertPair::self_signed()?,
@@ -110,6 +115,10 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
         eprintln!("fuzz-server: TLS key log (NSS format): {}", path.display());
     }
     let tls = tls::server(&pair, &args.alpn, Some(Duration::from_millis(args.delay_ms)))?;
+    let qlog_dir = match &args.qlog_dir {
+        Some(dir) => Some(QlogDir::create(dir, args.qlog_keep)?),
+        None => None,
+    };
     if let Some(path) = &args.write_cert {
         std::fs::write(path, &pair.cert_pem)
             .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
@@ -148,13 +157,16 @@ fn start(args: &cli::Args, faults: planted::Faults) -> Result<(Server, Shared)> 
         .map_err(|e| anyhow!("limits: {e}"))?
         .with_endpoint_limits(limits::ConnectionCap { max_connections: args.max_connections })
         .map_err(|e| anyhow!("endpoint limits: {e}"))?
-        .with_event(registry::RegistrySubscriber { shared: shared.clone() })
+        .with_event((
+            registry::RegistrySubscriber { shared: shared.clone() },
+            qlog_files::subscriber(qlog_dir.clone(), shared.clone()),
+        ))
         .map_err(|e| anyhow!("event provider: {e}"))?
         .with_packet_interceptor(interceptor::FuzzInterceptor::new(shared.clone(), args.mode, faults))
         .map_err(|e| anyhow!("packet interceptor: {e}"))?
         .start()
         .map_err(|e| anyhow!("cannot start the QUIC endpoint: {e}"))?;
-    Ok((server, shared))
+    Ok((server, shared, qlog_dir))
 }
 
 /// Accepts connections and serves each on its own task, until SIGINT or SIGTERM.

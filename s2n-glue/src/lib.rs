@@ -10,11 +10,13 @@
 //!   `intercept_tx_payload` hands it out, through a connection's fuzzer, with the guard that
 //!   keeps a misbehaving engine from taking the endpoint down;
 //! - [`h3`]: HTTP/3 (hyperium's `h3` crate) over s2n-quic's streams;
-//! - [`keylog`]: the TLS key log (`SSLKEYLOGFILE`, `--keylog`) installed in s2n-tls configs.
+//! - [`keylog`]: the TLS key log (`SSLKEYLOGFILE`, `--keylog`) installed in s2n-tls configs;
+//! - [`qlog`]: `--qlog-dir`, one qlog file per connection with the fuzzer's decisions.
 
 pub mod crypto_stream;
 pub mod h3;
 pub mod keylog;
+pub mod qlog;
 
 use fuzz_shared::fuzzer::{ConnectionFuzzer, PacketMutator};
 use fuzz_shared::mutate::{self, MIN_PAYLOAD_LEN};

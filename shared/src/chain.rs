@@ -19,6 +19,10 @@ use sha2::{Digest, Sha256};
 
 /// The version of every derivation in this module, [`crate::seed`], [`crate::plan`] and
 /// [`crate::fuzzer`], logged in `run_start`.
+/// The `seq` of connections outside the chain: the client's clean probes and the priming
+/// connections of resuming plans (their CIDs come from [`prime`] or the probe's own domain).
+pub const OFF_CHAIN_SEQ: u64 = u64::MAX;
+
 pub const DERIVATION: &str = "v2";
 
 /// Domain tags keep the derivations independent: a chain step, a probe CID and a seed made from

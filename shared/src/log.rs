@@ -72,6 +72,15 @@ impl Outcome {
     }
 }
 
+/// Whether a peer's close code says the peer itself broke: RFC 9000 §20.1, "INTERNAL_ERROR
+/// (0x01): The endpoint encountered an internal error and cannot continue with the connection",
+/// and its TLS twin, the internal_error alert (80) as a CRYPTO_ERROR (RFC 9001 §4.8: 0x0100 +
+/// the alert). Other codes answer what the fuzzer sent (a PROTOCOL_VIOLATION for a mangled
+/// frame is the peer doing its job); these point at a bug in the peer.
+pub fn is_internal_error(transport_code: u64) -> bool {
+    transport_code == 0x01 || transport_code == 0x0100 + 80
+}
+
 /// The session resumption of a connection whose plan resumes (RFC 8446 §2.2): its priming
 /// connection, whether it offered the ticket that one got, and whether the server took it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +334,14 @@ pub fn read_log<R: BufRead>(input: R) -> io::Result<Vec<LogLine>> {
 mod tests {
     use super::*;
     use crate::seed::Role;
+
+    #[test]
+    fn internal_errors_are_the_peers_own() {
+        assert!(is_internal_error(0x01) && is_internal_error(0x150), "INTERNAL_ERROR, TLS internal_error");
+        for answer in [0x00, 0x02, 0x0a, 0x128, 0x12f, 0x151] {
+            assert!(!is_internal_error(answer), "{answer:#x} answers what was sent");
+        }
+    }
 
     #[test]
     fn lines_round_trip_and_have_common_fields() {

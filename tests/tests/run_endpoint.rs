@@ -52,6 +52,7 @@ fn client_fuzz_runs_a_campaign() {
             ("REQUESTS", &requests),
             ("FUZZ_COUNT", "40"),
             ("FUZZ_START_CID", "0123456789abcdef"),
+            ("QLOGDIR", dir.join("qlog").to_str().unwrap()),
         ],
     )
     .output()
@@ -62,6 +63,7 @@ fn client_fuzz_runs_a_campaign() {
     let ends = log.iter().filter(|l| matches!(l.event, Event::CidEnd { .. })).count();
     assert_eq!(ends, 40, "{stderr}");
     assert!(log.iter().any(|l| matches!(l.event, Event::RunEnd { server_up: true, .. })));
+    assert!(dir.join("qlog/0-0123456789abcdef.sqlog").is_file(), "QLOGDIR holds the connections' qlog files");
     // Malformed REQUESTS: bad input.
     let out = endpoint(&dir, &[("ROLE", "client"), ("TESTCASE", "fuzz"), ("REQUESTS", "server4")]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -78,9 +80,16 @@ fn server_serves_www() {
     // No /certs here: the server uses its lab certificate, which --write-cert gives the client.
     let cert = dir.join("lab-cert.pem");
     let extra = format!("--write-cert {}", cert.display());
+    let qlog = dir.join("qlog");
     let mut child = endpoint(
         &dir,
-        &[("ROLE", "server"), ("TESTCASE", "transfer"), ("SERVER_LISTEN", &listen), ("FUZZ_SERVER_ARGS", &extra)],
+        &[
+            ("ROLE", "server"),
+            ("TESTCASE", "transfer"),
+            ("SERVER_LISTEN", &listen),
+            ("FUZZ_SERVER_ARGS", &extra),
+            ("QLOGDIR", qlog.to_str().unwrap()),
+        ],
     )
     .stderr(Stdio::null())
     .spawn()
@@ -97,4 +106,6 @@ fn server_serves_www() {
     assert!(lines.iter().any(|l| l.starts_with("get /hello.txt ok 3000 ")), "{lines:?}");
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     assert!(child.wait().unwrap().success(), "the server stops cleanly on SIGTERM");
+    let files = std::fs::read_dir(&qlog).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 1, "QLOGDIR holds the server's file of hq-get's connection");
 }

@@ -629,6 +629,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     pacer.on_lost_handshake(launch);
                 }
                 log.write(report.cid_end(report.detail.clone()))?;
+                crate::quic::qlog_files::pin_if_culprit(&report);
                 tracing::debug!(
                     target: "mutation",
                     "#{} {} {} after {} ms, {}/{} packets fuzzed, digest {}{}",
@@ -722,6 +723,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                         let rss = pending_cps.front().and_then(|&(_, _, rss)| rss);
                         let pacing = Some(pacing_state(&pacer, limits, &probe_times, &ep));
                         log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss, pacing })?;
+                        crate::quic::qlog_files::release(seq);
                         progress.println(&format!(
                             "checkpoint #{seq} cid {cid}: server up (probe {} ms), concurrency {}, idle limit {} ms",
                             result.probe_ms,

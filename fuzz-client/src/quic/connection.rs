@@ -163,10 +163,13 @@ pub struct ConnReport {
     pub resumption: Option<fuzz_shared::log::Resumption>,
     /// How long the handshake took, if it completed (for pacing).
     pub handshake: Option<Duration>,
+    /// Whether its end points at a bug in the server: the server closed it with INTERNAL_ERROR
+    /// ([`fuzz_shared::log::is_internal_error`]), or answered a request wrongly. Such a
+    /// connection is a culprit of its own, whose qlog file is kept.
+    pub server_fault: bool,
 }
 
-/// The `seq` of connections outside the chain (probes, priming connections).
-pub const OFF_CHAIN_SEQ: u64 = u64::MAX;
+pub use fuzz_shared::chain::OFF_CHAIN_SEQ;
 
 impl ConnReport {
     /// The connection's `cid_end` line, with `detail`.
@@ -199,12 +202,14 @@ pub struct End {
     outcome: Outcome,
     error_code: Option<u64>,
     detail: Option<String>,
+    /// The server closed it with a transport error that says the server broke.
+    server_internal_error: bool,
 }
 
 impl End {
     pub fn new(outcome: Outcome, error_code: Option<u64>, detail: impl Into<String>) -> Self {
         let detail: String = detail.into();
-        Self { outcome, error_code, detail: (!detail.is_empty()).then_some(detail) }
+        Self { outcome, error_code, detail: (!detail.is_empty()).then_some(detail), server_internal_error: false }
     }
 }
 
@@ -216,7 +221,7 @@ fn classify(error: &ConnError, handshake_done: bool) -> End {
     match error {
         E::Transport { code, initiator, reason, .. } if remote(initiator) => {
             let code = code.as_u64();
-            if !handshake_done && code == 0x2 {
+            let mut end = if !handshake_done && code == 0x2 {
                 End::new(Outcome::Refused, Some(code), "CONNECTION_REFUSED")
             } else if !handshake_done {
                 End::new(
@@ -226,7 +231,9 @@ fn classify(error: &ConnError, handshake_done: bool) -> End {
                 )
             } else {
                 End::new(Outcome::PeerClosed, Some(code), format!("peer closed: {}{reason}", error_name(code)))
-            }
+            };
+            end.server_internal_error = fuzz_shared::log::is_internal_error(code);
+            end
         }
         E::Application { error, initiator, .. } if remote(initiator) => {
             let code: u64 = (*error).into();
@@ -447,6 +454,7 @@ pub async fn run(
         received: stats.received,
         resumption: None,
         handshake: stats.handshake,
+        server_fault: end.server_internal_error || end.outcome == Outcome::WrongAnswer,
     }
 }
 

@@ -456,7 +456,7 @@ impl ClientEndpoint {
                     creating,
                     server_idle_ms: server_idle_ms.clone(),
                 },
-                super::qlog_files::QlogSubscriber::from_init(),
+                super::qlog_files::subscriber(),
             ))?
             .with_packet_interceptor(FuzzInterceptor::new(registry.clone()))?
             .start()
