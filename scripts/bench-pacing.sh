@@ -40,8 +40,8 @@ trap cleanup EXIT
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
-echo "| target | concurrency | connections | seconds | conn/s | server CPU % | busy periods | refused | concurrency at end | outcomes | exit |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
+echo "| target | concurrency | connections | seconds | conn/s | conn/s, 2nd half | server CPU % | busy periods | refused | concurrency at end | outcomes | exit |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
 for name in $TARGETS; do
     for conc in $CONCURRENCIES; do
         port=$(free_udp_port)
@@ -70,10 +70,17 @@ for name in $TARGETS; do
         busy=$(jq -r 'select(.event=="server_busy") | .event' "$log" | wc -l)
         refused=$(jq -r 'select(.event=="server_ready") | .refused' "$log" | awk '{s += $1} END {print s + 0}')
         final=$(sed -n 's/^concurrency at the end: //p' "$work/$name-$conc.stderr" | tail -1)
+        # The rate once `auto` has searched: connections ended in the second half of the run, over
+        # the time they took (from the end of the first half's last to the end of the last).
+        half=$(jq -r 'select(.event=="cid_end") | .ts' "$log" | python3 -c '
+import sys, datetime
+ts = [datetime.datetime.fromisoformat(l.strip().replace("Z", "+00:00")).timestamp() for l in sys.stdin if l.strip()]
+n = len(ts) // 2
+print(f"{(len(ts) - n) / (ts[-1] - ts[n - 1]):.0f}" if n > 1 and ts[-1] > ts[n - 1] else "-")')
         outcomes=$(jq -r 'select(.event=="cid_end") | .outcome' "$log" | sort | uniq -c |
             awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}')
-        printf '| %s | %s | %s | %.1f | %.0f | %s | %s | %s | %s | %s | %s |\n' "$name" "$conc" "$COUNT" \
-            "${secs:-0}" "${rate:-0}" "$cpu" "$busy" "$refused" "${final:--}" "$outcomes" "$status"
+        printf '| %s | %s | %s | %.1f | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$conc" "$COUNT" \
+            "${secs:-0}" "${rate:-0}" "$half" "$cpu" "$busy" "$refused" "${final:--}" "$outcomes" "$status"
         if [ "$status" != 0 ]; then tail -5 "$work/$name-$conc.stderr" >&2; fi
     done
 done

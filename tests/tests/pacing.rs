@@ -11,6 +11,10 @@
 //!   least 99% of 500 connections at concurrency 16 with the default `--idle-ms`.
 //! - `limits_fit_a_very_slow_server`: against `--delay-ms 1000` (handshakes longer than twice
 //!   the default `--idle-ms`), the fitted limits complete the connections; `--fixed-idle` does not.
+//! - `auto_concurrency_climbs_and_is_logged`: `--concurrency auto` against a clean fuzz-server,
+//!   whose rate grows with the concurrency (a fuzzed connection mostly waits): the search leaves
+//!   16, every checkpoint logs the level in force with `auto`, no refusal, and the summary names
+//!   the level at the end.
 //!
 //! Run with `cargo test --release -p fuzz-e2e --test pacing -- --nocapture` to see the figures.
 
@@ -224,4 +228,47 @@ fn limits_fit_a_very_slow_server() {
     eprintln!("very slow server, --fixed-idle: {}/32 completed, {fixed_pacing:?}", completed(&fixed));
     assert_eq!(fixed_pacing.idle_ms, 400);
     assert!(completed(&fixed) < 16, "with the fixed limit most time out: {}", completed(&fixed));
+}
+
+#[test]
+fn auto_concurrency_climbs_and_is_logged() {
+    let dir = scratch_dir("pacing-auto");
+    let server = Server::start(&dir, &["--mode", "clean"]);
+    let run = run_client(
+        &dir.join("client.jsonl"),
+        &[
+            "--start-cid",
+            START,
+            "--count",
+            "3000",
+            "--concurrency",
+            "auto",
+            "--checkpoint-every",
+            "250",
+            "--no-progress",
+            &server.addr.to_string(),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+    let start = run_start_pacing(&run.log);
+    assert!(start.auto && start.concurrency == 16, "{start:?}");
+    let levels: Vec<usize> = run
+        .log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::Checkpoint { pacing: Some(p), .. } => {
+                assert!(p.auto, "{p:?}");
+                Some(p.concurrency)
+            }
+            _ => None,
+        })
+        .collect();
+    println!("auto: concurrency at the checkpoints {levels:?}");
+    assert!(levels.len() >= 10, "{levels:?}");
+    assert!(levels.iter().all(|&l| (1..=512).contains(&l)), "{levels:?}");
+    assert!(levels.iter().any(|&l| l > 16), "the rate grows with the concurrency: the search climbs: {levels:?}");
+    assert_eq!(count(&run.log, |e| matches!(e, Event::ServerBusy { .. })), 0);
+    let end = run.stderr.lines().find_map(|l| l.strip_prefix("concurrency at the end: ")).expect("summary");
+    assert!(end.ends_with("(auto)"), "{end}");
+    server.stop();
 }

@@ -490,7 +490,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         {
             if let Some(again) = refused.pop_front() {
                 let (seq, cid) = (again.seq, again.cid);
-                launches.insert(seq, pacer.on_launch());
+                launches.insert(seq, pacer.on_launch(Instant::now()));
                 let t = Timeouts { idle: limits.idle, ..c.timeouts };
                 spawn_connection(
                     &ep,
@@ -540,7 +540,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
             tracing::debug!(target: "mutation", "#{seq} {cid} plan: {}", serde_json::to_string(&plan).unwrap_or_default());
             log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
-            launches.insert(seq, pacer.on_launch());
+            launches.insert(seq, pacer.on_launch(Instant::now()));
             let t = Timeouts { idle: limits.idle, ..c.timeouts };
             spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, c.mode, t);
             in_flight += 1;
@@ -624,10 +624,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 // fuzzes `ready` or `closing` starts mutating after its handshake, while a fuzzed
                 // handshake's time is the mutation's doing (retransmissions, stalls).
                 let clean_handshake = c.mode == Mode::Clean || matches!(report.fuzz_state, FuzzState::Ready | FuzzState::Closing);
-                pacer.on_finished(report.handshake.filter(|_| clean_handshake));
-                if clean_handshake && report.handshake.is_none() && report.outcome == Outcome::Timeout {
-                    pacer.on_lost_handshake(launch);
-                }
+                pacer.on_finished(launch, report.handshake.filter(|_| clean_handshake), Instant::now());
                 log.write(report.cid_end(report.detail.clone()))?;
                 crate::quic::qlog_files::pin_if_culprit(&report);
                 tracing::debug!(
@@ -703,7 +700,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 if let Some(h) = result.handshake {
                     probe_times.on_handshake(h);
                     limits = fit(&probe_times);
-                }
+                                }
                 if let Some(ready) = pacer.on_probe_ok(Instant::now()) {
                     log.write(Event::ServerReady {
                         busy_ms: ready.busy_for.as_millis() as u64,

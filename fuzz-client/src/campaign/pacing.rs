@@ -13,21 +13,12 @@
 //!   apart (RFC 9000 §10.1: by then every connection it held for us has been freed), until one
 //!   completes (`server_ready`). Only a server that keeps refusing past `--busy-timeout` is
 //!   called down; a silent one is down as before (probes that get no answer at all).
-//! - **The concurrency** is the classic additive increase, multiplicative decrease (AIMD, as in
-//!   TCP's congestion avoidance, RFC 5681 §3.1): halved on a refusal (once for the connections
-//!   launched at the same load), and raised again by one per round without a refusal, up to
-//!   `--concurrency N`; a round is a quarter of the concurrency in finished connections, at
-//!   least [`MIN_ROUND`], so that the pacer reacts within a fraction of the connections in
-//!   flight. With `--concurrency auto` the ceiling is [`AUTO_MAX`], it starts at
-//!   [`AUTO_START`] and doubles per round until the first decrease (slow start), and handshake
-//!   latency is a signal too: when the moving average of the rounds' median handshake times
-//!   exceeds [`LATENCY_FACTOR`] times the lowest it has been (plus [`LATENCY_SLACK`]), the
-//!   concurrency is lowered by a quarter, because the
-//!   server (or the client: both share a lab machine) queues work instead of doing it, and a
-//!   fuzzed connection's patience grows with handshake times (module `patience`), so queueing
-//!   costs throughput twice. A handshake that nothing was mutated in and that timed out is a
-//!   loss signal for `auto` and halves it: an overloaded server stops answering before its
-//!   handshake times grow.
+//! - **The concurrency**: a fixed `--concurrency N` is halved on a refusal (once for the
+//!   connections launched at the same load) and raised again by one per round without one, up
+//!   to N (additive increase, multiplicative decrease, as TCP's congestion avoidance, RFC 5681
+//!   §3.1); a round is a quarter of the concurrency in finished connections, at least
+//!   [`MIN_ROUND`]. `--concurrency auto` searches for the level that finishes the most
+//!   connections per second without overloading the server ([`auto`]).
 //! - **Timeouts that fit the server** ([`fit_limits`]): the idle limit is [`IDLE_PTOS`] probe
 //!   timeouts (RFC 9002 §6.2.1's formula, fed with the clean probes' handshake times, module
 //!   `patience`), never below `--idle-ms` (the floor) unless `--fixed-idle` makes `--idle-ms`
@@ -37,18 +28,15 @@
 //! functions of the CIDs. A refused connection is run again with the same CID once the server is
 //! ready (the server took no state for it), so a busy server costs time, not coverage.
 
+pub mod auto;
+
 use crate::quic::patience::HandshakeTimes;
+use auto::AutoSearch;
 use std::time::{Duration, Instant};
 
 /// Where `--concurrency auto` starts.
-pub const AUTO_START: usize = 16;
-/// The most connections `--concurrency auto` keeps in flight.
-pub const AUTO_MAX: usize = 512;
-/// A round's median handshake above this many times the best round's median is queueing.
-pub const LATENCY_FACTOR: u32 = 2;
-/// ... plus this, so that scheduling noise on a fast loopback server is not taken for load.
-pub const LATENCY_SLACK: Duration = Duration::from_millis(2);
-/// The fewest finished connections in a round.
+pub const AUTO_START: usize = auto::START;
+/// The fewest finished connections in a fixed concurrency's round.
 pub const MIN_ROUND: usize = 8;
 /// The first wait before a probe of a busy server; each further wait doubles.
 pub const BUSY_FIRST_WAIT: Duration = Duration::from_millis(100);
@@ -141,22 +129,16 @@ pub struct Ready {
 #[derive(Clone, Debug)]
 pub struct Pacer {
     setting: ConcurrencySetting,
-    /// The most connections allowed in flight now.
+    /// A fixed setting's concurrency now (at most its value).
     current: usize,
-    ceiling: usize,
-    /// Slow start: doubling per round until the first decrease (auto only).
-    slow_start: bool,
+    /// `--concurrency auto`'s search.
+    auto: Option<AutoSearch>,
     /// Launches so far; a refusal of a connection launched before `decreased_at` was caused by
     /// the load before the last decrease and does not decrease again.
     launches: u64,
     decreased_at: u64,
-    /// Finished connections in this round, and their handshake times.
+    /// Finished connections in a fixed setting's round.
     round_done: usize,
-    round_handshakes: Vec<Duration>,
-    /// The moving average of the rounds' median handshakes, and the smallest it has been
-    /// (auto's latency baseline).
-    smoothed_median: Option<Duration>,
-    best_median: Option<Duration>,
     busy: Option<Busy>,
     busy_timeout: Duration,
     /// Busy periods so far, for the summary.
@@ -167,21 +149,17 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(setting: ConcurrencySetting, busy_timeout: Duration) -> Self {
-        let (current, ceiling) = match setting {
-            ConcurrencySetting::Fixed(n) => (n.max(1), n.max(1)),
-            ConcurrencySetting::Auto => (AUTO_START, AUTO_MAX),
+        let (current, auto) = match setting {
+            ConcurrencySetting::Fixed(n) => (n.max(1), None),
+            ConcurrencySetting::Auto => (AUTO_START, Some(AutoSearch::default())),
         };
         Self {
             setting,
             current,
-            ceiling,
-            slow_start: setting == ConcurrencySetting::Auto,
+            auto,
             launches: 0,
             decreased_at: 0,
             round_done: 0,
-            round_handshakes: Vec::new(),
-            smoothed_median: None,
-            best_median: None,
             busy: None,
             busy_timeout,
             busy_periods: 0,
@@ -195,81 +173,65 @@ impl Pacer {
 
     /// The concurrency in force.
     pub fn concurrency(&self) -> usize {
-        self.current
+        self.auto.as_ref().map_or(self.current, AutoSearch::level)
     }
 
     /// Whether another connection may start with `in_flight` running.
     pub fn may_launch(&self, in_flight: usize) -> bool {
-        self.busy.is_none() && in_flight < self.current
+        self.busy.is_none() && in_flight < self.concurrency()
     }
 
-    /// A connection is launched; returns its launch number (for [`Self::on_refused`]).
-    pub fn on_launch(&mut self) -> u64 {
+    /// A connection is launched at `now`; returns its launch number (for [`Self::on_refused`]
+    /// and [`Self::on_finished`]).
+    pub fn on_launch(&mut self, now: Instant) -> u64 {
         self.launches += 1;
+        if let Some(auto) = self.auto.as_mut() {
+            auto.on_launch(self.launches, now);
+        }
         self.launches
     }
 
-    fn decrease(&mut self, to: usize) {
-        self.current = to.clamp(1, self.ceiling);
-        self.slow_start = false;
-        self.decreased_at = self.launches;
-        self.end_round();
-    }
-
-    fn end_round(&mut self) {
-        self.round_done = 0;
-        self.round_handshakes.clear();
-    }
-
-    /// A connection that was not refused finished; `handshake` is how long its handshake took,
-    /// if it completed one. Ends a round every quarter of the concurrency of them (at least
-    /// [`MIN_ROUND`]).
-    pub fn on_finished(&mut self, handshake: Option<Duration>) {
-        self.round_done += 1;
-        self.round_handshakes.extend(handshake);
-        if self.round_done < (self.current / 4).max(MIN_ROUND) {
-            return;
-        }
-        let median = (self.round_handshakes.len() >= 4).then(|| {
-            self.round_handshakes.sort_unstable();
-            self.round_handshakes[self.round_handshakes.len() / 2]
-        });
-        if self.setting == ConcurrencySetting::Auto {
-            if let Some(m) = median {
-                // One round's median of a few fuzzed handshakes is noisy: the signal is their
-                // moving average (weight 1/4), against the lowest the average has been.
-                let smoothed = match self.smoothed_median {
-                    None => m,
-                    Some(s) => s * 3 / 4 + m / 4,
-                };
-                self.smoothed_median = Some(smoothed);
-                let best = *self.best_median.get_or_insert(smoothed);
+    /// Connection number `launch` finished at `now` (not refused); `handshake` is how long its
+    /// handshake took, if it completed one that nothing was mutated in. A fixed setting's round
+    /// is a quarter of its concurrency of them (at least [`MIN_ROUND`]), each raising it by one
+    /// up to its value; `auto` measures its levels with them.
+    pub fn on_finished(&mut self, launch: u64, handshake: Option<Duration>, now: Instant) {
+        if let Some(auto) = self.auto.as_mut() {
+            if let Some(end) = auto.on_finished(launch, handshake, now, self.launches) {
                 tracing::debug!(
                     target: "pacing",
-                    "round at concurrency {}: median handshake {m:?}, smoothed {smoothed:?}, best {best:?}",
-                    self.current
+                    "round at concurrency {}: {:.0} conn/s, median clean handshake {:?}; next {}",
+                    end.level,
+                    end.rate,
+                    end.median_handshake,
+                    end.next
                 );
-                if smoothed > best * LATENCY_FACTOR + LATENCY_SLACK {
-                    self.decrease(self.current - self.current / 4);
-                    // Judge the new load by its own rounds.
-                    self.smoothed_median = Some(best);
-                    return;
-                }
-                self.best_median = Some(best.min(smoothed));
+            }
+            return;
+        }
+        self.round_done += 1;
+        if self.round_done >= (self.current / 4).max(MIN_ROUND) {
+            self.round_done = 0;
+            if let ConcurrencySetting::Fixed(n) = self.setting {
+                self.current = (self.current + 1).min(n.max(1));
             }
         }
-        self.current = if self.slow_start { self.current * 2 } else { self.current + 1 }.min(self.ceiling);
-        self.end_round();
     }
 
-    /// Connection number `launch`, which mutated nothing before its handshake, did not complete
-    /// its handshake (it timed out): under `auto`, a loss signal like TCP's, so the concurrency
-    /// is halved (once for the connections launched at the same load). A fixed concurrency
-    /// stays: only the server's refusals lower it.
-    pub fn on_lost_handshake(&mut self, launch: u64) {
-        if self.setting == ConcurrencySetting::Auto && launch > self.decreased_at {
-            tracing::debug!(target: "pacing", "a clean handshake timed out at concurrency {}: halved", self.current);
-            self.decrease(self.current / 2);
+    /// Lowers the concurrency for the load connection `launch` saw: `auto` halves (once per
+    /// level), a fixed setting halves (once for the connections launched at the same load).
+    /// Only a refusal (or a busy probe) says so: a clean handshake that timed out does not, since
+    /// a fuzzing server mangles its side of clean handshakes too (`auto` sees an overloaded
+    /// server in its rate and its handshake times).
+    fn overloaded(&mut self, launch: u64) {
+        if let Some(auto) = self.auto.as_mut() {
+            if auto.on_loss(launch, self.launches) {
+                tracing::debug!(target: "pacing", "overload: concurrency {}", auto.level());
+            }
+        } else if launch > self.decreased_at {
+            self.current = (self.current / 2).max(1);
+            self.decreased_at = self.launches;
+            self.round_done = 0;
         }
     }
 
@@ -278,9 +240,7 @@ impl Pacer {
     /// runs; `server_idle` is the server's announced idle timeout, if known.
     pub fn on_refused(&mut self, launch: u64, now: Instant, server_idle: Option<Duration>) -> Busyness {
         self.refusals += 1;
-        if launch > self.decreased_at {
-            self.decrease(self.current / 2);
-        }
+        self.overloaded(launch);
         match self.busy.as_mut() {
             Some(b) => {
                 b.refused += 1;
@@ -308,7 +268,7 @@ impl Pacer {
             None => {
                 self.busy = Some(Busy { since: now, refused: 0, probes: 1, waits: 0 });
                 self.busy_periods += 1;
-                self.decrease(self.current / 2);
+                self.overloaded(u64::MAX);
                 Busyness::BusyNow { wait: self.next_wait(server_idle) }
             }
         }
@@ -353,7 +313,7 @@ mod tests {
     fn a_refusal_halves_once_per_load_and_pauses_until_a_probe_completes() {
         let t0 = Instant::now();
         let mut p = Pacer::new(ConcurrencySetting::Fixed(64), Duration::from_secs(30));
-        let launches: Vec<u64> = (0..64).map(|_| p.on_launch()).collect();
+        let launches: Vec<u64> = (0..64).map(|_| p.on_launch(Instant::now())).collect();
         assert!(matches!(p.on_refused(launches[10], t0, None), Busyness::BusyNow { wait } if wait == BUSY_FIRST_WAIT));
         assert_eq!(p.concurrency(), 32);
         // The others launched at the same load do not halve again.
@@ -364,7 +324,7 @@ mod tests {
         assert_eq!(ready, Ready { busy_for: ms(250), refused: 2, probes: 1 });
         assert!(p.may_launch(31) && !p.may_launch(32));
         // A connection launched after the decrease that is refused halves again.
-        let later = p.on_launch();
+        let later = p.on_launch(Instant::now());
         p.on_refused(later, t0, None);
         assert_eq!(p.concurrency(), 16);
         assert_eq!((p.busy_periods, p.refusals), (2, 3));
@@ -373,61 +333,20 @@ mod tests {
     #[test]
     fn fixed_concurrency_recovers_by_one_per_round_up_to_its_value() {
         let mut p = Pacer::new(ConcurrencySetting::Fixed(8), Duration::from_secs(30));
-        let l = p.on_launch();
+        let l = p.on_launch(Instant::now());
         p.on_refused(l, Instant::now(), None);
         p.on_probe_ok(Instant::now());
         assert_eq!(p.concurrency(), 4);
         for _ in 0..MIN_ROUND {
-            p.on_finished(Some(ms(5)));
+            let l = p.on_launch(Instant::now());
+            p.on_finished(l, Some(ms(5)), Instant::now());
         }
         assert_eq!(p.concurrency(), 5);
         for _ in 0..100 {
-            p.on_finished(Some(ms(500)));
+            let l = p.on_launch(Instant::now());
+            p.on_finished(l, Some(ms(500)), Instant::now());
         }
         assert_eq!(p.concurrency(), 8, "latency does not lower a fixed concurrency, and it never exceeds it");
-    }
-
-    #[test]
-    fn auto_starts_slow_then_backs_off_on_latency() {
-        let mut p = Pacer::new(ConcurrencySetting::Auto, Duration::from_secs(30));
-        assert_eq!(p.concurrency(), AUTO_START);
-        for _ in 0..MIN_ROUND {
-            p.on_finished(Some(ms(5)));
-        }
-        assert_eq!(p.concurrency(), AUTO_START * 2, "slow start doubles");
-        // Rounds whose median handshake is far above the best: once the average shows it,
-        // queueing, lowered by a quarter.
-        for _ in 0..MIN_ROUND {
-            p.on_finished(Some(ms(40))); // average 5 * 3/4 + 40/4 = 13.75 ms: over 2 * 5 + 2
-        }
-        assert_eq!(p.concurrency(), AUTO_START * 2 * 3 / 4);
-        // Then additive increase: one noisy round within the average is not queueing.
-        for _ in 0..MIN_ROUND {
-            p.on_finished(Some(ms(20))); // average 5 * 3/4 + 20/4 = 8.75 ms
-        }
-        assert_eq!(p.concurrency(), 25);
-    }
-
-    #[test]
-    fn a_lost_clean_handshake_halves_auto_only() {
-        let mut auto = Pacer::new(ConcurrencySetting::Auto, Duration::from_secs(30));
-        let (a, b) = (auto.on_launch(), auto.on_launch());
-        auto.on_lost_handshake(a);
-        auto.on_lost_handshake(b);
-        assert_eq!(auto.concurrency(), AUTO_START / 2, "once for the same load");
-        let mut fixed = Pacer::new(ConcurrencySetting::Fixed(32), Duration::from_secs(30));
-        let l = fixed.on_launch();
-        fixed.on_lost_handshake(l);
-        assert_eq!(fixed.concurrency(), 32);
-    }
-
-    #[test]
-    fn auto_never_exceeds_its_ceiling() {
-        let mut p = Pacer::new(ConcurrencySetting::Auto, Duration::from_secs(30));
-        for _ in 0..10_000 {
-            p.on_finished(Some(ms(1)));
-        }
-        assert_eq!(p.concurrency(), AUTO_MAX);
     }
 
     #[test]
