@@ -139,9 +139,10 @@ pub struct Args {
 
     /// Connections in flight at once: a number, the most in flight (halved when the server
     /// refuses a connection, then raised by one per round: a quarter of it in finished
-    /// connections, at least 8), or `auto`: start at 16, raise it while the server answers
-    /// promptly, lower it on refusals, when handshakes queue and when clean handshakes time out
-    /// (up to 512). The concurrency in force is logged at each checkpoint.
+    /// connections, at least 8), or `auto`: search for the level that finishes the most
+    /// connections per second (from 16, doubling while the rate grows, then probing a quarter
+    /// up and down; up to 512), halved on refusals and lowered when handshakes queue. The
+    /// concurrency in force is logged at each checkpoint.
     #[arg(long, value_name = "N|auto", default_value = "16")]
     pub concurrency: ConcurrencySetting,
 
