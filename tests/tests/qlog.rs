@@ -142,7 +142,7 @@ fn a_fuzzed_connections_qlog_is_valid_and_shows_its_mutations() {
             "--qlog-keep",
             "12",
             "--checkpoint-every",
-            "10",
+            "7",
             &addr,
         ],
     );
@@ -152,8 +152,22 @@ fn a_fuzzed_connections_qlog_is_valid_and_shows_its_mutations() {
     // connections before it only the last 12 started.
     let files = file_names(&qlogs);
     let checkpoint = last_checkpoint(&run.log);
-    assert!(checkpoint >= 30, "checkpoints every 10 of 40: {checkpoint}");
+    assert_eq!(checkpoint, 35, "checkpoints every 7 of 40");
     assert!(files.iter().any(|f| f.starts_with("probe-")), "the final probe's file: {files:?}");
+    // A resuming plan's priming connection after the last checkpoint (#35 resumes): its file,
+    // `prime-<its CID>`, is held with its plan's.
+    let primes: Vec<String> = run
+        .log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::CidEnd { seq, resumption: Some(r), .. } if *seq >= checkpoint => Some(r.prime_cid.to_hex()),
+            _ => None,
+        })
+        .collect();
+    assert!(!primes.is_empty(), "a resuming plan after the last checkpoint");
+    for p in &primes {
+        assert!(files.contains(&format!("prime-{p}.sqlog")), "the priming connection {p}: {files:?}");
+    }
     let ends = cid_ends(&run.log);
     for (seq, cid, ..) in ends.iter().filter(|e| e.0 >= checkpoint) {
         assert!(files.contains(&format!("{seq}-{cid}.sqlog")), "#{seq} after the last checkpoint: {files:?}");

@@ -94,8 +94,9 @@ pub enum Session {
     /// A full handshake; tickets the server sends are not kept.
     #[default]
     Fresh,
-    /// A priming connection: keeps the tickets the server sends.
-    Prime,
+    /// A priming connection for the plan of chain connection `of`: keeps the tickets the server
+    /// sends.
+    Prime { of: u64 },
     /// Offers this ticket, from its priming connection.
     Offer(Arc<Vec<u8>>),
 }
@@ -503,7 +504,7 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     // A priming connection is for its session ticket (RFC 8446 §4.6.1: sent after the
     // handshake, at the server's discretion): it waits for one, up to the same silence, before
     // it goes on (a priming plan makes no requests, so it then closes).
-    if matches!(shared.session, Session::Prime) && shared.stats.lock().expect("stats").ticket.is_none() {
+    if matches!(shared.session, Session::Prime { .. }) && shared.stats.lock().expect("stats").ticket.is_none() {
         if let Err("cancelled") = bounded(shared.ticket_arrived.notified(), t.silence(ep, shared), cancel).await {
             return abandon(&handle, shared, "abandoned: campaign stopping").await;
         }

@@ -148,7 +148,7 @@ impl callbacks::SessionTicketCallback for TicketCallback {
     fn on_session_ticket(&self, connection: &mut TlsConnection, ticket: &callbacks::SessionTicket) {
         self.0.received.fetch_add(1, Ordering::Relaxed);
         let Some(conn) = connection.application_context::<Arc<ConnShared>>() else { return };
-        if !matches!(conn.session, Session::Prime) {
+        if !matches!(conn.session, Session::Prime { .. }) {
             return;
         }
         let Ok(len) = ticket.len() else { return };
@@ -553,7 +553,7 @@ mod tests {
     fn conn(hex: &str) -> Arc<ConnShared> {
         let cid: Cid = hex.parse().unwrap();
         let plan = ConnectionPlan::from_cid(&cid, Role::Client);
-        ConnShared::with_session(0, cid, plan, Mode::Clean, Session::Prime)
+        ConnShared::with_session(0, cid, plan, Mode::Clean, Session::Prime { of: 0 })
     }
 
     /// A bound config serves one connection until s2n-tls initializes it (or it is gone).

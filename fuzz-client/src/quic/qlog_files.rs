@@ -1,6 +1,7 @@
 //! `--qlog-dir DIR` on the client: which connections are logged (every one, probes and priming
-//! connections included), under which name (`<seq>-<cid>.sqlog`, `probe-<cid>.sqlog` off the
-//! chain), with the plan as the log's description. The files, their bound and their events are
+//! connections included), under which name (`<seq>-<cid>.sqlog`; off the chain
+//! `probe-<cid>.sqlog`, and `prime-<cid>.sqlog` for a resuming plan's priming connection, whose
+//! CID is `chain::prime` of the plan's), with the plan as the log's description. The files, their bound and their events are
 //! the glue's (`fuzz_s2n_glue::qlog`), shared with fuzz-server.
 //!
 //! The client's culprits, whose files outlive the bound: every connection since the last
@@ -8,7 +9,7 @@
 //! culprit always comes after the last checkpoint), and those that ended in the server's
 //! INTERNAL_ERROR or a wrong answer ([`pin_if_culprit`]).
 
-use super::connection::{ConnReport, ConnShared};
+use super::connection::{ConnReport, ConnShared, Session};
 use fuzz_s2n_glue::qlog::{QlogDir, QlogFile, QlogSource, QlogSubscriber};
 use fuzz_shared::mutate::Decision;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta};
@@ -65,9 +66,14 @@ impl QlogSource for ClientConnections {
     fn open(&mut self, _meta: &ConnectionMeta, info: &ConnectionInfo) -> Option<(Arc<ConnShared>, QlogFile)> {
         let conn = info.application.and_then(|a| a.downcast_ref::<Arc<ConnShared>>()).cloned()?;
         let title = format!("seq {} cid {}", conn.seq, conn.cid);
+        // A priming connection's file goes with its plan's: held until a checkpoint clears that.
+        let (name, key) = match conn.session {
+            Session::Prime { of } => (format!("prime-{}.sqlog", conn.cid.to_hex()), of),
+            _ => (QlogDir::file_name(conn.seq, &conn.cid.to_hex()), conn.seq),
+        };
         let file = QlogFile {
-            name: QlogDir::file_name(conn.seq, &conn.cid.to_hex()),
-            key: conn.seq,
+            name,
+            key,
             title,
             description: Some(format!("plan: {}", serde_json::to_string(&conn.plan).unwrap_or_default())),
         };

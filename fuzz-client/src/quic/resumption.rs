@@ -39,7 +39,8 @@ pub async fn run(
         return connection::run(ep, ConnShared::new(seq, cid, plan, mode), t, cancel).await;
     }
     let prime_cid = chain::prime(&cid);
-    let primer = ConnShared::with_session(OFF_CHAIN_SEQ, prime_cid, prime_plan(), Mode::Clean, Session::Prime);
+    let primer =
+        ConnShared::with_session(OFF_CHAIN_SEQ, prime_cid, prime_plan(), Mode::Clean, Session::Prime { of: seq });
     // Not `learnt`: a clean connection waits the whole idle limit, as probes do.
     let prime_report = connection::run(ep, primer.clone(), Timeouts::new(t.idle, t.cap), cancel.clone()).await;
     let ticket = primer.stats.lock().expect("stats").ticket.clone();
