@@ -352,6 +352,11 @@ pub fn header(h: &events::PacketHeader) -> PacketHeader {
     PacketHeader { packet_type, packet_number: number, ..Default::default() }
 }
 
+/// A packet's length as qlog's raw info.
+fn raw(packet_len: usize) -> Option<qlog::events::RawInfo> {
+    Some(qlog::events::RawInfo { length: Some(packet_len as u64), payload_length: None, data: None })
+}
+
 fn stream_type(t: &events::StreamType) -> StreamType {
     match t {
         events::StreamType::Bidirectional { .. } => StreamType::Bidirectional,
@@ -468,12 +473,13 @@ impl<S: QlogSource> s2n_quic::provider::event::Subscriber for QlogSubscriber<S> 
         event: &events::ConnectionClosed,
     ) {
         if let Some(q) = context {
-            q.finish();
+            // Pinned before it is finished: finishing deletes a file already past the bound.
             if self.source.is_culprit(&q.conn, event) {
                 if let Some(name) = q.path.file_name().and_then(|n| n.to_str()) {
                     q.dir.pin(name);
                 }
             }
+            q.finish();
         }
     }
 
@@ -498,11 +504,7 @@ impl<S: QlogSource> s2n_quic::provider::event::Subscriber for QlogSubscriber<S> 
         let header = header(&event.packet_header);
         let packet = PacketSent {
             header: header.clone(),
-            raw: Some(qlog::events::RawInfo {
-                length: Some(event.packet_len as u64),
-                payload_length: None,
-                data: None,
-            }),
+            raw: raw(event.packet_len),
             frames: Some(std::mem::take(&mut q.tx_frames).into()),
             ..Default::default()
         };
@@ -521,11 +523,7 @@ impl<S: QlogSource> s2n_quic::provider::event::Subscriber for QlogSubscriber<S> 
         q.flush_rx();
         let packet = PacketReceived {
             header: header(&event.packet_header),
-            raw: Some(qlog::events::RawInfo {
-                length: Some(event.packet_len as u64),
-                payload_length: None,
-                data: None,
-            }),
+            raw: raw(event.packet_len),
             frames: Some(Vec::new()),
             ..Default::default()
         };

@@ -700,7 +700,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 if let Some(h) = result.handshake {
                     probe_times.on_handshake(h);
                     limits = fit(&probe_times);
-                                }
+                }
                 if let Some(ready) = pacer.on_probe_ok(Instant::now()) {
                     log.write(Event::ServerReady {
                         busy_ms: ready.busy_for.as_millis() as u64,

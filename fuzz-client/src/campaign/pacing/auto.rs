@@ -10,9 +10,8 @@
 //! machine) is the bottleneck, more connections only queue. So the search climbs while the rate
 //! climbs, the way BBR's start-up detects a full pipe (draft-ietf-ccwg-bbr: the delivery rate
 //! no longer grows by a quarter per round): it doubles per round while the rate grows by at
-//! least [`GROWTH`], and
-//! then cruises at the best level found, probing now and then a quarter above and a quarter
-//! below it, and moving there when the rate says so.
+//! least [`GROWTH`], and then cruises at the best level found, probing every [`PROBE_EVERY`]
+//! rounds a quarter above and a quarter below it, and moving there when the rate says so.
 //!
 //! A *round* measures one level with a cohort: [`round_size`] connections launched at that
 //! level, after the first `level` launched at it (by then the connections of the level before
@@ -28,10 +27,11 @@
 //! moment, so the rate is counted, not derived.
 //!
 //! Guards, at any time: a refusal halves the level (the server is overloaded: the caller tells
-//! [`AutoSearch::on_loss`]), and a round whose median
-//! clean handshake exceeds [`LATENCY_GUARD`] times the lowest seen (plus [`LATENCY_SLACK`])
-//! lowers it by a quarter: past that, the server queues so much that the timing of what the
-//! fuzzer sends, and so what a replay from a checkpoint repeats, drifts from an idle server's.
+//! [`AutoSearch::on_loss`]), and a round whose median clean handshake exceeds
+//! [`LATENCY_GUARD`] times the lowest seen (plus [`LATENCY_SLACK`]) goes back to the level
+//! before (the cruising level after a probe above it, the last doubling's in start-up), or a
+//! quarter lower: past that, the server queues so much that the timing of what the fuzzer
+//! sends, and so what a replay from a checkpoint repeats, drifts from an idle server's.
 
 use std::time::{Duration, Instant};
 
@@ -167,7 +167,7 @@ impl AutoSearch {
 
     /// Halves the level (a probe above the cruising level goes back to it instead) and cruises
     /// there, its rate measured anew.
-    pub fn halve(&mut self, launches: u64) {
+    fn halve(&mut self, launches: u64) {
         let to = match self.phase {
             Phase::Probe { cruise } if cruise < self.level => cruise,
             _ => self.level / 2,
