@@ -11,6 +11,9 @@
 //!   least 99% of 500 connections at concurrency 16 with the default `--idle-ms`.
 //! - `limits_fit_a_very_slow_server`: against `--delay-ms 1000` (handshakes longer than twice
 //!   the default `--idle-ms`), the fitted limits complete the connections; `--fixed-idle` does not.
+//! - `server_start_up_is_not_its_speed`: a supervised fast server that binds its port late (a
+//!   shell sleeps first) gets the `--idle-ms` floor: the handshake that found it serving waited
+//!   for its start-up and is not what the limits are fitted to.
 //! - `auto_concurrency_climbs_and_is_logged`: `--concurrency auto` against a clean fuzz-server,
 //!   whose rate grows with the concurrency (a fuzzed connection mostly waits): the search leaves
 //!   16, every checkpoint logs the level in force with `auto`, no refusal, and the summary names
@@ -228,6 +231,27 @@ fn limits_fit_a_very_slow_server() {
     eprintln!("very slow server, --fixed-idle: {}/32 completed, {fixed_pacing:?}", completed(&fixed));
     assert_eq!(fixed_pacing.idle_ms, 400);
     assert!(completed(&fixed) < 16, "with the fixed limit most time out: {}", completed(&fixed));
+}
+
+#[test]
+fn server_start_up_is_not_its_speed() {
+    let dir = scratch_dir("pacing-start-up");
+    // The start-up probe's first Initials reach a port nobody listens on yet; the one answered
+    // was sent before the bind and waited for s2n-quic's probe timeout. Fitted to that wait
+    // (150-450 ms measured), the idle limit of a server that answers in 1 ms was 1.4-2 s, which
+    // held every checkpoint back behind the first fuzzed connections that stalled.
+    for (k, sleep) in ["0", "0.1", "0.2", "0.3"].into_iter().enumerate() {
+        let addr = loopback();
+        let cmd = format!("sh -c \"sleep {sleep}; exec {}\"", server_cmd(addr, &["--mode", "clean"]));
+        let addr = addr.to_string();
+        let args =
+            ["--start-cid", START, "--mode", "clean", "--count", "8", "--no-progress", "--server-cmd", &cmd, &addr];
+        let run = run_client(&dir.join(format!("client{k}.jsonl")), &args);
+        assert!(run.status.success(), "{}", run.stderr);
+        let pacing = run_start_pacing(&run.log);
+        eprintln!("server started after sleep {sleep}: {pacing:?}");
+        assert_eq!(pacing.idle_ms, 400, "a fast server gets the --idle-ms floor (sleep {sleep}): {pacing:?}");
+    }
 }
 
 #[test]

@@ -112,7 +112,8 @@ pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::
 pub struct ServerUnderTest {
     watched: Option<Watched>,
     unwatched: Unwatched,
-    /// The handshake time of the clean probe that found it serving.
+    /// The server's clean handshake time once it serves: the shorter of the probe that found it
+    /// serving and the one after it (`campaign::wait_until_serving_timed`).
     pub startup_handshake: Option<Duration>,
 }
 
