@@ -100,6 +100,12 @@ pub struct Args {
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub delay_ms: u64,
 
+    /// Hold each request's answer this long before sending it, as a loaded server whose
+    /// requests queue does; handshakes are not delayed. Both ends stay silent meanwhile. 0 (the
+    /// default) answers at once.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub answer_delay_ms: u64,
+
     /// Append every connection's TLS secrets to FILE in the NSS key log format, so that
     /// Wireshark or tshark decrypts a capture of the server's traffic. Default: the file
     /// SSLKEYLOGFILE names, if set. Lab use only: the file decrypts the traffic.

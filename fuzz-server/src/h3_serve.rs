@@ -59,6 +59,7 @@ fn refusal_status(code: u32) -> StatusCode {
 
 async fn respond(request: http::Request<()>, mut stream: RequestStream, config: &Config) {
     let target = target(&request, config);
+    tokio::time::sleep(config.answer_delay).await;
     let status = match &target {
         Target::Refuse(code) => refusal_status(*code),
         _ => StatusCode::OK,
@@ -93,7 +94,7 @@ mod tests {
 
     #[test]
     fn targets_follow_hq_interop() {
-        let config = Config { www: None };
+        let config = Config { www: None, answer_delay: std::time::Duration::ZERO };
         assert_eq!(target(&get(Method::GET, "https://localhost/1000"), &config), Target::Generated(1000));
         assert_eq!(target(&get(Method::GET, "https://localhost/12?x=1"), &config), Target::Generated(12));
         assert_eq!(target(&get(Method::GET, "https://localhost/a"), &config), Target::Refuse(404));

@@ -86,15 +86,23 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         shard: None,
         pacing: None,
     });
+    let delays: String = [(args.delay_ms, "handshakes"), (args.answer_delay_ms, "answers")]
+        .into_iter()
+        .filter(|&(ms, _)| ms > 0)
+        .map(|(ms, what)| format!(", {what} delayed {ms} ms"))
+        .collect();
     eprintln!(
-        "fuzz-server: listening on {local} (mode {}, ALPN {}, log {}{})",
+        "fuzz-server: listening on {local} (mode {}, ALPN {}, log {}{delays})",
         args.mode.as_str(),
         args.alpn.join(","),
         args.log.as_ref().map_or("none".into(), |p| p.display().to_string()),
-        if args.delay_ms > 0 { format!(", handshakes delayed {} ms", args.delay_ms) } else { String::new() }
     );
 
-    serve_until_signal(server, Arc::new(serve::Config { www: args.www.clone() })).await?;
+    serve_until_signal(
+        server,
+        Arc::new(serve::Config { www: args.www.clone(), answer_delay: Duration::from_millis(args.answer_delay_ms) }),
+    )
+    .await?;
     if let Some(dir) = &qlog_dir {
         dir.flush_open();
     }

@@ -20,6 +20,7 @@ use s2n_quic::stream::{BidirectionalStream, PeerStream, ReceiveStream};
 use s2n_quic::Connection;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 /// Body chunks are this big: large enough to fill packets, small enough to stay cache-resident.
@@ -47,6 +48,8 @@ static PATTERN: [u8; CHUNK] = {
 
 pub struct Config {
     pub www: Option<PathBuf>,
+    /// How long each request waits before its answer (`--answer-delay-ms`).
+    pub answer_delay: Duration,
 }
 
 /// Serves one accepted connection until it closes.
@@ -159,6 +162,7 @@ async fn hq_stream(mut stream: BidirectionalStream, config: Arc<Config>) {
         Some(path) if complete => resolve(path, config.www.as_deref()),
         _ => Target::Refuse(CODE_BAD_REQUEST),
     };
+    tokio::time::sleep(config.answer_delay).await;
     let sent = match target {
         Target::Generated(n) => send_generated(&mut stream, n).await,
         Target::File(path) => send_file(&mut stream, &path).await,

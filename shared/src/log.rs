@@ -264,6 +264,10 @@ pub struct Pacing {
     /// The clean probes' smoothed handshake time (ms) the limits were fitted to, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_handshake_ms: Option<u64>,
+    /// How long the server was lately silent in completed connections (ms; the 90th percentile
+    /// of their longest waits between two packets), which the idle limit also fits, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_ms: Option<u64>,
     /// The server's idle timeout (ms) from its transport parameters (RFC 9000 §18.2
     /// max_idle_timeout), once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,6 +14,11 @@
 //! - `server_start_up_is_not_its_speed`: a supervised fast server that binds its port late (a
 //!   shell sleeps first) gets the `--idle-ms` floor: the handshake that found it serving waited
 //!   for its start-up and is not what the limits are fitted to.
+//! - `slow_answers_are_not_silence`: a fuzz campaign against a clean fuzz-server that holds each
+//!   request's answer 150 ms (`--answer-delay-ms`, handshakes at full speed) ends its CIDs as
+//!   against the same server without the delay (a connection that mutated something waits for
+//!   its answers at least four times the recent completed connections' longest silences), and
+//!   the checkpoints log that silence.
 //! - `auto_concurrency_climbs_and_is_logged`: `--concurrency auto` against a clean fuzz-server,
 //!   whose rate grows with the concurrency (a fuzzed connection mostly waits): the search leaves
 //!   16, every checkpoint logs the level in force with `auto`, no refusal, and the summary names
@@ -252,6 +257,42 @@ fn server_start_up_is_not_its_speed() {
         eprintln!("server started after sleep {sleep}: {pacing:?}");
         assert_eq!(pacing.idle_ms, 400, "a fast server gets the --idle-ms floor (sleep {sleep}): {pacing:?}");
     }
+}
+
+#[test]
+fn slow_answers_are_not_silence() {
+    let dir = scratch_dir("pacing-slow-answers");
+    let run_against = |answer_delay: &str| {
+        let server = Server::start(&dir, &["--mode", "clean", "--answer-delay-ms", answer_delay]);
+        let log = dir.join(format!("client-{answer_delay}.jsonl"));
+        let args = ["--start-cid", START, "--count", "300", "--checkpoint-every", "100", "--no-progress"];
+        let run = run_client(&log, &[&args[..], &[&server.addr.to_string()]].concat());
+        assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
+        server.stop();
+        run
+    };
+    let (fast, slow) = (run_against("0"), run_against("150"));
+    let fast_outcomes: std::collections::HashMap<u64, Outcome> =
+        outcomes(&fast.log).into_iter().map(|(seq, outcome, _)| (seq, outcome)).collect();
+    let differ: Vec<_> = outcomes(&slow.log)
+        .into_iter()
+        .filter(|(seq, outcome, _)| fast_outcomes.get(seq) != Some(outcome))
+        .map(|(seq, outcome, detail)| format!("#{seq} {:?} -> {outcome:?} {detail:?}", fast_outcomes.get(&seq)))
+        .collect();
+    eprintln!("answers delayed 150 ms: {} of 300 outcomes differ: {differ:?}", differ.len());
+    assert_eq!(fast_outcomes.len(), 300);
+    // Measured: 3 (the first connections, before one completed); 19 when a connection that
+    // mutated something gave up after the handshakes' limit (about 50 ms) also after them.
+    assert!(differ.len() <= 8, "{} of 300 CIDs end otherwise against slow answers: {differ:?}", differ.len());
+    let silences: Vec<u64> = slow
+        .log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::Checkpoint { pacing: Some(p), .. } => p.silence_ms,
+            _ => None,
+        })
+        .collect();
+    assert!(!silences.is_empty() && silences.iter().all(|&ms| ms >= 150), "checkpoints' silence_ms: {silences:?}");
 }
 
 #[test]

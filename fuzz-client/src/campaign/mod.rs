@@ -31,7 +31,7 @@ pub mod watch;
 use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
-use crate::quic::patience::HandshakeTimes;
+use crate::quic::patience::SmoothedTimes;
 use crate::quic::resumption;
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
@@ -385,17 +385,25 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     });
     let ep = start_endpoint(c)?;
     // Pacing (module `pacing`): the concurrency in force, busy periods, and the limits fitted to
-    // the clean probes' handshake times (the start-up probe's first).
+    // the clean probes' handshake times (the start-up probe's first) and to the completed
+    // connections' silences (the endpoint's, module `patience`).
     let setting = if c.auto_concurrency { ConcurrencySetting::Auto } else { ConcurrencySetting::Fixed(c.concurrency) };
     let mut pacer = Pacer::new(setting, c.busy_timeout);
-    let mut probe_times = HandshakeTimes::default();
+    let mut probe_times = SmoothedTimes::default();
     if let Some(h) = c.startup_handshake {
-        probe_times.on_handshake(h);
+        probe_times.on_sample(h);
     }
-    let fit = |probes: &HandshakeTimes| {
-        pacing::fit_limits(probes, c.timeouts.idle, transport_idle(c), c.timeouts.cap, c.fixed_idle)
+    let fit = |probes: &SmoothedTimes, ep: &ClientEndpoint| {
+        pacing::fit_limits(
+            probes,
+            ep.recent_silence(),
+            c.timeouts.idle,
+            transport_idle(c),
+            c.timeouts.cap,
+            c.fixed_idle,
+        )
     };
-    let mut limits = fit(&probe_times);
+    let mut limits = fit(&probe_times, &ep);
     // The server's idle timeout bounds the waits between probes of a busy server: by then it
     // has freed every connection of ours it held (RFC 9000 §10.1: the smaller of both ends'
     // values applies).
@@ -625,6 +633,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 // handshake's time is the mutation's doing (retransmissions, stalls).
                 let clean_handshake = c.mode == Mode::Clean || matches!(report.fuzz_state, FuzzState::Ready | FuzzState::Closing);
                 pacer.on_finished(launch, report.handshake.filter(|_| clean_handshake), Instant::now());
+                // A completed connection taught the endpoint how long this server may be silent.
+                if report.outcome == Outcome::Completed {
+                    limits = fit(&probe_times, &ep);
+                }
                 log.write(report.cid_end(report.detail.clone()))?;
                 crate::quic::qlog_files::pin_if_culprit(&report);
                 tracing::debug!(
@@ -698,8 +710,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     Verdict::Up => {}
                 }
                 if let Some(h) = result.handshake {
-                    probe_times.on_handshake(h);
-                    limits = fit(&probe_times);
+                    probe_times.on_sample(h);
+                    limits = fit(&probe_times, &ep);
                 }
                 if let Some(ready) = pacer.on_probe_ok(Instant::now()) {
                     log.write(Event::ServerReady {
@@ -939,13 +951,14 @@ fn spawn_connection(
 }
 
 /// The pacing in force, for `run_start` and `checkpoint`.
-fn pacing_state(pacer: &Pacer, limits: Limits, probes: &HandshakeTimes, ep: &ClientEndpoint) -> Pacing {
+fn pacing_state(pacer: &Pacer, limits: Limits, probes: &SmoothedTimes, ep: &ClientEndpoint) -> Pacing {
     Pacing {
         concurrency: pacer.concurrency(),
         auto: pacer.setting() == ConcurrencySetting::Auto,
         idle_ms: limits.idle.as_millis() as u64,
         handshake_ms: limits.handshake.as_millis() as u64,
         probe_handshake_ms: probes.smoothed().map(|d| d.as_millis() as u64),
+        silence_ms: ep.recent_silence().map(|d| d.as_millis() as u64),
         server_idle_ms: ep.server_idle_timeout().map(|d| d.as_millis() as u64),
     }
 }

@@ -21,8 +21,11 @@
 //!   connections per second without overloading the server ([`auto`]).
 //! - **Timeouts that fit the server** ([`fit_limits`]): the idle limit is [`IDLE_PTOS`] probe
 //!   timeouts (RFC 9002 §6.2.1's formula, fed with the clean probes' handshake times, module
-//!   `patience`), never below `--idle-ms` (the floor) unless `--fixed-idle` makes `--idle-ms`
-//!   the limit as it is; the handshake limit stays twice the idle limit.
+//!   `patience`), or [`SILENCE_MARGIN`] times the recently completed connections' longest
+//!   silences (their 90th percentile), whichever is longer; never below `--idle-ms` (the floor)
+//!   unless `--fixed-idle` makes `--idle-ms` the limit as it is; the handshake limit stays twice
+//!   the idle limit. The silences are there for a loaded server that answers requests long
+//!   after its handshakes stopped being slow (module `patience` gives the measurements).
 //!
 //! Pacing changes timing only: which CIDs run, their plans and their mutation decisions are
 //! functions of the CIDs. A refused connection is run again with the same CID once the server is
@@ -30,7 +33,7 @@
 
 pub mod auto;
 
-use crate::quic::patience::HandshakeTimes;
+use crate::quic::patience::{SmoothedTimes, SILENCE_MARGIN};
 use auto::AutoSearch;
 use std::time::{Duration, Instant};
 
@@ -42,7 +45,8 @@ pub const MIN_ROUND: usize = 8;
 pub const BUSY_FIRST_WAIT: Duration = Duration::from_millis(100);
 /// The longest wait between probes of a busy server whose idle timeout is unknown.
 pub const BUSY_MAX_WAIT: Duration = Duration::from_secs(5);
-/// The idle limit is this many probe timeouts of the clean probes' handshakes.
+/// The idle limit is this many probe timeouts of the clean probes' handshakes (or
+/// [`SILENCE_MARGIN`] times the completed connections' recent longest silences).
 pub const IDLE_PTOS: u32 = 3;
 
 /// `--concurrency N` or `--concurrency auto`.
@@ -82,13 +86,25 @@ pub struct Limits {
     pub handshake: Duration,
 }
 
-/// The limits for a server whose clean probes' handshakes give `probes` (RFC 9002 smoothing):
-/// [`IDLE_PTOS`] probe timeouts, at least `floor` (`--idle-ms`), at most `ceiling` (the
-/// transport's own idle timeout, which would end the connection anyway); `fixed` keeps `floor`.
-/// The handshake limit is twice the idle limit, within `cap` (`--max-conn-ms`).
-pub fn fit_limits(probes: &HandshakeTimes, floor: Duration, ceiling: Duration, cap: Duration, fixed: bool) -> Limits {
-    let idle = match probes.pto() {
-        Some(pto) if !fixed => (pto * IDLE_PTOS).min(ceiling).max(floor),
+/// The limits for a server whose clean probes' handshakes give `probes` (RFC 9002 smoothing)
+/// and whose recently completed connections were silent up to `recent_silence` (their 90th
+/// percentile, module `patience`): [`IDLE_PTOS`] probe timeouts of the probes' handshakes or
+/// [`SILENCE_MARGIN`] times `recent_silence`, whichever is longer, at least `floor`
+/// (`--idle-ms`), at most `ceiling` (the transport's own idle timeout, which would end the
+/// connection anyway); `fixed` keeps `floor`. The handshake limit is twice the idle limit,
+/// within `cap` (`--max-conn-ms`).
+pub fn fit_limits(
+    probes: &SmoothedTimes,
+    recent_silence: Option<Duration>,
+    floor: Duration,
+    ceiling: Duration,
+    cap: Duration,
+    fixed: bool,
+) -> Limits {
+    let fitted =
+        [probes.pto().map(|p| p * IDLE_PTOS), recent_silence.map(|s| s * SILENCE_MARGIN)].into_iter().flatten().max();
+    let idle = match fitted {
+        Some(fitted) if !fixed => fitted.min(ceiling).max(floor),
         _ => floor,
     };
     Limits { idle, handshake: (idle * 2).min(cap) }
@@ -367,17 +383,31 @@ mod tests {
     #[test]
     fn limits_fit_the_probes_within_floor_and_ceiling() {
         let (floor, ceiling, cap) = (ms(400), ms(2000), ms(5000));
-        let none = HandshakeTimes::default();
-        assert_eq!(fit_limits(&none, floor, ceiling, cap, false), Limits { idle: floor, handshake: ms(800) });
-        let mut fast = HandshakeTimes::default();
-        fast.on_handshake(ms(5));
-        assert_eq!(fit_limits(&fast, floor, ceiling, cap, false).idle, floor);
-        let mut slow = HandshakeTimes::default();
-        slow.on_handshake(ms(150)); // PTO 150 + 4 * 75 = 450
-        assert_eq!(fit_limits(&slow, floor, ceiling, cap, false), Limits { idle: ms(1350), handshake: ms(2700) });
-        assert_eq!(fit_limits(&slow, floor, ceiling, cap, true).idle, floor, "--fixed-idle keeps --idle-ms");
-        let mut very_slow = HandshakeTimes::default();
-        very_slow.on_handshake(ms(1500));
-        assert_eq!(fit_limits(&very_slow, floor, ceiling, cap, false), Limits { idle: ceiling, handshake: ms(4000) });
+        let none = SmoothedTimes::default();
+        let probes = |sample| {
+            let mut t = SmoothedTimes::default();
+            t.on_sample(sample);
+            t
+        };
+        let fit = |probes: &SmoothedTimes, fixed| fit_limits(probes, None, floor, ceiling, cap, fixed);
+        assert_eq!(fit(&none, false), Limits { idle: floor, handshake: ms(800) });
+        assert_eq!(fit(&probes(ms(5)), false).idle, floor);
+        let slow = probes(ms(150)); // PTO 150 + 4 * 75 = 450
+        assert_eq!(fit(&slow, false), Limits { idle: ms(1350), handshake: ms(2700) });
+        assert_eq!(fit(&slow, true).idle, floor, "--fixed-idle keeps --idle-ms");
+        assert_eq!(fit(&probes(ms(1500)), false), Limits { idle: ceiling, handshake: ms(4000) });
+    }
+
+    #[test]
+    fn slow_answers_after_fast_handshakes_lengthen_the_idle_limit() {
+        let (floor, ceiling, cap) = (ms(400), ms(2000), ms(5000));
+        let mut probes = SmoothedTimes::default();
+        probes.on_sample(ms(10));
+        let fit = |silence: u64, fixed| fit_limits(&probes, Some(ms(silence)), floor, ceiling, cap, fixed).idle;
+        assert_eq!(fit(20, false), floor, "a fast server keeps the floor");
+        // Loaded: answers take up to 370 ms (aioquic's at concurrency 64).
+        assert_eq!(fit(370, false), ms(370) * SILENCE_MARGIN);
+        assert_eq!(fit(1500, false), ceiling);
+        assert_eq!(fit(370, true), floor, "--fixed-idle keeps --idle-ms");
     }
 }

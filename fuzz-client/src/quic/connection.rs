@@ -49,8 +49,9 @@ impl Timeouts {
 
     /// How long to wait now for the next sign of life from the server on `conn`.
     fn silence(&self, ep: &ClientEndpoint, conn: &ConnShared) -> Duration {
-        if self.learnt && conn.stats.lock().expect("stats").fuzzed.iter().any(|&n| n > 0) {
-            ep.handshake_silence(self.idle)
+        let stats = conn.stats.lock().expect("stats");
+        if self.learnt && stats.fuzzed.iter().any(|&n| n > 0) {
+            ep.silence_limit(self.idle, stats.handshake.is_some())
         } else {
             self.idle
         }
@@ -86,6 +87,9 @@ pub struct ConnStats {
     pub odcid_error: Option<String>,
     /// How long the handshake took from the connection's start, once it completed.
     pub handshake: Option<Duration>,
+    /// When the last packet from the server was received, and the longest wait between two of
+    /// them: how long this server may be silent in an exchange that goes on (module `patience`).
+    pub heard: Option<(Instant, Duration)>,
 }
 
 /// A connection's part in session resumption (RFC 8446 §2.2), module [`crate::quic::resumption`].
@@ -322,7 +326,7 @@ pub async fn until_silent<F: Future>(
         let now = Instant::now();
         let mut wait = (heard_at + t.silence(ep, shared)).saturating_duration_since(now);
         if t.learnt {
-            wait = wait.min(ep.handshake_silence(t.idle));
+            wait = wait.min(ep.silence_limit(t.idle, false));
         }
         if let Some(deadline) = deadline {
             wait = wait.min(deadline.saturating_duration_since(now));
@@ -435,6 +439,9 @@ pub async fn run(
     };
     let duration = started.elapsed();
     let mut stats = shared.stats.lock().expect("stats");
+    if let (Outcome::Completed, Some((_, longest))) = (end.outcome, stats.heard) {
+        ep.on_completed(longest);
+    }
     let mut detail = end.detail;
     if stats.received == 0 && matches!(end.outcome, Outcome::Timeout | Outcome::HandshakeFailed) {
         detail = Some(format!("{}; nothing received from the server", detail.unwrap_or_default()));

@@ -23,7 +23,7 @@ use crate::quic::answer::{AnswerRules, Protocol};
 use crate::quic::connection::{ConnShared, Session};
 use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
-use crate::quic::patience::HandshakeTimes;
+use crate::quic::patience::ServerSpeed;
 use fuzz_shared::Cid;
 use s2n_quic::client::{Connect, ConnectionAttempt};
 use s2n_quic::provider::connection_id::{self, ConnectionInfo, LocalId};
@@ -381,8 +381,9 @@ pub struct ClientEndpoint {
     server: SocketAddr,
     server_name: String,
     pub tickets: Arc<Tickets>,
-    /// The handshakes completed through this endpoint, for [`Self::handshake_silence`].
-    handshake_times: std::sync::Mutex<HandshakeTimes>,
+    /// The server's speed, learnt from the connections through this endpoint, for
+    /// [`Self::silence_limit`].
+    speed: std::sync::Mutex<ServerSpeed>,
     registry: Arc<Registry>,
     server_idle_ms: Arc<AtomicU64>,
     answers: AnswerRules,
@@ -468,7 +469,7 @@ impl ClientEndpoint {
             server: s.server,
             server_name: s.server_name.to_string(),
             tickets,
-            handshake_times: Default::default(),
+            speed: Default::default(),
             registry,
             server_idle_ms,
             answers: AnswerRules { protocol: Protocol::of_alpn(s.alpn), expect_sizes: s.expect_sizes },
@@ -517,12 +518,29 @@ impl ClientEndpoint {
 
     /// Records how long a completed handshake took, from the start of its connection.
     pub fn on_handshake(&self, took: Duration) {
-        self.handshake_times.lock().expect("handshake times").on_handshake(took);
+        self.speed.lock().expect("speed").handshakes.on_sample(took);
     }
 
-    /// How long a handshake may stay silent before it is abandoned (module `patience`).
-    pub fn handshake_silence(&self, idle: Duration) -> Duration {
-        self.handshake_times.lock().expect("handshake times").silence_limit(idle)
+    /// Records a completed connection's longest wait between two packets from the server.
+    pub fn on_completed(&self, longest_silence: Duration) {
+        self.speed.lock().expect("speed").silences.on_sample(longest_silence);
+    }
+
+    /// The 90th percentile of the recently completed connections' longest silences (module
+    /// `patience`), once one completed.
+    pub fn recent_silence(&self) -> Option<Duration> {
+        self.speed.lock().expect("speed").silences.high()
+    }
+
+    /// How long a connection that mutated something may stay silent before it is abandoned,
+    /// in its handshake or after it (module `patience`).
+    pub fn silence_limit(&self, idle: Duration, handshake_done: bool) -> Duration {
+        let speed = self.speed.lock().expect("speed");
+        if handshake_done {
+            speed.answer_silence(idle)
+        } else {
+            speed.handshake_silence(idle)
+        }
     }
 
     /// The server's idle timeout as its transport parameters announced it (RFC 9000 §10.1), once

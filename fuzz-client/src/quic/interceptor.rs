@@ -21,7 +21,7 @@ use s2n_quic::provider::packet_interceptor::PacketInterceptor;
 use s2n_quic_core::packet::interceptor::{Datagram, Packet};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Live connections by s2n-quic's internal connection id (`Subject::Connection { id }`).
 /// Filled by the event subscriber when a connection is created, emptied when it is dropped, which
@@ -128,6 +128,11 @@ impl PacketInterceptor for FuzzInterceptor {
         let Some(conn) = self.registry.get(subject) else { return payload };
         let mut stats = conn.stats.lock().expect("stats");
         stats.received += 1;
+        let now = Instant::now();
+        stats.heard = Some(match stats.heard {
+            None => (now, Duration::ZERO),
+            Some((last, longest)) => (now, longest.max(now.duration_since(last))),
+        });
         // A connection that offered a ticket reads the server's ServerHello (Initial packets):
         // did the server accept it? Once whole, the assembly is dropped.
         if packet.number.space().is_initial() {
