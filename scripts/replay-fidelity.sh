@@ -20,14 +20,14 @@
 #   ngtcp2            ngtcp2's hq-interop server (scripts/interop/install.sh ngtcp2)
 #   aioquic           aioquic (scripts/interop/install.sh aioquic)
 # A target that is not installed is skipped with a note. Environment: COUNT (default 500),
-# CONCURRENCY (a list, default "16 64"), START_CID (default 0123456789abcdef), MODE (fuzz-client
+# CONCURRENCY (a list, default "16 64 auto"), START_CID (default 0123456789abcdef), MODE (fuzz-client
 # --mode, default fuzz), CLIENT_ARGS (more fuzz-client options), OUT (logs; default
 # runs/fidelity-<UTC time>). Exit status 0 when every row ran (whatever its numbers), 1 if not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COUNT=${COUNT:-500}
-CONCURRENCY=${CONCURRENCY:-16 64}
+CONCURRENCY=${CONCURRENCY:-16 64 auto}
 TARGETS=${TARGETS:-fuzz-server fuzz-server-slow ngtcp2 aioquic}
 START_CID=${START_CID:-0123456789abcdef}
 MODE=${MODE:-fuzz}
