@@ -682,7 +682,7 @@ impl ConnArgs {
             auto_concurrency: false,
             busy_timeout: Duration::from_secs_f64(self.busy_timeout),
             fixed_idle: self.fixed_idle,
-            startup_handshake: None,
+            startup: Default::default(),
         })
     }
 }

@@ -262,16 +262,18 @@ fn server_start_up_is_not_its_speed() {
 #[test]
 fn slow_answers_are_not_silence() {
     let dir = scratch_dir("pacing-slow-answers");
-    let run_against = |answer_delay: &str| {
-        let server = Server::start(&dir, &["--mode", "clean", "--answer-delay-ms", answer_delay]);
-        let log = dir.join(format!("client-{answer_delay}.jsonl"));
+    let run_against = |server: &Server, name: &str| {
         let args = ["--start-cid", START, "--count", "300", "--checkpoint-every", "100", "--no-progress"];
-        let run = run_client(&log, &[&args[..], &[&server.addr.to_string()]].concat());
+        let run =
+            run_client(&dir.join(format!("client-{name}.jsonl")), &[&args[..], &[&server.addr.to_string()]].concat());
         assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
-        server.stop();
         run
     };
-    let (fast, slow) = (run_against("0"), run_against("150"));
+    let prompt = Server::start(&dir, &["--mode", "clean"]);
+    let fast = run_against(&prompt, "prompt");
+    prompt.stop();
+    let server = Server::start(&dir, &["--mode", "clean", "--answer-delay-ms", "150"]);
+    let slow = run_against(&server, "slow");
     let fast_outcomes: std::collections::HashMap<u64, Outcome> =
         outcomes(&fast.log).into_iter().map(|(seq, outcome, _)| (seq, outcome)).collect();
     let differ: Vec<_> = outcomes(&slow.log)
@@ -281,8 +283,9 @@ fn slow_answers_are_not_silence() {
         .collect();
     eprintln!("answers delayed 150 ms: {} of 300 outcomes differ: {differ:?}", differ.len());
     assert_eq!(fast_outcomes.len(), 300);
-    // Measured: 3 (the first connections, before one completed); 19 when a connection that
-    // mutated something gave up after the handshakes' limit (about 50 ms) also after them.
+    // Measured: 0; 3 (the first connections) before the start-up probes' answers were a sample,
+    // and 19 when a connection that mutated something gave up after the handshakes' limit
+    // (about 50 ms) also after them.
     assert!(differ.len() <= 8, "{} of 300 CIDs end otherwise against slow answers: {differ:?}", differ.len());
     let silences: Vec<u64> = slow
         .log
@@ -293,6 +296,42 @@ fn slow_answers_are_not_silence() {
         })
         .collect();
     assert!(!silences.is_empty() && silences.iter().all(|&ms| ms >= 150), "checkpoints' silence_ms: {silences:?}");
+
+    // Alone, with nothing run before it, a connection that mutated something after its handshake
+    // and completed in the campaign completes too: the start-up probes' wait for their answer
+    // is the first sample (it was silent after about 50 ms in 6 of 8 such replays before).
+    let plans: std::collections::HashMap<u64, fuzz_shared::ConnectionPlan> = slow
+        .log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::CidStart { seq, plan, .. } => Some((*seq, plan.clone())),
+            _ => None,
+        })
+        .collect();
+    let alone: Vec<(u64, Cid)> = slow
+        .log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::CidEnd { seq, cid, outcome: Outcome::Completed, fuzzed_packets, .. }
+                if *fuzzed_packets > 0 && plans[seq].fuzz_state == fuzz_shared::FuzzState::Ready =>
+            {
+                Some((*seq, *cid))
+            }
+            _ => None,
+        })
+        .take(4)
+        .collect();
+    assert_eq!(alone.len(), 4, "completed connections that fuzzed after their handshake");
+    for (seq, cid) in alone {
+        let log = dir.join(format!("replay-{cid}.jsonl"));
+        let args = ["replay", "--cid", &cid.to_hex(), "--seq", &seq.to_string(), "--log", log.to_str().unwrap()];
+        let out = fuzz_e2e::client(&[&args[..], &[&server.addr.to_string()]].concat());
+        assert_eq!(out.status.code(), Some(0), "replay {cid}: {}", out.stderr);
+        let replayed = outcomes(&log_lines(&log));
+        assert_eq!(replayed.len(), 1);
+        assert_eq!(replayed[0].1, Outcome::Completed, "#{seq} {cid} alone: {:?}", replayed[0]);
+    }
+    server.stop();
 }
 
 #[test]

@@ -144,8 +144,20 @@ pub struct CampaignConfig {
     pub busy_timeout: Duration,
     /// `--fixed-idle`: `timeouts.idle` is the limit as it is, not the floor of a fitted one.
     pub fixed_idle: bool,
-    /// The handshake time of the start-up probe, the first sample the limits are fitted to.
-    pub startup_handshake: Option<Duration>,
+    /// What the start-up probes measured: the first samples the limits are fitted to.
+    pub startup: StartupTimes,
+}
+
+/// What the start-up probes measured of a server found serving: the first samples of its speed,
+/// for a campaign (and a `replay` or a `bisect` trial, campaigns of their own) that has run
+/// nothing yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StartupTimes {
+    /// The clean handshake time (the shorter of two, [`wait_until_serving_timed`]).
+    pub handshake: Option<Duration>,
+    /// How long the probes waited for their answers (their longest silence, module
+    /// `patience`): a server slow to answer at rest is so for the first connections too.
+    pub silence: Option<Duration>,
 }
 
 /// A hook on the server under test, called at checkpoints and when the server is down. The
@@ -390,8 +402,11 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let setting = if c.auto_concurrency { ConcurrencySetting::Auto } else { ConcurrencySetting::Fixed(c.concurrency) };
     let mut pacer = Pacer::new(setting, c.busy_timeout);
     let mut probe_times = SmoothedTimes::default();
-    if let Some(h) = c.startup_handshake {
+    if let Some(h) = c.startup.handshake {
         probe_times.on_sample(h);
+    }
+    if let Some(s) = c.startup.silence {
+        ep.on_completed(s);
     }
     let fit = |probes: &SmoothedTimes, ep: &ClientEndpoint| {
         pacing::fit_limits(
@@ -1035,14 +1050,15 @@ pub async fn wait_until_serving(
     Ok(wait_until_serving_timed(c, watch, limit).await?.0)
 }
 
-/// [`wait_until_serving`], and the server's clean handshake time once it serves: the first sample
-/// of its speed, to which a campaign fits its limits (module `pacing`).
+/// [`wait_until_serving`], and what its probes measured once the server serves: the first
+/// samples of its speed, to which a campaign fits its limits (module `pacing`).
 pub async fn wait_until_serving_timed(
     c: &CampaignConfig,
     watch: &mut dyn ServerWatch,
     limit: Duration,
-) -> anyhow::Result<(StartUp, Option<Duration>)> {
+) -> anyhow::Result<(StartUp, StartupTimes)> {
     let ep = start_endpoint(c)?;
+    let none = StartupTimes::default();
     let deadline = tokio::time::Instant::now() + limit;
     // A probe's patience: a slow server's handshake may take a second (twice the idle period);
     // a server not listening yet loses the first Initial, which s2n-quic sends again at its
@@ -1066,8 +1082,8 @@ pub async fn wait_until_serving_timed(
         };
         let first = tokio::select! {
             up = attempt => up,
-            _ = watch.exited() => return Ok((StartUp::Exited, None)),
-            _ = tokio::time::sleep_until(deadline) => return Ok((StartUp::Silent, None)),
+            _ = watch.exited() => return Ok((StartUp::Exited, none)),
+            _ = tokio::time::sleep_until(deadline) => return Ok((StartUp::Silent, none)),
         };
         if let Some(first) = first {
             // The handshake that found the server serving may include its start-up: an Initial
@@ -1080,16 +1096,16 @@ pub async fn wait_until_serving_timed(
             let (_tx, rx) = tokio::sync::watch::channel(false);
             let second = tokio::select! {
                 report = connection::run(&ep, shared, t, rx) => report.outcome.answered().then_some(report.handshake).flatten(),
-                _ = watch.exited() => return Ok((StartUp::Exited, None)),
+                _ = watch.exited() => return Ok((StartUp::Exited, none)),
             };
             let handshake = match (first, second) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            return Ok((StartUp::Serving, handshake));
+            return Ok((StartUp::Serving, StartupTimes { handshake, silence: ep.recent_silence() }));
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok((StartUp::Silent, None));
+            return Ok((StartUp::Silent, none));
         }
     }
 }

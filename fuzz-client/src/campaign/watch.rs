@@ -10,7 +10,7 @@
 //! anything else (`replay --pcap`).
 
 use crate::campaign::supervise::{describe_exit, Supervisor};
-use crate::campaign::{self, CampaignConfig, CampaignResult, Death, ServerWatch, StartUp, Unwatched};
+use crate::campaign::{self, CampaignConfig, CampaignResult, Death, ServerWatch, StartUp, StartupTimes, Unwatched};
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -101,7 +101,7 @@ fn describe_silence(cpu_percent: Option<u32>) -> String {
 /// Runs a campaign, around a server it starts and stops itself when `server` is given.
 pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::Result<CampaignResult> {
     let mut sut = ServerUnderTest::start(&config, server).await?;
-    let config = CampaignConfig { startup_handshake: sut.startup_handshake, ..config };
+    let config = CampaignConfig { startup: sut.startup, ..config };
     let result = campaign::run(config, sut.watch()).await;
     sut.stop().await;
     result
@@ -112,9 +112,8 @@ pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::
 pub struct ServerUnderTest {
     watched: Option<Watched>,
     unwatched: Unwatched,
-    /// The server's clean handshake time once it serves: the shorter of the probe that found it
-    /// serving and the one after it (`campaign::wait_until_serving_timed`).
-    pub startup_handshake: Option<Duration>,
+    /// What the start-up probes measured once it served (`campaign::wait_until_serving_timed`).
+    pub startup: StartupTimes,
 }
 
 impl ServerUnderTest {
@@ -124,8 +123,7 @@ impl ServerUnderTest {
             // A server that does not answer before the first CID is spent is a wrong address or a
             // server that is not running: bad input, said at once, rather than a campaign of failed
             // connections ending in `server_down`.
-            let (up, startup_handshake) =
-                campaign::wait_until_serving_timed(config, &mut Unwatched, UNSUPERVISED_START).await?;
+            let (up, startup) = campaign::wait_until_serving_timed(config, &mut Unwatched, UNSUPERVISED_START).await?;
             if up != StartUp::Serving {
                 return Err(StartError(format!(
                     "the server at {} does not answer a clean connection (handshake, ALPN {}, GET /1) within {} s: \
@@ -136,7 +134,7 @@ impl ServerUnderTest {
                 ))
                 .into());
             }
-            return Ok(Self { watched: None, unwatched: Unwatched, startup_handshake });
+            return Ok(Self { watched: None, unwatched: Unwatched, startup });
         };
         let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref())
             .await
@@ -144,10 +142,10 @@ impl ServerUnderTest {
         let pid = sup.pid();
         let mut watched = Watched { sup };
         let limit = server.start_timeout;
-        let mut startup_handshake = None;
+        let mut startup = StartupTimes::default();
         let problem = match campaign::wait_until_serving_timed(config, &mut watched, limit).await {
-            Ok((StartUp::Serving, handshake)) => {
-                startup_handshake = handshake;
+            Ok((StartUp::Serving, times)) => {
+                startup = times;
                 None
             }
             Ok((StartUp::Exited, _)) => {
@@ -174,7 +172,7 @@ impl ServerUnderTest {
             return Err(StartError(format!("{problem}; its stderr:\n{tail}\n(command: {})", server.command)).into());
         }
         tracing::debug!("server pid {pid} answers: {}", server.command);
-        Ok(Self { watched: Some(watched), unwatched: Unwatched, startup_handshake })
+        Ok(Self { watched: Some(watched), unwatched: Unwatched, startup })
     }
 
     /// The hook the campaign (or any other command) watches the server through.

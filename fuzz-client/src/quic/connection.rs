@@ -439,7 +439,10 @@ pub async fn run(
     };
     let duration = started.elapsed();
     let mut stats = shared.stats.lock().expect("stats");
-    if let (Outcome::Completed, Some((_, longest))) = (end.outcome, stats.heard) {
+    // A connection that made requests waited for answers: how long, the patience after later
+    // handshakes learns from (a priming connection, which makes none, would teach nothing).
+    if let (Outcome::Completed, Some((_, longest)), false) = (end.outcome, stats.heard, shared.plan.requests.is_empty())
+    {
         ep.on_completed(longest);
     }
     let mut detail = end.detail;
