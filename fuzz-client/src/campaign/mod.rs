@@ -282,6 +282,13 @@ fn probe_plan() -> ConnectionPlan {
     ConnectionPlan::unfuzzed(vec![Request { path: "/1".into() }])
 }
 
+/// Runs one clean probe connection with CID `cid` (from the probe domain) to its end.
+async fn run_probe(ep: &ClientEndpoint, cid: Cid, t: Timeouts) -> ConnReport {
+    let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    connection::run(ep, shared, t, rx).await
+}
+
 /// How a probe is made: the policy, the connections' hard cap, the idle limit in force (a probe
 /// waits at least as long as the campaign's connections) and a wait before the first try (a busy
 /// server is given time).
@@ -315,11 +322,9 @@ async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, settings: ProbeSettings
     let mut responsive = 0;
     loop {
         cid = chain::probe(&cid);
-        let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
-        let (_tx, rx) = tokio::sync::watch::channel(false);
         let t = Timeouts::new(idle, cap.max(idle * 3));
         let started = Instant::now();
-        let report = connection::run(&ep, shared, t, rx).await;
+        let report = run_probe(&ep, cid, t).await;
         if report.outcome.answered() {
             let probe_ms = started.elapsed().as_millis() as u64;
             return ProbeResult { kind, verdict: Verdict::Up, probe_ms, handshake: report.handshake, failed_tries };
@@ -1068,10 +1073,8 @@ pub async fn wait_until_serving_timed(
     let mut cid = c.start_cid;
     loop {
         cid = chain::probe(&cid);
-        let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
-        let (_tx, rx) = tokio::sync::watch::channel(false);
         let attempt = async {
-            let report = connection::run(&ep, shared, t, rx).await;
+            let report = run_probe(&ep, cid, t).await;
             if !report.outcome.answered() {
                 tracing::debug!("start-up probe {cid}: {}", report.outcome.as_str());
                 if report.received == 0 {
@@ -1092,16 +1095,11 @@ pub async fn wait_until_serving_timed(
             // fitted to this time (module `pacing`), so a second clean handshake measures the
             // server as it will be; the shorter of the two is its speed.
             cid = chain::probe(&cid);
-            let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
-            let (_tx, rx) = tokio::sync::watch::channel(false);
             let second = tokio::select! {
-                report = connection::run(&ep, shared, t, rx) => report.outcome.answered().then_some(report.handshake).flatten(),
+                report = run_probe(&ep, cid, t) => report.outcome.answered().then_some(report.handshake).flatten(),
                 _ = watch.exited() => return Ok((StartUp::Exited, none)),
             };
-            let handshake = match (first, second) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let handshake = [first, second].into_iter().flatten().min();
             return Ok((StartUp::Serving, StartupTimes { handshake, silence: ep.recent_silence() }));
         }
         if tokio::time::Instant::now() >= deadline {

@@ -49,9 +49,16 @@ impl Timeouts {
 
     /// How long to wait now for the next sign of life from the server on `conn`.
     fn silence(&self, ep: &ClientEndpoint, conn: &ConnShared) -> Duration {
-        let stats = conn.stats.lock().expect("stats");
-        if self.learnt && stats.fuzzed.iter().any(|&n| n > 0) {
-            ep.silence_limit(self.idle, stats.handshake.is_some())
+        if !self.learnt {
+            return self.idle;
+        }
+        // The connection's lock is let go before the endpoint's is taken.
+        let (mutated, handshake_done) = {
+            let stats = conn.stats.lock().expect("stats");
+            (stats.fuzzed.iter().any(|&n| n > 0), stats.handshake.is_some())
+        };
+        if mutated {
+            ep.silence_limit(self.idle, handshake_done)
         } else {
             self.idle
         }

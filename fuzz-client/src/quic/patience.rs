@@ -91,8 +91,8 @@ impl SmoothedTimes {
 }
 
 /// The longest wait between two packets from the server in each of the last [`RECENT`]
-/// completed connections that made requests, and the 90th percentile of those waits: how long this server has
-/// lately been silent in exchanges that went through.
+/// completed connections that made requests, and the 90th percentile of those waits: how long
+/// this server has lately been silent in exchanges that went through.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecentSilences {
     samples: VecDeque<Duration>,
