@@ -159,6 +159,31 @@ pub struct Args {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Where findings go: one folder per distinct bug (`finding.json`, the server's stderr
+    /// report, the crash capture, after triage `reproduce.sh`). Default: `<LOG>.findings`, or
+    /// `fuzz-client-<pid>.findings` in the temporary directory without --log.
+    #[arg(long, value_name = "DIR")]
+    pub findings: Option<PathBuf>,
+
+    /// Stop after N distinct findings. Without it the campaign KEEPS GOING after every death of
+    /// the server, to --count or --duration: it records the finding, brings up a fresh server
+    /// (--server-cmd starts its command again; without it, the client waits --down-wait for
+    /// someone else to) and goes on along the chain after the connections that were in flight
+    /// (the finding's window, not run again). `--max-findings 1` stops at the first death.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_findings: Option<u32>,
+
+    /// Without --server-cmd: how long to wait after a death for the server to answer a clean
+    /// probe again (someone else may restart it) before the campaign stops.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub down_wait: f64,
+
+    /// Do not triage new findings when the campaign ends. By default each new finding (with
+    /// --server-cmd) is bisected to its culprit CID against fresh servers and the culprit's
+    /// decisions minimized; the verdict and its command go into the finding's folder.
+    #[arg(long)]
+    pub no_triage: bool,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 
@@ -368,6 +393,47 @@ fn usage(msg: impl Into<String>) -> UsageError {
     UsageError(msg.into())
 }
 
+/// The findings directory of a campaign without --findings: next to its log, or without one in
+/// the temporary directory (a finding is worth keeping even from an unlogged run).
+pub fn findings_dir(log: Option<&std::path::Path>) -> PathBuf {
+    match log {
+        Some(log) => campaign::next_to(log, ".findings"),
+        None => std::env::temp_dir().join(format!("fuzz-client-{}.findings", std::process::id())),
+    }
+}
+
+/// The placeholder for a port in SERVER and --server-cmd.
+pub const PORT_PLACEHOLDER: &str = "{port}";
+
+/// Puts real ports where SERVER and --server-cmd say `{port}`: SERVER's is a free UDP port of
+/// its host (so that several servers can run side by side: triage's beside a campaign's), and
+/// --server-cmd's is SERVER's port. The command line logged keeps the placeholders, so every
+/// command printed from it (restart, bisect, replay) picks a free port again.
+fn place_ports(conn: &mut ConnArgs, server: &mut ServerArgs) -> Result<(), UsageError> {
+    let Some(target) = conn.server.clone() else { return Ok(()) };
+    let target = if target.contains(PORT_PLACEHOLDER) {
+        let host = target.rsplit_once(':').map_or("", |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+        let port = free_udp_port(host)
+            .map_err(|e| usage(format!("SERVER {target:?}: no free UDP port on {host:?} for {PORT_PLACEHOLDER}: {e}")))?;
+        let placed = target.replace(PORT_PLACEHOLDER, &port.to_string());
+        conn.server = Some(placed.clone());
+        placed
+    } else {
+        target
+    };
+    if let Some(cmd) = server.server_cmd.as_mut().filter(|c| c.contains(PORT_PLACEHOLDER)) {
+        let (addr, _) = resolve_server(&target)?;
+        *cmd = cmd.replace(PORT_PLACEHOLDER, &addr.port().to_string());
+    }
+    Ok(())
+}
+
+/// A UDP port free on `host` now (the kernel's choice for a socket bound to port 0).
+fn free_udp_port(host: &str) -> std::io::Result<u16> {
+    let socket = std::net::UdpSocket::bind((host, 0))?;
+    Ok(socket.local_addr()?.port())
+}
+
 /// Parses a start CID. s2n-quic always chooses 8-byte initial CIDs (RFC 9000 §7.2 allows 8 to
 /// 20), so a chain of any other length could never be replayed by this client.
 pub fn parse_start_cid(s: &str) -> Result<Cid, UsageError> {
@@ -446,7 +512,13 @@ impl Cli {
 
     /// Checks every argument of whichever command was given. `argv` is the original command
     /// line (program first), kept for `run_start` and the commands printed for the user.
-    pub fn into_job(self, argv: Vec<String>) -> Result<Job, UsageError> {
+    pub fn into_job(mut self, argv: Vec<String>) -> Result<Job, UsageError> {
+        match &mut self.command {
+            None => place_ports(&mut self.campaign.conn, &mut self.campaign.server)?,
+            Some(Command::Replay(r)) => place_ports(&mut r.conn, &mut r.server)?,
+            Some(Command::Bisect(b)) => place_ports(&mut b.conn, &mut b.server)?,
+            Some(Command::Report(_) | Command::Merge(_)) => {}
+        }
         match self.command {
             None => {
                 let server = self.campaign.server.clone();
@@ -542,6 +614,21 @@ impl Args {
         config.failure_streak = self.failure_streak.max(1);
         config.progress = !self.no_progress;
         config.shard = shard;
+        let w = self.down_wait;
+        if !(w.is_finite() && (0.0..=86_400.0).contains(&w)) {
+            return Err(usage(format!("--down-wait {w}: must be a number of seconds from 0 to a day")));
+        }
+        let dir = match self.findings {
+            Some(dir) => dir,
+            None => findings_dir(campaign::log_file(config.log.as_deref())),
+        };
+        config.findings =
+            Some(campaign::FindingsPolicy {
+                dir,
+                max: self.max_findings,
+                down_wait: Duration::from_secs_f64(w),
+                triage: !self.no_triage,
+            });
         Ok(config)
     }
 }
@@ -683,6 +770,7 @@ impl ConnArgs {
             busy_timeout: Duration::from_secs_f64(self.busy_timeout),
             fixed_idle: self.fixed_idle,
             startup: Default::default(),
+            findings: None,
         })
     }
 }

@@ -11,6 +11,7 @@
 
 mod campaign;
 mod cli;
+mod findings;
 mod quic;
 mod report;
 mod triage;
@@ -31,6 +32,34 @@ fn print_death(death: &campaign::Death) {
         eprintln!("the last lines of its stderr:");
         for line in &death.stderr_tail {
             eprintln!("  {line}");
+        }
+    }
+}
+
+/// The findings of a campaign, on stderr: each once, with its count, folder and triage verdict.
+fn print_findings(result: &campaign::CampaignResult, policy: Option<&campaign::FindingsPolicy>) {
+    let store = policy.and_then(|p| findings::FindingStore::open(&p.dir).ok());
+    let mut seen: Vec<&findings::Recorded> = Vec::new();
+    for f in &result.findings {
+        match seen.iter_mut().find(|s| s.id == f.id) {
+            Some(s) => *s = f,
+            None => seen.push(f),
+        }
+    }
+    let new = seen.iter().filter(|f| result.findings.iter().any(|g| g.id == f.id && g.new)).count();
+    eprintln!(
+        "findings: {} distinct ({new} new), {} death(s) of the server, {} restart(s){}",
+        seen.len(),
+        result.findings.len(),
+        result.restarts,
+        policy.map(|p| format!("; in {}", p.dir.display())).unwrap_or_default()
+    );
+    for f in seen {
+        let triage = store.as_ref().and_then(|s| s.get(&f.id)).and_then(|(_, r)| r.triage.clone());
+        let verdict = triage.as_ref().map(|t| format!(": {}", t.detail)).unwrap_or_default();
+        eprintln!("  {} x{} {}{verdict}", f.id, f.count, f.summary);
+        if let Some(cmd) = triage.and_then(|t| t.reproduce) {
+            eprintln!("    reproduce: {cmd}");
         }
     }
 }
@@ -98,23 +127,45 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match job {
-        cli::Job::Campaign { config, server } => {
-            runtime.block_on(watch::run(config, server.as_ref())).map(|result| match result.end {
-                CampaignEnd::Done => ExitCode::SUCCESS,
-                CampaignEnd::ServerDown { repro, bisect, death, crash_pcap } => {
-                    print_death(&death);
-                    if let Some(path) = crash_pcap {
-                        eprintln!("crash capture (what the server received last): {}", path.display());
+        cli::Job::Campaign { config, server } => runtime
+            .block_on(async {
+                let policy = config.findings.clone();
+                let result = watch::run(config, server.as_ref()).await?;
+                // Triage each new finding against fresh servers of its own, now that the
+                // campaign's server is stopped (module `findings::triage`).
+                let new: Vec<String> = result.findings.iter().filter(|f| f.new).map(|f| f.id.clone()).collect();
+                if let Some(policy) = policy.as_ref().filter(|p| p.triage && !new.is_empty()) {
+                    if server.is_some() && result.end != CampaignEnd::Interrupted {
+                        let mut store = findings::FindingStore::open(&policy.dir)?;
+                        findings::triage::triage_all(&mut store, &new).await?;
+                    } else if server.is_none() {
+                        eprintln!("findings are not triaged without --server-cmd: triage needs fresh servers of its own");
                     }
-                    eprintln!("server down; restart the campaign at the last checkpoint with:\n{repro}");
-                    if let Some(bisect) = bisect {
-                        eprintln!("narrow it down to the connection that does it with:\n{bisect}");
-                    }
-                    ExitCode::from(3)
                 }
-                CampaignEnd::Interrupted => ExitCode::from(130),
+                anyhow::Ok((result, policy))
             })
-        }
+            .map(|(result, policy)| {
+                let findings = !result.findings.is_empty();
+                if findings {
+                    print_findings(&result, policy.as_ref());
+                }
+                match result.end {
+                    CampaignEnd::Done if findings => ExitCode::from(3),
+                    CampaignEnd::Done => ExitCode::SUCCESS,
+                    CampaignEnd::ServerDown { repro, bisect, death, crash_pcap } => {
+                        print_death(&death);
+                        if let Some(path) = crash_pcap {
+                            eprintln!("crash capture (what the server received last): {}", path.display());
+                        }
+                        eprintln!("server down; restart the campaign at the last checkpoint with:\n{repro}");
+                        if let Some(bisect) = bisect {
+                            eprintln!("narrow it down to the connection that does it with:\n{bisect}");
+                        }
+                        ExitCode::from(3)
+                    }
+                    CampaignEnd::Interrupted => ExitCode::from(130),
+                }
+            }),
         cli::Job::InitialReplay(job) => {
             eprintln!("{}", initial_replay::describe(&job));
             runtime.block_on(initial_replay::run(&job)).map(|outcome| {

@@ -33,6 +33,7 @@ pub mod plan;
 pub mod resume;
 pub mod seed;
 pub mod shard;
+pub mod signature;
 
 pub use cid::{Cid, CidError};
 pub use content::ContentKey;

@@ -224,6 +224,43 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         crash_pcap: Option<String>,
     },
+    /// The server went down and the death was recorded as a finding (a folder of the findings
+    /// directory): a new bug, or one seen before (same signature), counted again.
+    Finding {
+        /// The finding's signature id (16 hex digits, [`crate::signature`]).
+        id: String,
+        /// The signature's class (`asan:heap-buffer-overflow`, `assertion`, `hang`, ...).
+        kind: String,
+        /// One line for people.
+        summary: String,
+        /// First seen now (`true`), or seen before.
+        new: bool,
+        /// How often it has been seen, this time included.
+        count: u64,
+        /// Its folder (`finding.json`, the server's stderr report, the crash capture).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dir: Option<String>,
+        /// The window: connections `window_seq..window_end` (from the CID `window_cid`) ran
+        /// against this server since the last checkpoint or its start; one of them, or all of
+        /// them together, did it.
+        window_seq: u64,
+        window_cid: Cid,
+        window_end: u64,
+        /// How the server died, in words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
+    },
+    /// After a finding the client started a fresh server, which answered a clean probe: the
+    /// campaign goes on at `seq` (`cid`). The connections in flight when the server went down
+    /// were the finding's window and are not run again.
+    ServerRestarted {
+        seq: u64,
+        cid: Cid,
+        /// The finding that took the previous server down.
+        finding: String,
+        /// How many times the campaign has restarted the server so far.
+        restarts: u64,
+    },
     /// The chain runs into CIDs already run ([`crate::shard::RepeatDetector`]): the campaign
     /// stops starting connections, since every further one would repeat earlier work.
     ChainRepeat {

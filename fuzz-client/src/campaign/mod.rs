@@ -33,6 +33,8 @@ use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
 use crate::quic::patience::SmoothedTimes;
 use crate::quic::resumption;
+use crate::findings::store::{self, FindingStore};
+use crate::findings::{Occurrence, Recorded};
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
 use crate::triage::capture::{self, CaptureFlow, FlowLabel};
@@ -146,6 +148,36 @@ pub struct CampaignConfig {
     pub fixed_idle: bool,
     /// What the start-up probes measured: the first samples the limits are fitted to.
     pub startup: StartupTimes,
+    /// What a death of the server becomes (module [`crate::findings`]): a campaign records a
+    /// finding and, within `max`, brings up a fresh server and goes on. `None` (replay, a
+    /// bisect trial, a minimization trial): the campaign stops at the first death.
+    pub findings: Option<FindingsPolicy>,
+}
+
+/// How a campaign keeps going after its server goes down.
+#[derive(Clone, Debug)]
+pub struct FindingsPolicy {
+    /// The findings directory: one folder per distinct bug.
+    pub dir: PathBuf,
+    /// Stop after this many distinct findings of this run (`--max-findings`); `None`: never.
+    pub max: Option<u32>,
+    /// A server the client does not supervise: how long to wait for it to answer again (someone
+    /// else may restart it) before the campaign stops (`--down-wait`).
+    pub down_wait: Duration,
+    /// Triage new findings when the campaign ends (not `--no-triage`).
+    pub triage: bool,
+}
+
+/// What bringing the server back after a death gave.
+#[derive(Debug)]
+pub enum Restart {
+    /// A fresh server answers clean probes; what the start-up probes measured.
+    Serving(StartupTimes),
+    /// It could not be brought back, in words: the campaign stops.
+    NotServing(String),
+    /// The fresh server died of the clean start-up probe: clean traffic kills it. A finding of
+    /// its own (the probe's connection is the culprit; it has no decisions).
+    CleanTrafficKills(Death),
 }
 
 /// What the start-up probes measured of a server found serving: the first samples of its speed,
@@ -179,6 +211,9 @@ pub trait ServerWatch: Send {
     fn death(&mut self) -> BoxFuture<'_, Death> {
         Box::pin(std::future::ready(Death::default()))
     }
+    /// After a death: bring up a fresh server and wait until it answers a clean probe (a
+    /// server that is not the client's to start: wait, up to `wait`, for someone else to).
+    fn restart<'a>(&'a mut self, c: &'a CampaignConfig, wait: Duration) -> BoxFuture<'a, anyhow::Result<Restart>>;
 }
 
 /// How the server died, as far as the client knows.
@@ -188,14 +223,32 @@ pub struct Death {
     pub cause: Option<String>,
     /// The last lines of its stderr.
     pub stderr_tail: Vec<String>,
+    /// Its stderr as far as the supervisor kept it (the last [`REPORT_LINES`] lines): a whole
+    /// sanitizer report, for the finding's signature and folder.
+    pub report: Vec<String>,
     /// A server alive but not answering: its CPU use while the client waited for it to exit,
     /// in percent of one core. Near 100: hung in a loop; near 0: deadlocked or stopped.
     pub cpu_percent: Option<u32>,
 }
 
+/// How many lines of the server's stderr a finding keeps (a sanitizer report is rarely longer).
+pub const REPORT_LINES: usize = 400;
+
 /// A [`ServerWatch`] that knows nothing about the server (it runs elsewhere).
 pub struct Unwatched;
-impl ServerWatch for Unwatched {}
+impl ServerWatch for Unwatched {
+    fn restart<'a>(&'a mut self, c: &'a CampaignConfig, wait: Duration) -> BoxFuture<'a, anyhow::Result<Restart>> {
+        Box::pin(async move {
+            Ok(match wait_until_serving_timed(c, self, wait).await?.0 {
+                StartUp::Serving => Restart::Serving(StartupTimes::default()),
+                _ => Restart::NotServing(format!(
+                    "the server did not answer a clean probe again within --down-wait {} s",
+                    wait.as_secs_f64()
+                )),
+            })
+        })
+    }
+}
 
 /// How a campaign ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +269,10 @@ pub struct CampaignResult {
     pub end: CampaignEnd,
     pub connections: u64,
     pub elapsed: Duration,
+    /// The deaths recorded as findings, in order (new ones and ones seen again).
+    pub findings: Vec<Recorded>,
+    /// Fresh servers the campaign brought up after findings.
+    pub restarts: u64,
 }
 
 /// A fatal bug of the fuzzer: exit status 1.
@@ -470,7 +527,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut tracker = CheckpointTracker::new(c.start_seq);
     let mut summary = Summary::default();
     let progress = Progress::new(c.progress, c.count);
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let (mut cancel_tx, mut cancel_rx) = tokio::sync::watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<ConnReport>();
 
     let mut next_seq = c.start_seq;
@@ -505,6 +562,19 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     // A probe of a busy server, due after a wait; and why a busy server was called down.
     let mut probe_again: Option<(ProbeKind, Duration)> = None;
     let mut busy_down: Option<String> = None;
+    // Keeping going (module `crate::findings`): the findings directory, what this run recorded,
+    // the fresh servers brought up, the first seq the server in service has seen (reports of
+    // connections before it belong to a dead server's window), and the death that stopped the
+    // campaign, once recorded.
+    let mut findings = match &c.findings {
+        Some(f) => Some(FindingStore::open(&f.dir)?),
+        None => None,
+    };
+    let mut found: Vec<Recorded> = Vec::new();
+    let mut restarts = 0u64;
+    let mut server_since = c.start_seq;
+    let mut chain_ended = false;
+    let mut down: Option<DownRecord> = None;
 
     // Ctrl-C or SIGTERM (a Kubernetes pod being stopped).
     let ctrl_c = interrupt::interrupted();
@@ -556,6 +626,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 };
                 log.write(Event::ChainRepeat { seq, cid, detail: repeat.to_string(), first_seq, shard_start_of })?;
                 stopping = true;
+                chain_ended = true;
                 break;
             }
             if seq == next_cp {
@@ -610,10 +681,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
         }
 
-        if (stopping || server_down || interrupted)
+        if (stopping || down.is_some() || interrupted)
             && in_flight == 0
             && probe_task.is_none()
-            && (final_checked || server_down || interrupted)
+            && (final_checked || down.is_some() || interrupted)
         {
             break;
         }
@@ -627,7 +698,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 }
                 let launch = launches.remove(&report.seq).unwrap_or(0);
                 let mut report = report;
-                if report.outcome == Outcome::Refused && !server_down && !interrupted {
+                let of_this_server = report.seq >= server_since;
+                if report.outcome == Outcome::Refused && !server_down && !interrupted && of_this_server {
                     // Busy, not down: the connection runs again with the same CID once the
                     // server is ready (it took no state for it, RFC 9000 §5.2.2).
                     *refused_before.entry(report.seq).or_default() += 1;
@@ -676,6 +748,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 progress.inc(&report);
                 match report.outcome {
                     // A refusal is counted here only when the campaign is stopping anyway.
+                    // A dead server's connections say nothing of the fresh one.
+                    _ if !of_this_server => {}
                     Outcome::HandshakeFailed | Outcome::Timeout => {
                         streak += 1;
                         if streak >= c.failure_streak && !server_down {
@@ -695,6 +769,15 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 summary.probe_failures += result.failed_tries;
                 match &result.verdict {
                     Verdict::Silent => {
+                        if let Some(wait) = pacer.on_probe_silent(Instant::now(), server_idle(&ep)) {
+                            tracing::info!(
+                                "clean probes got no answer from a server busy since it refused connections: \
+                                 it may still be shedding them (its idle timeout, RFC 9000 §10.1); next probe in {} ms",
+                                wait.as_millis()
+                            );
+                            probe_again = Some((result.kind, wait));
+                            continue;
+                        }
                         server_down = true;
                         stopping = true;
                         cancel_tx.send_replace(true);
@@ -795,6 +878,127 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             // Now, before the connections in flight are closed: what the server last saw.
             at_down = Some(ep.flights());
         }
+        if server_down && down.is_none() {
+            let window = Window { from: last_cp, end: next_seq };
+            let flights = at_down.take().unwrap_or_else(|| ep.flights());
+            let record = record_down(
+                c,
+                &mut log,
+                watch,
+                findings.as_mut(),
+                flights,
+                window,
+                pacer.concurrency(),
+                busy_down.take(),
+            )
+            .await?;
+            // Connections the dead server refused are its window too: not run again.
+            for report in refused.drain(..) {
+                log.write(report.cid_end(Some("CONNECTION_REFUSED; not run again: the server went down".into())))?;
+                tracker.finish(report.seq);
+                summary.add(&report);
+            }
+            let finding = record.finding.clone();
+            if let Some(f) = &finding {
+                let seen = if f.new { "new finding".to_string() } else { format!("finding seen again ({} times)", f.count) };
+                progress.println(&format!(
+                    "{seen}: {} [{}], window seq {}..{}; {}",
+                    f.summary,
+                    f.id,
+                    window.from.0,
+                    window.end,
+                    f.dir.display()
+                ));
+                found.push(f.clone());
+            }
+            let distinct = found.iter().filter(|f| f.new).count() as u32;
+            let go_on = match (&c.findings, &finding) {
+                (Some(policy), Some(_)) => {
+                    !interrupted
+                        && !chain_ended
+                        && !end_seq.is_some_and(|e| next_seq >= e)
+                        && !deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+                        && policy.max.is_none_or(|max| distinct < max)
+                }
+                _ => false,
+            };
+            if !go_on {
+                down = Some(record);
+                continue;
+            }
+            let wait = c.findings.as_ref().map_or(Duration::ZERO, |f| f.down_wait);
+            let restart = tokio::select! {
+                r = watch.restart(c, wait) => Some(r?),
+                _ = &mut ctrl_c => {
+                    tracing::warn!("interrupted while the server was restarted");
+                    interrupted = true;
+                    None
+                }
+            };
+            match restart {
+                Some(Restart::Serving(times)) => {
+                    // The fresh server's speed is a sample like any clean probe's.
+                    if let Some(h) = times.handshake {
+                        probe_times.on_sample(h);
+                        limits = fit(&probe_times, &ep);
+                    }
+                }
+                Some(Restart::NotServing(why)) => {
+                    tracing::warn!("{why}: stopping the campaign");
+                    down = Some(record);
+                    continue;
+                }
+                Some(Restart::CleanTrafficKills(death)) => {
+                    tracing::warn!(
+                        "the fresh server died of the clean start-up probe ({}): clean traffic kills it; stopping the \
+                         campaign",
+                        death.cause.as_deref().unwrap_or("stopped answering")
+                    );
+                    let record = record_down(
+                        c,
+                        &mut log,
+                        watch,
+                        findings.as_mut(),
+                        (Vec::new(), 0),
+                        Window { from: (next_seq, next_cid), end: next_seq },
+                        pacer.concurrency(),
+                        None,
+                    )
+                    .await?;
+                    found.extend(record.finding.clone());
+                    down = Some(record);
+                    continue;
+                }
+                None => {
+                    down = Some(record);
+                    continue;
+                }
+            }
+            // A fresh server: the campaign goes on at the next CID. The connections still in
+            // flight were cancelled and end on their own; the restart point is a checkpoint
+            // once they have (and a probe passes), and the window of the next death starts here.
+            restarts += 1;
+            let id = finding.map(|f| f.id).unwrap_or_default();
+            log.write(Event::ServerRestarted { seq: next_seq, cid: next_cid, finding: id, restarts })?;
+            progress.println(&format!("fresh server started: going on at #{next_seq} {next_cid}"));
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            (cancel_tx, cancel_rx) = (tx, rx);
+            server_down = false;
+            stopping = false;
+            final_checked = false;
+            streak = 0;
+            health_wanted = None;
+            health_running = false;
+            probe_again = None;
+            if let Some(p) = probe_task.take() {
+                p.abort();
+            }
+            pacer.on_server_restarted();
+            pending_cps.clear();
+            pending_cps.push_back((next_seq, next_cid, watch.rss_kb()));
+            last_cp = (next_seq, next_cid);
+            server_since = next_seq;
+        }
     }
     // Refused connections that never ran again (the server went down, or Ctrl-C) end as refused.
     for report in refused.drain(..) {
@@ -807,50 +1011,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     summary.concurrency = Some((pacer.concurrency(), c.auto_concurrency));
     progress.finish();
     let elapsed = started.elapsed();
-    let end = if server_down {
-        let (seq, cid) = last_cp;
-        // A replay reproduces itself; a campaign restarts at its last checkpoint.
-        let repro = if c.replay {
-            repro::command_line(&c.argv)
-        } else {
-            match &c.shard {
-                Some(shard) => repro::shard_restart_command(&c.argv, shard, c.start_seq, c.count, seq),
-                None => repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid),
-            }
-        };
-        // Bisect the connections started since the checkpoint, at the concurrency they ran at
-        // (the one in force when the server went down: `auto`'s too is a number then).
-        let bisect = (!c.replay && next_seq > seq)
-            .then(|| repro::bisect_command(&c.argv, seq, &cid, next_seq - seq, pacer.concurrency()));
-        let mut death = watch.death().await;
-        if let Some(why) = busy_down {
-            // Alive but refusing: unless it exited meanwhile, that is the cause.
-            let exited = death.cause.as_deref().is_some_and(|c| c.starts_with("exit") || c.starts_with("killed"));
-            if !exited {
-                death.cause = Some(why);
-            }
-        }
-        let (flights, unattributed) = at_down.take().unwrap_or_else(|| ep.flights());
-        let crash_pcap = c.crash_pcap.as_deref().and_then(|path| {
-            let header = crash_header(c, &death, (seq, &cid), flights.len(), unattributed);
-            match write_crash_pcap(path, &header, &flights) {
-                Ok(()) => Some(path.to_path_buf()),
-                Err(e) => {
-                    tracing::warn!("the crash capture {} could not be written: {e}", path.display());
-                    None
-                }
-            }
-        });
-        log.write(Event::ServerDown {
-            last_checkpoint_seq: seq,
-            last_checkpoint_cid: cid,
-            repro: repro.clone(),
-            bisect: bisect.clone(),
-            cause: death.cause.clone(),
-            cpu_percent: death.cpu_percent,
-            stderr_tail: death.stderr_tail.clone(),
-            crash_pcap: crash_pcap.as_ref().map(|p| p.display().to_string()),
-        })?;
+    let end = if let Some(down) = down.take() {
+        let DownRecord { repro, bisect, death, crash_pcap, .. } = down;
         CampaignEnd::ServerDown { repro, bisect, death, crash_pcap }
     } else if interrupted {
         CampaignEnd::Interrupted
@@ -877,7 +1039,123 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         let tickets = ep.tickets.received.load(std::sync::atomic::Ordering::Relaxed);
         eprintln!("session tickets received: {tickets}");
     }
-    Ok(CampaignResult { end, connections: summary.connections(), elapsed })
+    Ok(CampaignResult { end, connections: summary.connections(), elapsed, findings: found, restarts })
+}
+
+/// A death of the server as recorded: `server_down` (and `finding`) logged, the crash capture
+/// written, the finding counted.
+struct DownRecord {
+    repro: String,
+    bisect: Option<String>,
+    death: Death,
+    crash_pcap: Option<PathBuf>,
+    finding: Option<Recorded>,
+}
+
+/// Where the server went down: the last checkpoint (or the fresh server's start) and the next
+/// seq to launch; connections between them are the finding's window.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    from: (u64, Cid),
+    end: u64,
+}
+
+/// Records a death of the server: how it died (waiting a moment for a dying server's report),
+/// the crash capture of the flight recorder's connections at that moment, `server_down` with
+/// the commands that restart and bisect, and, for a campaign, the finding it is.
+#[allow(clippy::too_many_arguments)]
+async fn record_down(
+    c: &CampaignConfig,
+    log: &mut Log,
+    watch: &mut dyn ServerWatch,
+    store: Option<&mut FindingStore>,
+    (flights, unattributed): (Vec<Flight<Arc<ConnShared>>>, u64),
+    window: Window,
+    concurrency: usize,
+    busy_down: Option<String>,
+) -> anyhow::Result<DownRecord> {
+    let (seq, cid) = window.from;
+    // A replay reproduces itself; a campaign restarts at its last checkpoint.
+    let repro = if c.replay {
+        repro::command_line(&c.argv)
+    } else {
+        match &c.shard {
+            Some(shard) => repro::shard_restart_command(&c.argv, shard, c.start_seq, c.count, seq),
+            None => repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid),
+        }
+    };
+    // Bisect the connections started since the checkpoint, at the concurrency they ran at
+    // (the one in force when the server went down: `auto`'s too is a number then).
+    let bisect =
+        (!c.replay && window.end > seq).then(|| repro::bisect_command(&c.argv, seq, &cid, window.end - seq, concurrency));
+    let mut death = watch.death().await;
+    if let Some(why) = busy_down {
+        // Alive but refusing: unless it exited meanwhile, that is the cause.
+        let exited = death.cause.as_deref().is_some_and(|c| c.starts_with("exit") || c.starts_with("killed"));
+        if !exited {
+            death.cause = Some(why);
+        }
+    }
+    let crash_pcap = c.crash_pcap.as_deref().and_then(|path| {
+        let header = crash_header(c, &death, (seq, &cid), flights.len(), unattributed);
+        match write_crash_pcap(path, &header, &flights) {
+            Ok(()) => Some(path.to_path_buf()),
+            Err(e) => {
+                tracing::warn!("the crash capture {} could not be written: {e}", path.display());
+                None
+            }
+        }
+    });
+    log.write(Event::ServerDown {
+        last_checkpoint_seq: seq,
+        last_checkpoint_cid: cid,
+        repro: repro.clone(),
+        bisect: bisect.clone(),
+        cause: death.cause.clone(),
+        cpu_percent: death.cpu_percent,
+        stderr_tail: death.stderr_tail.clone(),
+        crash_pcap: crash_pcap.as_ref().map(|p| p.display().to_string()),
+    })?;
+    let finding = match store {
+        Some(store) => {
+            let signature = fuzz_shared::signature::signature(death.cause.as_deref(), &death.report);
+            let occurrence = Occurrence {
+                at: fuzz_shared::log::timestamp(std::time::SystemTime::now()),
+                cause: death.cause.clone(),
+                window_seq: seq,
+                window_cid: cid,
+                window_end: window.end,
+                concurrency,
+            };
+            let recorded = store
+                .record(store::Death {
+                    signature,
+                    occurrence,
+                    target: &c.target,
+                    campaign: &c.argv,
+                    restart: repro.clone(),
+                    bisect: bisect.clone(),
+                    stderr: &death.report,
+                    crash_pcap: crash_pcap.as_deref(),
+                })
+                .map_err(|e| anyhow::anyhow!("recording the finding in {}: {e}", store.dir().display()))?;
+            log.write(Event::Finding {
+                id: recorded.id.clone(),
+                kind: recorded.kind.clone(),
+                summary: recorded.summary.clone(),
+                new: recorded.new,
+                count: recorded.count,
+                dir: Some(recorded.dir.display().to_string()),
+                window_seq: seq,
+                window_cid: cid,
+                window_end: window.end,
+                cause: death.cause.clone(),
+            })?;
+            Some(recorded)
+        }
+        None => None,
+    };
+    Ok(DownRecord { repro, bisect, death, crash_pcap, finding })
 }
 
 /// The section comment of a crash capture: the run, the server's death, the bounds, and the

@@ -301,6 +301,29 @@ impl Pacer {
         wait
     }
 
+    /// Clean probes got no answer at all. A server that refused connections and then fell
+    /// silent while busy may still be shedding the connections it holds: RFC 9000 §10.1 lets it
+    /// forget them only after its idle timeout, so it gets at least that timeout (counted from
+    /// the start of the busy period, and within `--busy-timeout`) before it counts as down.
+    /// `Some(wait)`: probe again after it; `None`: down.
+    pub fn on_probe_silent(&mut self, now: Instant, server_idle: Option<Duration>) -> Option<Duration> {
+        let idle = server_idle.filter(|d| !d.is_zero())?;
+        let b = self.busy.as_mut()?;
+        let busy_for = now.saturating_duration_since(b.since);
+        let patience = (idle + BUSY_FIRST_WAIT).min(self.busy_timeout);
+        if busy_for >= patience {
+            return None;
+        }
+        b.probes += 1;
+        Some(self.next_wait(server_idle).min(patience - busy_for).max(BUSY_FIRST_WAIT))
+    }
+
+    /// A fresh server replaced the one that went down: whatever busy period ran was the old
+    /// server's. The concurrency stays where it is (the same program, under the same load).
+    pub fn on_server_restarted(&mut self) {
+        self.busy = None;
+    }
+
     /// A clean probe completed: the end of a busy period, if one ran.
     pub fn on_probe_ok(&mut self, now: Instant) -> Option<Ready> {
         let b = self.busy.take()?;
@@ -323,6 +346,23 @@ mod tests {
         assert!("0".parse::<ConcurrencySetting>().unwrap_err().contains("at least one"));
         assert!("lots".parse::<ConcurrencySetting>().unwrap_err().contains("auto"));
         assert_eq!(ConcurrencySetting::Auto.to_string(), "auto");
+    }
+
+    #[test]
+    fn silence_after_refusals_waits_out_the_servers_idle_timeout() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(ConcurrencySetting::Fixed(8), Duration::from_secs(60));
+        assert_eq!(p.on_probe_silent(t0, Some(ms(10_000))), None, "silent without a busy period: down");
+        assert!(matches!(p.on_refused(1, t0, Some(ms(10_000))), Busyness::BusyNow { .. }));
+        assert_eq!(p.on_probe_silent(t0 + ms(500), None), None, "no idle timeout known: down");
+        let wait = p.on_probe_silent(t0 + ms(500), Some(ms(10_000))).expect("within its idle timeout");
+        assert!(wait >= BUSY_FIRST_WAIT && wait <= ms(10_000), "{wait:?}");
+        assert_eq!(p.on_probe_silent(t0 + ms(10_000) + BUSY_FIRST_WAIT, Some(ms(10_000))), None, "past it: down");
+        let mut short = Pacer::new(ConcurrencySetting::Fixed(8), Duration::from_secs(2));
+        short.on_refused(1, t0, Some(ms(10_000)));
+        assert_eq!(short.on_probe_silent(t0 + ms(2_000), Some(ms(10_000))), None, "--busy-timeout bounds it");
+        p.on_server_restarted();
+        assert!(p.may_launch(0), "a fresh server is not busy");
     }
 
     #[test]

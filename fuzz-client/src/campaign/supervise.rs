@@ -15,8 +15,11 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// How many lines of the server's stderr are kept for the `server_down` record.
+/// How many lines of the server's stderr the `server_down` record shows.
 const STDERR_TAIL_LINES: usize = 40;
+/// How many are kept: a finding keeps the whole report, and a sanitizer report with its
+/// stacks is longer than the tail.
+const STDERR_KEPT_LINES: usize = crate::campaign::REPORT_LINES;
 
 /// A server process started from a shell command line.
 pub struct Supervisor {
@@ -47,7 +50,7 @@ impl Supervisor {
             .kill_on_drop(true)
             .spawn()?;
         let pid = child.id().ok_or_else(|| io::Error::other("the server exited at once"))?;
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_KEPT_LINES)));
         let mut copy = match stderr_copy {
             Some(path) => {
                 let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(path).await?;
@@ -69,7 +72,7 @@ impl Supervisor {
                     let _ = file.write_all(format!("{line}\n").as_bytes()).await;
                 }
                 let mut tail = tail.lock().expect("stderr tail lock");
-                if tail.len() == STDERR_TAIL_LINES {
+                if tail.len() == STDERR_KEPT_LINES {
                     tail.pop_front();
                 }
                 tail.push_back(line);
@@ -134,11 +137,22 @@ impl Supervisor {
 
     /// The last lines the server wrote on stderr.
     pub fn stderr_tail(&self) -> Vec<String> {
+        let kept = self.stderr_tail.lock().expect("stderr tail lock");
+        kept.iter().skip(kept.len().saturating_sub(STDERR_TAIL_LINES)).cloned().collect()
+    }
+
+    /// The lines of its stderr kept (the last [`STDERR_KEPT_LINES`]).
+    pub fn stderr_report(&self) -> Vec<String> {
         self.stderr_tail.lock().expect("stderr tail lock").iter().cloned().collect()
     }
 
     /// Stops the server: SIGTERM, then SIGKILL if it has not exited within `grace`.
     pub async fn stop(mut self, grace: Duration) {
+        self.terminate(grace).await;
+    }
+
+    /// [`Self::stop`] without giving the supervisor up: its exit is kept, its pid is gone.
+    pub async fn terminate(&mut self, grace: Duration) {
         if self.exited().is_some() {
             return;
         }

@@ -10,7 +10,9 @@
 //! anything else (`replay --pcap`).
 
 use crate::campaign::supervise::{describe_exit, Supervisor};
-use crate::campaign::{self, CampaignConfig, CampaignResult, Death, ServerWatch, StartUp, StartupTimes, Unwatched};
+use crate::campaign::{
+    self, CampaignConfig, CampaignResult, Death, Restart, ServerWatch, StartUp, StartupTimes, Unwatched,
+};
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,6 +52,8 @@ pub struct StartError(pub String);
 /// A [`Supervisor`] as the campaign's [`ServerWatch`].
 pub struct Watched {
     sup: Supervisor,
+    /// The command, to start a fresh server after a death.
+    server: ServerCmd,
 }
 
 impl ServerWatch for Watched {
@@ -76,10 +80,39 @@ impl ServerWatch for Watched {
                     (describe_silence(percent), percent)
                 }
             };
-            Death { cause: Some(cause), stderr_tail: self.sup.stderr_tail(), cpu_percent }
+            Death { cause: Some(cause), stderr_tail: self.sup.stderr_tail(), report: self.sup.stderr_report(), cpu_percent }
+        })
+    }
+
+    fn restart<'a>(&'a mut self, c: &'a CampaignConfig, _wait: Duration) -> BoxFuture<'a, anyhow::Result<Restart>> {
+        Box::pin(async move {
+            // The old process is dead, or alive but hung (it may ignore SIGTERM): a short grace,
+            // and it must be gone before a fresh one binds its port.
+            self.sup.terminate(RESTART_GRACE).await;
+            self.sup = match Supervisor::start(&self.server.command, self.server.stderr_copy.as_deref()).await {
+                Ok(sup) => sup,
+                Err(e) => {
+                    return Ok(Restart::NotServing(format!(
+                        "starting the server command {:?} again: {e}",
+                        self.server.command
+                    )))
+                }
+            };
+            let limit = self.server.start_timeout;
+            Ok(match campaign::wait_until_serving_timed(c, self, limit).await? {
+                (StartUp::Serving, times) => Restart::Serving(times),
+                (StartUp::Exited, _) => Restart::CleanTrafficKills(self.death().await),
+                (StartUp::Silent, _) => Restart::NotServing(format!(
+                    "the fresh server did not answer a clean probe within {} s",
+                    self.server.start_timeout.as_secs_f64()
+                )),
+            })
         })
     }
 }
+
+/// How long a server that went down gets between SIGTERM and SIGKILL before a fresh one starts.
+const RESTART_GRACE: Duration = Duration::from_millis(500);
 
 /// CPU use (percent of one core) from which a silent, living server counts as hung in a loop.
 const HUNG_CPU_PERCENT: u32 = 20;
@@ -140,7 +173,7 @@ impl ServerUnderTest {
             .await
             .map_err(|e| StartError(format!("starting the server command {:?}: {e}", server.command)))?;
         let pid = sup.pid();
-        let mut watched = Watched { sup };
+        let mut watched = Watched { sup, server: server.clone() };
         let limit = server.start_timeout;
         let mut startup = StartupTimes::default();
         let problem = match campaign::wait_until_serving_timed(config, &mut watched, limit).await {

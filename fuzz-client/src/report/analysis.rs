@@ -223,7 +223,11 @@ impl Analysis {
                     }
                     Event::RunEnd { conn_per_s, .. } => a.segments[segment].conn_per_s = Some(*conn_per_s),
                     // Pacing and shard events have no place on the page yet.
-                    Event::ServerBusy { .. } | Event::ServerReady { .. } | Event::ChainRepeat { .. } => {}
+                    Event::ServerBusy { .. }
+                    | Event::ServerReady { .. }
+                    | Event::ChainRepeat { .. }
+                    | Event::Finding { .. }
+                    | Event::ServerRestarted { .. } => {}
                 }
             }
             if current.is_none() {
@@ -386,6 +390,8 @@ fn event_name(e: &Event) -> &'static str {
         Event::ServerBusy { .. } => "server_busy",
         Event::ServerReady { .. } => "server_ready",
         Event::ChainRepeat { .. } => "chain_repeat",
+        Event::Finding { .. } => "finding",
+        Event::ServerRestarted { .. } => "server_restarted",
     }
 }
 

@@ -24,7 +24,7 @@ const REPLACED: [&str; 6] = ["--start-cid", "--start-seq", "--resume-from", "--c
 /// Options of a campaign that `bisect` does not take, or sets itself (all take a value;
 /// `--no-progress` is a flag, dropped separately). `--log` stays: bisect's trial logs go next to
 /// the run's (`<log>.trial-N`).
-const CAMPAIGN_ONLY: [&str; 10] = [
+const CAMPAIGN_ONLY: [&str; 13] = [
     "--shard",
     "--shards",
     "--start-cid",
@@ -35,7 +35,12 @@ const CAMPAIGN_ONLY: [&str; 10] = [
     "--checkpoint-every",
     "--failure-streak",
     "--concurrency",
+    "--findings",
+    "--max-findings",
+    "--down-wait",
 ];
+/// A campaign's own flags (no value), dropped with [`CAMPAIGN_ONLY`].
+const CAMPAIGN_FLAGS: [&str; 2] = ["--no-progress", "--no-triage"];
 /// Options of `bisect` that mean nothing to the command reproducing its verdict (all take a
 /// value). `--log` is dropped too: the reproduction should not append to bisect's trial logs.
 const BISECT_ONLY: [&str; 5] = ["--from", "--from-seq", "--until", "--tries", "--log"];
@@ -108,7 +113,7 @@ pub fn replay_from_run(argv: &[String], seq: u64, cid: &Cid) -> String {
             let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
             let drop: Vec<&str> = CAMPAIGN_ONLY.iter().copied().chain(["--log"]).collect();
             let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &drop);
-            let kept = kept.into_iter().filter(|a| a != "--no-progress");
+            let kept = kept.into_iter().filter(|a| !CAMPAIGN_FLAGS.contains(&a.as_str()));
             let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
             join(head.into_iter().chain(kept).chain(tail))
         }
@@ -150,7 +155,7 @@ pub fn replay_from_campaign(argv: &[String], seq: u64, cid: &Cid) -> String {
     let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
     let drop: Vec<&str> = CAMPAIGN_ONLY.iter().copied().chain(["--log"]).collect();
     let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &drop);
-    let kept = kept.into_iter().filter(|a| a != "--no-progress");
+    let kept = kept.into_iter().filter(|a| !CAMPAIGN_FLAGS.contains(&a.as_str()));
     let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
     join(head.into_iter().chain(kept).chain(tail))
 }
@@ -199,9 +204,14 @@ fn restart_at(argv: &[String], start: Vec<String>, start_seq: u64, count: Option
 /// a campaign's command line (program first): the window is the `count` connections started
 /// since the checkpoint (`seq`, `cid`), run at the campaign's `concurrency`.
 pub fn bisect_command(argv: &[String], seq: u64, cid: &Cid, count: u64, concurrency: usize) -> String {
+    join(bisect_argv(argv, seq, cid, count, concurrency))
+}
+
+/// [`bisect_command`] as arguments, program first: what the automatic triage runs.
+pub fn bisect_argv(argv: &[String], seq: u64, cid: &Cid, count: u64, concurrency: usize) -> Vec<String> {
     let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
     let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &CAMPAIGN_ONLY);
-    let kept = kept.into_iter().filter(|a| a != "--no-progress");
+    let kept = kept.into_iter().filter(|a| !CAMPAIGN_FLAGS.contains(&a.as_str()));
     let head = [
         program,
         "bisect".into(),
@@ -214,7 +224,7 @@ pub fn bisect_command(argv: &[String], seq: u64, cid: &Cid, count: u64, concurre
         "--concurrency".into(),
         concurrency.to_string(),
     ];
-    join(head.into_iter().chain(kept).chain(tail))
+    head.into_iter().chain(kept).chain(tail).collect()
 }
 
 /// Quotes one argument for a POSIX shell: left bare when it only has safe characters,
