@@ -165,7 +165,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub findings: Option<PathBuf>,
 
-    /// Stop after N distinct findings. Without it the campaign KEEPS GOING after every death of
+    /// Stop after N distinct findings met by this run (new ones, or ones the findings directory
+    /// already holds). Without it the campaign KEEPS GOING after every death of
     /// the server, to --count or --duration: it records the finding, brings up a fresh server
     /// (--server-cmd starts its command again; without it, the client waits --down-wait for
     /// someone else to) and goes on along the chain after the connections that were in flight
@@ -413,8 +414,9 @@ fn place_ports(conn: &mut ConnArgs, server: &mut ServerArgs) -> Result<(), Usage
     let Some(target) = conn.server.clone() else { return Ok(()) };
     let target = if target.contains(PORT_PLACEHOLDER) {
         let host = target.rsplit_once(':').map_or("", |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
-        let port = free_udp_port(host)
-            .map_err(|e| usage(format!("SERVER {target:?}: no free UDP port on {host:?} for {PORT_PLACEHOLDER}: {e}")))?;
+        let port = free_udp_port(host).map_err(|e| {
+            usage(format!("SERVER {target:?}: no free UDP port on {host:?} for {PORT_PLACEHOLDER}: {e}"))
+        })?;
         let placed = target.replace(PORT_PLACEHOLDER, &port.to_string());
         conn.server = Some(placed.clone());
         placed
@@ -622,13 +624,12 @@ impl Args {
             Some(dir) => dir,
             None => findings_dir(campaign::log_file(config.log.as_deref())),
         };
-        config.findings =
-            Some(campaign::FindingsPolicy {
-                dir,
-                max: self.max_findings,
-                down_wait: Duration::from_secs_f64(w),
-                triage: !self.no_triage,
-            });
+        config.findings = Some(campaign::FindingsPolicy {
+            dir,
+            max: self.max_findings,
+            down_wait: Duration::from_secs_f64(w),
+            triage: !self.no_triage,
+        });
         Ok(config)
     }
 }

@@ -139,7 +139,9 @@ fn main() -> ExitCode {
                         let mut store = findings::FindingStore::open(&policy.dir)?;
                         findings::triage::triage_all(&mut store, &new).await?;
                     } else if server.is_none() {
-                        eprintln!("findings are not triaged without --server-cmd: triage needs fresh servers of its own");
+                        eprintln!(
+                            "findings are not triaged without --server-cmd: triage needs fresh servers of its own"
+                        );
                     }
                 }
                 anyhow::Ok((result, policy))

@@ -138,7 +138,17 @@ fn killed_busy_server_is_down_within_seconds() {
     let mut client = Command::new(fuzz_e2e::bin("fuzz-client"))
         .arg("--log")
         .arg(&log)
-        .args(["--start-cid", START, "--count", "1000000", "--concurrency", "64", "--no-progress"])
+        .args([
+            "--start-cid",
+            START,
+            "--count",
+            "1000000",
+            "--concurrency",
+            "64",
+            "--no-progress",
+            "--max-findings",
+            "1",
+        ])
         .arg(server.addr.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

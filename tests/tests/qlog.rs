@@ -246,6 +246,8 @@ fn a_crash_keeps_the_culprits_qlog_past_the_bound() {
             "2",
             "--checkpoint-every",
             "4",
+            "--max-findings",
+            "1",
             &server.addr.to_string(),
         ],
     );

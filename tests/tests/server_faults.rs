@@ -99,7 +99,21 @@ fn bad_key_share_aborts_under_fuzzing_only() {
     let addr_s = addr.to_string();
     let fuzz = run_client(
         &dir.join("fuzz.jsonl"),
-        &["--start-cid", START, "--count", "500", "--concurrency", "4", "--server-cmd", &cmd, "--no-progress", &addr_s],
+        &[
+            "--start-cid",
+            START,
+            "--count",
+            "500",
+            "--concurrency",
+            "4",
+            "--max-findings",
+            "1",
+            "--no-triage",
+            "--server-cmd",
+            &cmd,
+            "--no-progress",
+            &addr_s,
+        ],
     );
     assert_eq!(fuzz.status.code(), Some(3), "exit 3 when the server dies; stderr:\n{}", fuzz.stderr);
     let (cause, tail) = server_down(&fuzz.log);
@@ -172,6 +186,9 @@ fn hang_on_frame_keeps_a_silent_process_alive() {
             "4",
             "--checkpoint-every",
             "25",
+            "--max-findings",
+            "1",
+            "--no-triage",
             "--server-cmd",
             &cmd,
             "--no-progress",

@@ -171,7 +171,19 @@ fn merge_names_the_shard_whose_connection_crashed_the_server() {
     let mut children: Vec<Child> = (0..SHARDS)
         .map(|i| {
             let log = dir.join(format!("shard-{i}.jsonl")).display().to_string();
-            let args = ["--count", "600", "--checkpoint-every", "20", "--concurrency", "4", "--log", &log, &target];
+            let args = [
+                "--count",
+                "600",
+                "--checkpoint-every",
+                "20",
+                "--concurrency",
+                "4",
+                "--max-findings",
+                "1",
+                "--log",
+                &log,
+                &target,
+            ];
             spawn_shard(&dir, i, &format!("shard-{i}.stdout"), &args)
         })
         .collect();

@@ -28,13 +28,13 @@ pub mod shard;
 pub mod supervise;
 pub mod watch;
 
+use crate::findings::store::{self, FindingStore};
+use crate::findings::{Occurrence, Recorded};
 use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
 use crate::quic::patience::SmoothedTimes;
 use crate::quic::resumption;
-use crate::findings::store::{self, FindingStore};
-use crate::findings::{Occurrence, Recorded};
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
 use crate::triage::capture::{self, CaptureFlow, FlowLabel};
@@ -581,6 +581,138 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     tokio::pin!(ctrl_c);
 
     loop {
+        // A server found down (by a probe, a failure streak or its exit, in the previous turn):
+        // record it, then stop or bring up a fresh one. First thing in the turn, so every way of
+        // finding it down (some arms below end their turn early) comes here.
+        if server_down && at_down.is_none() {
+            // Now, before the connections in flight are closed: what the server last saw.
+            at_down = Some(ep.flights());
+        }
+        if server_down && down.is_none() {
+            let window = Window { from: last_cp, end: next_seq };
+            let flights = at_down.take().unwrap_or_else(|| ep.flights());
+            let record = record_down(
+                c,
+                &mut log,
+                watch,
+                findings.as_mut(),
+                flights,
+                window,
+                pacer.concurrency(),
+                busy_down.take(),
+            )
+            .await?;
+            // Connections the dead server refused are its window too: not run again.
+            for report in refused.drain(..) {
+                log.write(report.cid_end(Some("CONNECTION_REFUSED; not run again: the server went down".into())))?;
+                tracker.finish(report.seq);
+                summary.add(&report);
+            }
+            let finding = record.finding.clone();
+            if let Some(f) = &finding {
+                let seen =
+                    if f.new { "new finding".to_string() } else { format!("finding seen again ({} times)", f.count) };
+                progress.println(&format!(
+                    "{seen}: {} [{}], window seq {}..{}; {}",
+                    f.summary,
+                    f.id,
+                    window.from.0,
+                    window.end,
+                    f.dir.display()
+                ));
+                found.push(f.clone());
+            }
+            // Distinct bugs this run met, whether the findings directory knew them already or not:
+            // a restart of a run that stopped at its first finding stops at it again.
+            let distinct = found.iter().map(|f| &f.id).collect::<std::collections::HashSet<_>>().len() as u32;
+            let go_on = match (&c.findings, &finding) {
+                (Some(policy), Some(_)) => {
+                    !interrupted
+                        && !chain_ended
+                        && !end_seq.is_some_and(|e| next_seq >= e)
+                        && !deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+                        && policy.max.is_none_or(|max| distinct < max)
+                }
+                _ => false,
+            };
+            if !go_on {
+                down = Some(record);
+                continue;
+            }
+            let wait = c.findings.as_ref().map_or(Duration::ZERO, |f| f.down_wait);
+            let restart = tokio::select! {
+                r = watch.restart(c, wait) => Some(r?),
+                _ = &mut ctrl_c => {
+                    tracing::warn!("interrupted while the server was restarted");
+                    interrupted = true;
+                    None
+                }
+            };
+            match restart {
+                Some(Restart::Serving(times)) => {
+                    // The fresh server's speed is a sample like any clean probe's.
+                    if let Some(h) = times.handshake {
+                        probe_times.on_sample(h);
+                        limits = fit(&probe_times, &ep);
+                    }
+                }
+                Some(Restart::NotServing(why)) => {
+                    tracing::warn!("{why}: stopping the campaign");
+                    down = Some(record);
+                    continue;
+                }
+                Some(Restart::CleanTrafficKills(death)) => {
+                    tracing::warn!(
+                        "the fresh server died of the clean start-up probe ({}): clean traffic kills it; stopping the \
+                         campaign",
+                        death.cause.as_deref().unwrap_or("stopped answering")
+                    );
+                    let record = record_down(
+                        c,
+                        &mut log,
+                        watch,
+                        findings.as_mut(),
+                        (Vec::new(), 0),
+                        Window { from: (next_seq, next_cid), end: next_seq },
+                        pacer.concurrency(),
+                        None,
+                    )
+                    .await?;
+                    found.extend(record.finding.clone());
+                    down = Some(record);
+                    continue;
+                }
+                None => {
+                    down = Some(record);
+                    continue;
+                }
+            }
+            // A fresh server: the campaign goes on at the next CID. The connections still in
+            // flight were cancelled and end on their own; the restart point is a checkpoint
+            // once they have (and a probe passes), and the window of the next death starts here.
+            restarts += 1;
+            let id = finding.map(|f| f.id).unwrap_or_default();
+            log.write(Event::ServerRestarted { seq: next_seq, cid: next_cid, finding: id, restarts })?;
+            progress.println(&format!("fresh server started: going on at #{next_seq} {next_cid}"));
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            (cancel_tx, cancel_rx) = (tx, rx);
+            server_down = false;
+            stopping = false;
+            final_checked = false;
+            streak = 0;
+            health_wanted = None;
+            health_running = false;
+            probe_again = None;
+            if let Some(p) = probe_task.take() {
+                p.abort();
+            }
+            pacer.on_server_restarted();
+            pending_cps.clear();
+            pending_cps.push_back((next_seq, next_cid, watch.rss_kb()));
+            last_cp = (next_seq, next_cid);
+            server_since = next_seq;
+        }
+
         // Launch what may be launched. A health probe (wanted or running) pauses launching, so a
         // dead server does not burn the chain while it is being checked; so does a busy server
         // (the pacer), and the pacer sets the concurrency. Refused connections run again first.
@@ -874,131 +1006,6 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 if let Some(p) = probe_task.take() { p.abort(); }
             }
         }
-        if server_down && at_down.is_none() {
-            // Now, before the connections in flight are closed: what the server last saw.
-            at_down = Some(ep.flights());
-        }
-        if server_down && down.is_none() {
-            let window = Window { from: last_cp, end: next_seq };
-            let flights = at_down.take().unwrap_or_else(|| ep.flights());
-            let record = record_down(
-                c,
-                &mut log,
-                watch,
-                findings.as_mut(),
-                flights,
-                window,
-                pacer.concurrency(),
-                busy_down.take(),
-            )
-            .await?;
-            // Connections the dead server refused are its window too: not run again.
-            for report in refused.drain(..) {
-                log.write(report.cid_end(Some("CONNECTION_REFUSED; not run again: the server went down".into())))?;
-                tracker.finish(report.seq);
-                summary.add(&report);
-            }
-            let finding = record.finding.clone();
-            if let Some(f) = &finding {
-                let seen = if f.new { "new finding".to_string() } else { format!("finding seen again ({} times)", f.count) };
-                progress.println(&format!(
-                    "{seen}: {} [{}], window seq {}..{}; {}",
-                    f.summary,
-                    f.id,
-                    window.from.0,
-                    window.end,
-                    f.dir.display()
-                ));
-                found.push(f.clone());
-            }
-            let distinct = found.iter().filter(|f| f.new).count() as u32;
-            let go_on = match (&c.findings, &finding) {
-                (Some(policy), Some(_)) => {
-                    !interrupted
-                        && !chain_ended
-                        && !end_seq.is_some_and(|e| next_seq >= e)
-                        && !deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
-                        && policy.max.is_none_or(|max| distinct < max)
-                }
-                _ => false,
-            };
-            if !go_on {
-                down = Some(record);
-                continue;
-            }
-            let wait = c.findings.as_ref().map_or(Duration::ZERO, |f| f.down_wait);
-            let restart = tokio::select! {
-                r = watch.restart(c, wait) => Some(r?),
-                _ = &mut ctrl_c => {
-                    tracing::warn!("interrupted while the server was restarted");
-                    interrupted = true;
-                    None
-                }
-            };
-            match restart {
-                Some(Restart::Serving(times)) => {
-                    // The fresh server's speed is a sample like any clean probe's.
-                    if let Some(h) = times.handshake {
-                        probe_times.on_sample(h);
-                        limits = fit(&probe_times, &ep);
-                    }
-                }
-                Some(Restart::NotServing(why)) => {
-                    tracing::warn!("{why}: stopping the campaign");
-                    down = Some(record);
-                    continue;
-                }
-                Some(Restart::CleanTrafficKills(death)) => {
-                    tracing::warn!(
-                        "the fresh server died of the clean start-up probe ({}): clean traffic kills it; stopping the \
-                         campaign",
-                        death.cause.as_deref().unwrap_or("stopped answering")
-                    );
-                    let record = record_down(
-                        c,
-                        &mut log,
-                        watch,
-                        findings.as_mut(),
-                        (Vec::new(), 0),
-                        Window { from: (next_seq, next_cid), end: next_seq },
-                        pacer.concurrency(),
-                        None,
-                    )
-                    .await?;
-                    found.extend(record.finding.clone());
-                    down = Some(record);
-                    continue;
-                }
-                None => {
-                    down = Some(record);
-                    continue;
-                }
-            }
-            // A fresh server: the campaign goes on at the next CID. The connections still in
-            // flight were cancelled and end on their own; the restart point is a checkpoint
-            // once they have (and a probe passes), and the window of the next death starts here.
-            restarts += 1;
-            let id = finding.map(|f| f.id).unwrap_or_default();
-            log.write(Event::ServerRestarted { seq: next_seq, cid: next_cid, finding: id, restarts })?;
-            progress.println(&format!("fresh server started: going on at #{next_seq} {next_cid}"));
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            (cancel_tx, cancel_rx) = (tx, rx);
-            server_down = false;
-            stopping = false;
-            final_checked = false;
-            streak = 0;
-            health_wanted = None;
-            health_running = false;
-            probe_again = None;
-            if let Some(p) = probe_task.take() {
-                p.abort();
-            }
-            pacer.on_server_restarted();
-            pending_cps.clear();
-            pending_cps.push_back((next_seq, next_cid, watch.rss_kb()));
-            last_cp = (next_seq, next_cid);
-            server_since = next_seq;
-        }
     }
     // Refused connections that never ran again (the server went down, or Ctrl-C) end as refused.
     for report in refused.drain(..) {
@@ -1086,8 +1093,8 @@ async fn record_down(
     };
     // Bisect the connections started since the checkpoint, at the concurrency they ran at
     // (the one in force when the server went down: `auto`'s too is a number then).
-    let bisect =
-        (!c.replay && window.end > seq).then(|| repro::bisect_command(&c.argv, seq, &cid, window.end - seq, concurrency));
+    let bisect = (!c.replay && window.end > seq)
+        .then(|| repro::bisect_command(&c.argv, seq, &cid, window.end - seq, concurrency));
     let mut death = watch.death().await;
     if let Some(why) = busy_down {
         // Alive but refusing: unless it exited meanwhile, that is the cause.
