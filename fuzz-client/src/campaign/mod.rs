@@ -575,6 +575,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut server_since = c.start_seq;
     let mut chain_ended = false;
     let mut down: Option<DownRecord> = None;
+    // A death recorded while keeping going: the server to restart once nothing is in flight.
+    let mut restart_due: Option<DownRecord> = None;
 
     // Ctrl-C or SIGTERM (a Kubernetes pod being stopped).
     let ctrl_c = interrupt::interrupted();
@@ -588,7 +590,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             // Now, before the connections in flight are closed: what the server last saw.
             at_down = Some(ep.flights());
         }
-        if server_down && down.is_none() {
+        if server_down && down.is_none() && restart_due.is_none() {
             let window = Window { from: last_cp, end: next_seq };
             let flights = at_down.take().unwrap_or_else(|| ep.flights());
             let record = record_down(
@@ -639,6 +641,18 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 down = Some(record);
                 continue;
             }
+            restart_due = Some(record);
+        }
+        // The fresh server starts once the dead one's connections (cancelled) have ended: one
+        // still in its handshake would send its fuzzed Initials to the fresh server, and kill
+        // it before the campaign resumed, as if clean traffic had.
+        if in_flight == 0 && restart_due.is_some() {
+            let record = restart_due.take().expect("checked");
+            if interrupted {
+                down = Some(record);
+                continue;
+            }
+            let finding = record.finding.clone();
             let wait = c.findings.as_ref().map_or(Duration::ZERO, |f| f.down_wait);
             let restart = tokio::select! {
                 r = watch.restart(c, wait) => Some(r?),

@@ -91,30 +91,55 @@ impl ServerWatch for Watched {
 
     fn restart<'a>(&'a mut self, c: &'a CampaignConfig, _wait: Duration) -> BoxFuture<'a, anyhow::Result<Restart>> {
         Box::pin(async move {
-            // The old process is dead, or alive but hung (it may ignore SIGTERM): a short grace,
-            // and it must be gone before a fresh one binds its port.
-            self.sup.terminate(RESTART_GRACE).await;
-            self.sup = match Supervisor::start(&self.server.command, self.server.stderr_copy.as_deref()).await {
-                Ok(sup) => sup,
-                Err(e) => {
-                    return Ok(Restart::NotServing(format!(
-                        "starting the server command {:?} again: {e}",
-                        self.server.command
-                    )))
-                }
-            };
-            let limit = self.server.start_timeout;
-            Ok(match campaign::wait_until_serving_timed(c, self, limit).await? {
-                (StartUp::Serving, times) => Restart::Serving(times),
-                (StartUp::Exited, _) => Restart::CleanTrafficKills(self.death().await),
-                (StartUp::Silent, _) => Restart::NotServing(format!(
-                    "the fresh server did not answer a clean probe within {} s",
-                    self.server.start_timeout.as_secs_f64()
-                )),
-            })
+            // A fresh server that dies before it answered may have met the dead server's last
+            // packets (a connection of its window still sending, its closes fuzzed too), not clean
+            // traffic: a second fresh server, after a pause, settles which.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                // The old process is dead, or alive but hung (it may ignore SIGTERM): a short
+                // grace, and it must be gone before a fresh one binds its port.
+                self.sup.terminate(RESTART_GRACE).await;
+                self.sup = match Supervisor::start(&self.server.command, self.server.stderr_copy.as_deref()).await {
+                    Ok(sup) => sup,
+                    Err(e) => {
+                        return Ok(Restart::NotServing(format!(
+                            "starting the server command {:?} again: {e}",
+                            self.server.command
+                        )))
+                    }
+                };
+                let limit = self.server.start_timeout;
+                return Ok(match campaign::wait_until_serving_timed(c, self, limit).await? {
+                    (StartUp::Serving, times) => Restart::Serving(times),
+                    (StartUp::Exited, _) if attempt < RESTART_ATTEMPTS => {
+                        let death = self.death().await;
+                        tracing::warn!(
+                            "the fresh server died before it answered ({}); starting another in {} s",
+                            death.cause.as_deref().unwrap_or("exited"),
+                            RESTART_SETTLE.as_secs_f64()
+                        );
+                        tokio::time::sleep(RESTART_SETTLE).await;
+                        continue;
+                    }
+                    (StartUp::Exited, _) => Restart::CleanTrafficKills(self.death().await),
+                    (StartUp::Silent, _) => Restart::NotServing(format!(
+                        "the fresh server did not answer a clean probe within {} s",
+                        self.server.start_timeout.as_secs_f64()
+                    )),
+                });
+            }
         })
     }
 }
+
+/// Fresh servers tried after a death before one that dies of the clean start-up probe means
+/// clean traffic kills the server.
+const RESTART_ATTEMPTS: u32 = 2;
+
+/// The pause before a second fresh server: longer than the client's connections linger after
+/// they were cancelled.
+const RESTART_SETTLE: Duration = Duration::from_secs(2);
 
 /// How long a server that went down gets between SIGTERM and SIGKILL before a fresh one starts.
 const RESTART_GRACE: Duration = Duration::from_millis(500);

@@ -74,7 +74,9 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
             elapsed_s: started.elapsed().as_secs_f64(),
         });
     }
-    let mut argv = repro::bisect_argv(&finding.campaign, w.window_seq, &w.window_cid, w.window_len(), w.concurrency);
+    // The campaign's --log is its own; the triage logs into the finding's folder.
+    let campaign = repro::without_options(&finding.campaign, &["--log"]);
+    let mut argv = repro::bisect_argv(&campaign, w.window_seq, &w.window_cid, w.window_len(), w.concurrency);
     // Bisect's trial logs and captures go into the finding's folder; its --log must come before
     // SERVER (and any `--`), so it goes right after `bisect`.
     let log = dir.join("bisect.jsonl");

@@ -227,6 +227,12 @@ pub fn bisect_argv(argv: &[String], seq: u64, cid: &Cid, count: u64, concurrency
     head.into_iter().chain(kept).chain(tail).collect()
 }
 
+/// `argv` (program first) without the options in `drop` and their values.
+pub fn without_options(argv: &[String], drop: &[&str]) -> Vec<String> {
+    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), drop);
+    argv.first().cloned().into_iter().chain(kept).chain(tail).collect()
+}
+
 /// Quotes one argument for a POSIX shell: left bare when it only has safe characters,
 /// otherwise in single quotes (a single quote itself becomes `'\''`).
 pub fn shell_quote(arg: &str) -> String {
