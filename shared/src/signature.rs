@@ -15,7 +15,7 @@
 //!
 //! - `asan:<bug type>`, and likewise `msan:`, `tsan:`, `hwasan:`: `ERROR: AddressSanitizer:
 //!   <bug type>` (the `SUMMARY:` line's type when there is one: it names `attempting double-free`
-//!   `double-free`). Frames: the first stack after the `ERROR:` line (the bad access, not the
+//!   `double-free`); failing any `ERROR:`, MemorySanitizer's and ThreadSanitizer's `WARNING:`. Frames: the first stack after the `ERROR:` line (the bad access, not the
 //!   free or the allocation). An ASan `ABRT` (`handle_abort=1`) yields to an assertion, panic or
 //!   abort message that says why the process aborted, keeping its stack.
 //! - `lsan:leak`: `ERROR: LeakSanitizer: detected memory leaks`; frames: the first leak's
@@ -37,11 +37,12 @@
 //!   <check>` when it names one (clang's default `undefined-behavior` does not), else classified
 //!   from the message (`signed-integer-overflow`, `null-pointer`, `shift`, `bounds`, ...). It
 //!   comes after the others because UBSan recovers by default: an earlier runtime error is
-//!   often not what killed the server. Frames: its stack (`print_stacktrace=1`), else the file
-//!   and the message (gcc's UBSan names no function).
+//!   often not what killed the server, and when the server died of a signal other than SIGABRT
+//!   (a fatal UBSan error exits or aborts) it is left out altogether. Frames: its stack
+//!   (`print_stacktrace=1`), else the file and the message (gcc's UBSan names no function).
 //! - From the cause when no report is found: `signal:<NAME>` (`signal:SIGABRT`, or the number
 //!   when unnamed), `exit:<code>`, `hang`, `silent`, `busy`; no cause at all is `silent` (an
-//!   unsupervised server that stopped answering). Frames then: the last of the last 3 non-empty
+//!   unsupervised server that stopped answering; it has no stderr, but a report given wins). Frames then: the last of the last 3 non-empty
 //!   lines that read as an error (`error`, `fatal`, `panic`, `abort`, `failed`, ...), if any.
 //!
 //! A server that is still alive (`hang`, `silent`, `busy`) keeps its kind from the cause: what
@@ -66,6 +67,7 @@
 //!   numbers standing alone become `N` (`connection 5`, `index 10 but the len is 3`, sizes,
 //!   PIDs). Short `0x` numbers stay: they are values that name what happened (a frame type
 //!   `0x07`, a TLS group `0x001d`), and two planted faults that differ only there are two bugs.
+//!   So does the `0` or `1` of `0-RTT` and `1-RTT` (QUIC's packet spaces, not counters).
 //!   Digits inside words stay (`ngtcp2`, `h3`, `u64`), and so do numbers inside quotes (`'int
 //!   [4]'`, a type).
 //! - Assertion expressions are source code and stay as they are (`seq == 0`).
@@ -107,7 +109,8 @@ pub fn signature(cause: Option<&str>, stderr: &[String]) -> Signature {
     let start = stderr.iter().rposition(|l| is_start_marker(l)).map_or(0, |i| i + 1);
     let lines: Vec<&str> = stderr[start..].iter().map(|l| l.trim_end()).collect();
     let from_cause = cause.map_or(Cause::Silent, parse_cause);
-    let (kind, frames, summary) = if from_cause.alive() {
+    // No cause is an unsupervised server: no stderr, so `silent`, unless a report says more.
+    let (kind, frames, summary) = if cause.is_some() && from_cause.alive() {
         let kind = from_cause.kind();
         let report = planted(&lines).or_else(|| rust_panic(&lines));
         match report {
@@ -121,7 +124,7 @@ pub fn signature(cause: Option<&str>, stderr: &[String]) -> Signature {
             }
         }
     } else {
-        match report(&lines) {
+        match report(&lines, from_cause.ubsan_may_kill()) {
             Some(r) => (r.kind, r.frames, r.summary),
             None => {
                 let kind = from_cause.kind();
@@ -168,6 +171,15 @@ enum Cause {
 impl Cause {
     fn alive(&self) -> bool {
         matches!(self, Cause::Hang | Cause::Silent | Cause::Busy)
+    }
+
+    /// Whether a UBSan report may be what ended the process: a fatal one exits (status 1) or, with
+    /// `abort_on_error=1`, aborts; one before a SIGSEGV was recovered from, and is not the crash.
+    fn ubsan_may_kill(&self) -> bool {
+        match self {
+            Cause::Signal(s) => s == "SIGABRT",
+            _ => true,
+        }
     }
 
     fn kind(&self) -> String {
@@ -262,7 +274,7 @@ impl Report {
 }
 
 /// The report of the death: see "Kinds" in the module documentation for the order.
-fn report(lines: &[&str]) -> Option<Report> {
+fn report(lines: &[&str], ubsan_may_kill: bool) -> Option<Report> {
     let sanitizer = sanitizer(lines);
     if let Some(r) = sanitizer.as_ref().filter(|r| !r.kind.ends_with(":ABRT")) {
         return Some(Report { kind: r.kind.clone(), frames: r.frames.clone(), summary: r.summary.clone() });
@@ -272,13 +284,20 @@ fn report(lines: &[&str]) -> Option<Report> {
         .or_else(|| rust_panic(lines))
         .or_else(|| planted(lines))
         .or_else(|| abort_message(lines));
-    why.or(sanitizer).or_else(|| ubsan(lines))
+    why.or(sanitizer).or_else(|| if ubsan_may_kill { ubsan(lines) } else { None })
 }
 
 /// `ERROR: <Name>Sanitizer: <type>` and the first stack after it.
 fn sanitizer(lines: &[&str]) -> Option<Report> {
+    sanitizer_after(lines, "ERROR: ").or_else(|| sanitizer_after(lines, "WARNING: "))
+}
+
+/// The first report whose line has `lead` before `<Name>Sanitizer: `: `ERROR: ` first, then the
+/// `WARNING: ` of MemorySanitizer (fatal) and ThreadSanitizer (a data race; fatal or not, the
+/// best clue when nothing else is found).
+fn sanitizer_after(lines: &[&str], lead: &str) -> Option<Report> {
     for (i, line) in lines.iter().enumerate() {
-        let Some(rest) = after(line, "ERROR: ") else { continue };
+        let Some(rest) = after(line, lead) else { continue };
         let Some((name, what)) = rest.split_once("Sanitizer: ") else { continue };
         let prefix = match name {
             "Address" => "asan",
@@ -288,6 +307,9 @@ fn sanitizer(lines: &[&str]) -> Option<Report> {
             "HWAddress" => "hwasan",
             _ => continue,
         };
+        if lead == "WARNING: " && !matches!(prefix, "msan" | "tsan") {
+            continue;
+        }
         let stack = first_stack(&lines[i + 1..]);
         if prefix == "lsan" || what.starts_with("detected memory leaks") {
             let kind = "lsan:leak".to_string();
@@ -672,10 +694,10 @@ fn ubsan_class(message: &str) -> &'static str {
         "signed-integer-overflow"
     } else if has("division by zero") || has("divide by zero") {
         "division-by-zero"
-    } else if has("shift") {
-        "shift"
     } else if has("out of bounds") {
         "bounds"
+    } else if m.starts_with("shift ") || has("shift of") {
+        "shift"
     } else if has("misaligned address") {
         "alignment"
     } else if has("passed as argument") && has("never be null") {
@@ -729,7 +751,7 @@ fn error_lines(lines: &[&str]) -> Vec<String> {
 
 /// Takes out of a message what varies between two deaths of one bug (see "Normalisation" in the
 /// module documentation).
-pub fn normalise(message: &str) -> String {
+fn normalise(message: &str) -> String {
     let mut s = message.trim();
     // `==12345==ERROR: ...` and sanitizers' `==12345==Hint: ...`.
     if let Some(rest) = s.strip_prefix("==") {
@@ -755,6 +777,7 @@ pub fn normalise(message: &str) -> String {
 
 /// `2024-05-01T10:00:00.123Z`, `10:00:00.123`: a log line's time stamp.
 fn is_timestamp(token: &str) -> bool {
+    let token = token.trim_start_matches('[').trim_end_matches(']');
     token.starts_with(|c: char| c.is_ascii_digit())
         && token.contains([':', '-'])
         && token.chars().all(|c| c.is_ascii_digit() || "-:.TZ+".contains(c))
@@ -791,7 +814,10 @@ fn numbers(s: &str) -> String {
         if starts_word && c.is_ascii_alphanumeric() {
             let end = (i..chars.len()).find(|&j| !word(chars[j])).unwrap_or(chars.len());
             let token: String = chars[i..end].iter().collect();
-            out.push_str(&number_token(&token));
+            // `0-RTT` and `1-RTT` are two packet spaces of QUIC, not a counter.
+            let rest: String = chars[end..].iter().take(4).collect::<String>().to_ascii_uppercase();
+            let space = (token == "0" || token == "1") && (rest == "-RTT" || rest.starts_with("RTT"));
+            out.push_str(&if space { token } else { number_token(&token) });
             i = end;
             continue;
         }
@@ -809,6 +835,12 @@ fn number_token(token: &str) -> String {
         }
     }
     if token.bytes().all(|b| b.is_ascii_digit()) {
+        return "N".into();
+    }
+    // What is left of a time stamp the rules above split (`01T10`, `00Z`).
+    if token.starts_with(|c: char| c.is_ascii_digit())
+        && token.bytes().all(|b| b.is_ascii_digit() || b == b'T' || b == b'Z')
+    {
         return "N".into();
     }
     if token.len() >= 8 && token.bytes().all(|b| b.is_ascii_hexdigit()) && token.bytes().any(|b| b.is_ascii_digit()) {
@@ -1213,5 +1245,28 @@ note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
         assert_eq!(normalise("index 10 for type 'int [4]' it's 5"), "index N for type 'int [4]' it's N");
         assert_eq!(normalise("cid 0123abcd4567 len 8"), "cid H len N");
         assert_eq!(normalise("  spaced    out  "), "spaced out");
+        assert_eq!(normalise("[2024-05-01T10:00:00Z ERROR x] at 2024-05-01T10:00:00Z"), "TIME ERROR x] at N-N-N:N:N");
+        assert_eq!(
+            normalise("bad frame in 0-RTT, not 1-RTT or 2 RTTs: 0rtt 1RTT"),
+            "bad frame in 0-RTT, not 1-RTT or N RTTs: 0rtt 1RTT"
+        );
+    }
+
+    #[test]
+    fn sanitizer_warnings_and_recovered_ubsan() {
+        let msan = "==9==WARNING: MemorySanitizer: use-of-uninitialized-value\n    \
+                    #0 0x55 in parse_header /b/src/hdr.c:12:3\n\
+                    SUMMARY: MemorySanitizer: use-of-uninitialized-value /b/src/hdr.c:12:3 in parse_header";
+        let s = sig(EXIT1, msan);
+        assert_eq!(
+            (s.kind.as_str(), s.frames.clone()),
+            ("msan:use-of-uninitialized-value", vec!["parse_header (hdr.c)".into()])
+        );
+        // A UBSan error the process recovered from is not what a later SIGSEGV was.
+        let segv = sig(Some("killed by signal 11 (SIGSEGV)"), UBSAN);
+        assert_eq!(segv.kind, "signal:SIGSEGV");
+        assert_eq!(sig(ABRT, UBSAN).kind, "ubsan:signed-integer-overflow");
+        // No cause (an unsupervised server) with a report: the report.
+        assert_eq!(sig(None, UAF).kind, "asan:heap-use-after-free");
     }
 }
