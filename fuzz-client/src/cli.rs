@@ -413,8 +413,9 @@ fn place_ports(conn: &mut ConnArgs, server: &mut ServerArgs) -> Result<(), Usage
     let Some(target) = conn.server.clone() else { return Ok(()) };
     let target = if target.contains(PORT_PLACEHOLDER) {
         let host = target.rsplit_once(':').map_or("", |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
-        let port = free_udp_port(host)
-            .map_err(|e| usage(format!("SERVER {target:?}: no free UDP port on {host:?} for {PORT_PLACEHOLDER}: {e}")))?;
+        let port = free_udp_port(host).map_err(|e| {
+            usage(format!("SERVER {target:?}: no free UDP port on {host:?} for {PORT_PLACEHOLDER}: {e}"))
+        })?;
         let placed = target.replace(PORT_PLACEHOLDER, &port.to_string());
         conn.server = Some(placed.clone());
         placed
@@ -622,13 +623,12 @@ impl Args {
             Some(dir) => dir,
             None => findings_dir(campaign::log_file(config.log.as_deref())),
         };
-        config.findings =
-            Some(campaign::FindingsPolicy {
-                dir,
-                max: self.max_findings,
-                down_wait: Duration::from_secs_f64(w),
-                triage: !self.no_triage,
-            });
+        config.findings = Some(campaign::FindingsPolicy {
+            dir,
+            max: self.max_findings,
+            down_wait: Duration::from_secs_f64(w),
+            triage: !self.no_triage,
+        });
         Ok(config)
     }
 }
@@ -771,6 +771,7 @@ impl ConnArgs {
             fixed_idle: self.fixed_idle,
             startup: Default::default(),
             findings: None,
+            only: None,
         })
     }
 }

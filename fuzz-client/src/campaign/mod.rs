@@ -28,13 +28,13 @@ pub mod shard;
 pub mod supervise;
 pub mod watch;
 
-use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
+use crate::findings::store::{self, FindingStore};
+use crate::findings::{Occurrence, Recorded};
+use crate::quic::connection::{self, ConnReport, ConnShared, ContentSet, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
 use crate::quic::patience::SmoothedTimes;
 use crate::quic::resumption;
-use crate::findings::store::{self, FindingStore};
-use crate::findings::{Occurrence, Recorded};
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
 use crate::triage::capture::{self, CaptureFlow, FlowLabel};
@@ -152,6 +152,9 @@ pub struct CampaignConfig {
     /// finding and, within `max`, brings up a fresh server and goes on. `None` (replay, a
     /// bisect trial, a minimization trial): the campaign stops at the first death.
     pub findings: Option<FindingsPolicy>,
+    /// Mutate only these contents of each connection (`replay --only`, a minimization trial);
+    /// `None`: every content its plan targets.
+    pub only: Option<ContentSet>,
 }
 
 /// How a campaign keeps going after its server goes down.
@@ -597,7 +600,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     seq,
                     cid,
                     ConnectionPlan::from_cid_at(&cid, Role::Client, c.resume_rate),
-                    c.mode,
+                    (c.mode, c.only.as_ref()),
                     t,
                 );
                 in_flight += 1;
@@ -641,7 +644,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
             launches.insert(seq, pacer.on_launch(Instant::now()));
             let t = Timeouts { idle: limits.idle, ..c.timeouts };
-            spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, c.mode, t);
+            spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, (c.mode, c.only.as_ref()), t);
             in_flight += 1;
             next_seq += 1;
             next_cid = chain::next(&cid);
@@ -900,7 +903,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
             let finding = record.finding.clone();
             if let Some(f) = &finding {
-                let seen = if f.new { "new finding".to_string() } else { format!("finding seen again ({} times)", f.count) };
+                let seen =
+                    if f.new { "new finding".to_string() } else { format!("finding seen again ({} times)", f.count) };
                 progress.println(&format!(
                     "{seen}: {} [{}], window seq {}..{}; {}",
                     f.summary,
@@ -1086,8 +1090,8 @@ async fn record_down(
     };
     // Bisect the connections started since the checkpoint, at the concurrency they ran at
     // (the one in force when the server went down: `auto`'s too is a number then).
-    let bisect =
-        (!c.replay && window.end > seq).then(|| repro::bisect_command(&c.argv, seq, &cid, window.end - seq, concurrency));
+    let bisect = (!c.replay && window.end > seq)
+        .then(|| repro::bisect_command(&c.argv, seq, &cid, window.end - seq, concurrency));
     let mut death = watch.death().await;
     if let Some(why) = busy_down {
         // Alive but refusing: unless it exited meanwhile, that is the cause.
@@ -1237,13 +1241,13 @@ fn spawn_connection(
     seq: u64,
     cid: Cid,
     plan: ConnectionPlan,
-    mode: Mode,
+    (mode, only): (Mode, Option<&ContentSet>),
     t: Timeouts,
 ) {
-    let (ep, done, cancel) = (ep.clone(), done.clone(), cancel.clone());
+    let (ep, done, cancel, only) = (ep.clone(), done.clone(), cancel.clone(), only.cloned());
     tokio::spawn(async move {
         // A resuming plan runs its priming connection first (module `quic::resumption`).
-        let report = resumption::run(&ep, (seq, cid, plan), mode, t, cancel).await;
+        let report = resumption::run(&ep, (seq, cid, plan), (mode, only.as_ref()), t, cancel).await;
         let _ = done.send(report);
     });
 }

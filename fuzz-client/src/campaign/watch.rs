@@ -80,7 +80,12 @@ impl ServerWatch for Watched {
                     (describe_silence(percent), percent)
                 }
             };
-            Death { cause: Some(cause), stderr_tail: self.sup.stderr_tail(), report: self.sup.stderr_report(), cpu_percent }
+            Death {
+                cause: Some(cause),
+                stderr_tail: self.sup.stderr_tail(),
+                report: self.sup.stderr_report(),
+                cpu_percent,
+            }
         })
     }
 
