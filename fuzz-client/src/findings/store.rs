@@ -157,7 +157,8 @@ fn recorded(folder: &Path, f: &Finding, new: bool) -> Recorded {
 
 /// `<kind>-<id>`, the kind with anything but letters and digits made a `-`.
 pub fn folder_name(s: &Signature) -> String {
-    let kind: String = s.kind.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let kind: String =
+        s.kind.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     format!("{}-{}", kind.trim_matches('-'), s.id)
 }
 
