@@ -30,12 +30,15 @@ fn loopback() -> (SocketAddr, u16) {
     (format!("127.0.0.1:{port}").parse().unwrap(), port)
 }
 
+/// A connection of the survey: seq, CID, its mutated contents, the one that inserts the frame.
+type Candidate = (u64, Cid, MutatedContents, ContentId);
+
 /// Connections of the survey that mutate several contents, exactly one of which inserts the
 /// planted frame, in the order tried: those with at least three contents first, then those
 /// whose other contents make no byte-level or frame-type mutation (which could make the frame
 /// by chance), each group in chain order.
-fn candidates(log: &[fuzz_shared::LogLine]) -> Vec<(u64, Cid, MutatedContents, ContentId)> {
-    let mut out: Vec<((bool, bool), u64, Cid, MutatedContents, ContentId)> = log
+fn candidates(log: &[fuzz_shared::LogLine]) -> Vec<Candidate> {
+    let mut out: Vec<((bool, bool), Candidate)> = log
         .iter()
         .filter_map(|l| match &l.event {
             Event::CidEnd { seq, cid, mutated, .. } if mutated.len() >= 2 => {
@@ -46,13 +49,13 @@ fn candidates(log: &[fuzz_shared::LogLine]) -> Vec<(u64, Cid, MutatedContents, C
                     .iter()
                     .filter(|(id, _)| *id != hit)
                     .any(|(_, ops)| ops.iter().any(|o| o.starts_with("havoc:") || o == "field:frame_type"));
-                Some(((mutated.len() < 3, risky), *seq, *cid, mutated.clone(), *hit))
+                Some(((mutated.len() < 3, risky), (*seq, *cid, mutated.clone(), *hit)))
             }
             _ => None,
         })
         .collect();
-    out.sort_by_key(|c| (c.0, c.1));
-    out.into_iter().map(|(_, seq, cid, mutated, hit)| (seq, cid, mutated, hit)).collect()
+    out.sort_by_key(|(order, c)| (*order, c.0));
+    out.into_iter().map(|(_, c)| c).collect()
 }
 
 /// The content ids of a stderr line `<prefix><a>,<b>,...`.

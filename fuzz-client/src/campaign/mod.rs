@@ -920,8 +920,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 (Some(policy), Some(_)) => {
                     !interrupted
                         && !chain_ended
-                        && !end_seq.is_some_and(|e| next_seq >= e)
-                        && !deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+                        && end_seq.is_none_or(|e| next_seq < e)
+                        && deadline.is_none_or(|d| tokio::time::Instant::now() < d)
                         && policy.max.is_none_or(|max| distinct < max)
                 }
                 _ => false,
