@@ -12,6 +12,7 @@ use crate::quic::connection::Timeouts;
 use crate::report::merge::MergeJob;
 use crate::triage::bisect::{self, BisectJob};
 use crate::triage::initial_replay::{self, InitialReplayJob};
+use crate::triage::minimize::MinimizeJob;
 use clap::{Parser, Subcommand, ValueEnum};
 use fuzz_shared::{cid, Cid, Mode, ResumeRate};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -24,7 +25,8 @@ Exit status:
   1  internal error of the fuzzer (e.g. a connection whose initial CID is not the chosen one)
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
   3  the server went down: `server_down` in the log and the restart command on stderr (merge: a shard saw it)
-  4  bisect: the crash did not reproduce (the whole window ran against a fresh server, which survived)
+  4  bisect, minimize: the crash did not reproduce (the whole window, or the connection with all its
+     mutations, ran against a fresh server, which survived)
   130  interrupted (Ctrl-C or SIGTERM): connections in flight are closed and logged first";
 
 /// A CID-seeded QUIC fuzzing client: every connection is a function of its initial connection
@@ -53,6 +55,10 @@ pub enum Command {
     /// Narrow a stretch of the chain that kills the server down to the shortest run that still
     /// kills a fresh server, ideally a single CID; print the command that reproduces it.
     Bisect(BisectArgs),
+    /// Shrink one connection's mutations (bisect's culprit) to the fewest contents that still
+    /// kill a fresh server: delta debugging over its content ids, one fresh server per trial;
+    /// print them and the `replay --only` command that reproduces the crash with them alone.
+    Minimize(MinimizeArgs),
     /// One view of a sharded campaign from its shards' run logs: per shard, connections,
     /// checkpoints, outcomes, whether it saw the server go down and the command that restarts
     /// it alone; which shards saw the server die; chains that merged. Exit status 3 when a
@@ -212,12 +218,50 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seq: u64,
 
+    /// Mutate only these contents of the connection (comma-separated content ids as `cid_end`'s
+    /// `mutated` and `minimize` name them, e.g. `initial/crypto@0,application_data/stream:0@0`);
+    /// each makes exactly the decisions it makes in the full connection, every other content is
+    /// sent untouched.
+    #[arg(long, value_name = "LIST", conflicts_with = "pcap")]
+    pub only: Option<String>,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 
     #[command(flatten)]
     pub server: ServerArgs,
 }
+
+/// `minimize`: shrink a culprit connection's mutated contents against fresh servers.
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = MINIMIZE_HELP)]
+pub struct MinimizeArgs {
+    /// The culprit's initial CID (16 hex digits; bisect's verdict names it).
+    #[arg(long, value_name = "HEX")]
+    pub cid: String,
+
+    /// Its sequence number in its campaign (bisect's verdict names it).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seq: u64,
+
+    /// Runs of each trial; a trial kills the server if any of its runs does. When its runs
+    /// disagree, the trial gets as many runs again.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub tries: u32,
+
+    #[command(flatten)]
+    pub conn: ConnArgs,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+const MINIMIZE_HELP: &str = "\
+The first trial runs the connection with all its mutations against a fresh server; its cid_end
+(`mutated`) names the contents mutated. Then delta debugging (ddmin) runs it mutating subsets of them
+only, until no content of the set can be left out: a 1-minimal set. With --log FILE, trial N logs to
+FILE.min-trial-N (FILE.min-trial-N.R with several --tries); without, to a temporary directory.
+Exit status 0 with a verdict, 4 when the full connection does not kill a fresh server.";
 
 const PCAP_REPLAY_HELP: &str = "\
 replay --pcap resends only Initial packets: their keys come from the client's first Destination
@@ -483,6 +527,7 @@ pub enum Job {
         server: Option<ServerCmd>,
     },
     Bisect(BisectJob),
+    Minimize(MinimizeJob),
     /// `replay --pcap`.
     InitialReplay(InitialReplayJob),
     Merge(MergeJob),
@@ -497,6 +542,7 @@ impl Cli {
             None => &self.campaign.conn,
             Some(Command::Replay(r)) => &r.conn,
             Some(Command::Bisect(b)) => &b.conn,
+            Some(Command::Minimize(m)) => &m.conn,
             Some(Command::Report(_) | Command::Merge(_)) => return None,
         };
         conn.qlog_dir.as_deref().map(|d| (d, conn.qlog_keep))
@@ -508,6 +554,7 @@ impl Cli {
             None => self.campaign.conn.keylog.as_deref(),
             Some(Command::Replay(r)) => r.conn.keylog.as_deref(),
             Some(Command::Bisect(b)) => b.conn.keylog.as_deref(),
+            Some(Command::Minimize(m)) => m.conn.keylog.as_deref(),
             Some(Command::Report(_) | Command::Merge(_)) => None,
         }
     }
@@ -519,6 +566,7 @@ impl Cli {
             None => place_ports(&mut self.campaign.conn, &mut self.campaign.server)?,
             Some(Command::Replay(r)) => place_ports(&mut r.conn, &mut r.server)?,
             Some(Command::Bisect(b)) => place_ports(&mut b.conn, &mut b.server)?,
+            Some(Command::Minimize(m)) => place_ports(&mut m.conn, &mut m.server)?,
             Some(Command::Report(_) | Command::Merge(_)) => {}
         }
         match self.command {
@@ -536,6 +584,7 @@ impl Cli {
                 Ok(Job::Campaign { config, server })
             }
             Some(Command::Bisect(b)) => Ok(Job::Bisect(b.into_job(argv)?)),
+            Some(Command::Minimize(m)) => Ok(Job::Minimize(m.into_job(argv)?)),
             Some(Command::Merge(m)) => {
                 let cid = m.cid.as_deref().map(parse_cid).transpose()?;
                 Ok(Job::Merge(MergeJob { logs: m.logs, cid }))
@@ -638,7 +687,18 @@ impl ReplayArgs {
     /// A campaign of exactly one connection: `--cid` at `--seq`, no checkpoint before its end.
     pub fn into_config(self, argv: Vec<String>) -> Result<CampaignConfig, UsageError> {
         let cid = parse_cid(self.cid.as_deref().unwrap_or_default())?;
+        let only = match self.only.as_deref() {
+            None => None,
+            Some(list) => {
+                let ids = fuzz_shared::content::parse_content_ids(list).map_err(|e| usage(format!("--only {e}")))?;
+                Some(std::sync::Arc::new(ids.into_iter().collect()))
+            }
+        };
+        if only.is_some() && self.conn.mode == ModeArg::Clean {
+            return Err(usage("--only with --mode clean: a clean connection mutates nothing"));
+        }
         let mut config = self.conn.into_config(argv, cid, self.seq)?;
+        config.only = only;
         config.count = Some(1);
         config.concurrency = 1;
         config.checkpoint_every = u64::MAX / 2;
@@ -694,6 +754,32 @@ impl BisectArgs {
         base.quiet = true;
         base.log = None;
         Ok(BisectJob { base, from, from_seq: self.from_seq, count, tries: self.tries, server, log, argv })
+    }
+}
+
+impl MinimizeArgs {
+    /// Checks the culprit and the options every trial shares.
+    pub fn into_job(self, argv: Vec<String>) -> Result<MinimizeJob, UsageError> {
+        let cid = parse_cid(&self.cid)?;
+        if self.tries == 0 {
+            return Err(usage("--tries 0: each trial needs at least one run"));
+        }
+        if self.conn.mode == ModeArg::Clean {
+            return Err(usage("minimize --mode clean: a clean connection has no mutations to minimize"));
+        }
+        let log = campaign::log_file(self.conn.log.as_deref()).map(PathBuf::from);
+        let server = self
+            .server
+            .into_server(None)?
+            .ok_or_else(|| usage("minimize needs --server-cmd: every trial starts a fresh server"))?;
+        let mut base = self.conn.into_config(argv.clone(), cid, self.seq)?;
+        base.count = Some(1);
+        base.concurrency = 1;
+        base.checkpoint_every = u64::MAX / 2;
+        base.progress = false;
+        base.quiet = true;
+        base.log = None;
+        Ok(MinimizeJob { base, server, seq: self.seq, cid, tries: self.tries, log, argv })
     }
 }
 
@@ -772,6 +858,7 @@ impl ConnArgs {
             fixed_idle: self.fixed_idle,
             startup: Default::default(),
             findings: None,
+            only: None,
         })
     }
 }
@@ -788,6 +875,7 @@ mod tests {
         match parsed.into_job(argv)? {
             Job::Campaign { config, .. } => Ok(config),
             Job::Bisect(b) => Ok(b.base),
+            Job::Minimize(m) => Ok(m.base),
             Job::InitialReplay(j) => Ok(j.config),
             Job::Merge(_) => panic!("merge is no campaign"),
             Job::Report(_) => Err(UsageError("report makes no connections".into())),

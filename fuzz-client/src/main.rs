@@ -6,7 +6,8 @@
 //!   restarting from a log, and supervising the server the client starts itself;
 //! - [`quic`]: talking QUIC: one connection from plan to outcome, the shared s2n-quic endpoint
 //!   whose providers choose each ODCID, the mutation of outgoing packets;
-//! - [`triage`]: after a crash: the restart and replay command lines, bisection to one CID;
+//! - [`triage`]: after a crash: the restart and replay command lines, bisection to one CID,
+//!   minimization of its mutations;
 //! - [`report`]: what a person reads: the live progress display and the summary.
 
 mod campaign;
@@ -21,7 +22,8 @@ use clap::Parser;
 use fuzz_shared::bisect::Verdict;
 use report::progress;
 use std::process::ExitCode;
-use triage::{bisect, initial_replay};
+use triage::minimize::MinimizeVerdict;
+use triage::{bisect, initial_replay, minimize};
 
 /// How the server died, on stderr: the cause, then the last lines of its stderr.
 fn print_death(death: &campaign::Death) {
@@ -72,7 +74,7 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Some(cli::Command::Replay(ref r)) if r.pcap.is_some() => "warn,s2n_quic=error",
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
-        Some(cli::Command::Bisect(_) | cli::Command::Report(_)) => "warn,s2n_quic=error",
+        Some(cli::Command::Bisect(_) | cli::Command::Minimize(_) | cli::Command::Report(_)) => "warn,s2n_quic=error",
         Some(cli::Command::Merge(_)) => "warn",
         None => "info,s2n_quic=warn",
     };
@@ -192,6 +194,17 @@ fn main() -> ExitCode {
         cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {
             Some(Verdict::NotReproduced) => ExitCode::from(4),
             Some(Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. }) => ExitCode::SUCCESS,
+            None => ExitCode::from(130),
+        }),
+        // The same statuses as bisect's: 4 when the crash did not reproduce.
+        cli::Job::Minimize(job) => runtime.block_on(minimize::run(&job)).map(|verdict| match verdict {
+            Some(v) => {
+                eprintln!("{}", v.describe());
+                match v {
+                    MinimizeVerdict::NotReproduced { .. } => ExitCode::from(4),
+                    MinimizeVerdict::Minimized { .. } => ExitCode::SUCCESS,
+                }
+            }
             None => ExitCode::from(130),
         }),
     };

@@ -165,6 +165,7 @@ impl Registry {
                 mutation_digest: conn.fuzzer.as_ref().map_or_else(|| mutate::digest(&[]), ConnectionFuzzer::digest),
                 duration_ms: conn.started.elapsed().as_millis() as u64,
                 operators: conn.fuzzer.as_ref().map_or_else(Vec::new, ConnectionFuzzer::operator_families),
+                mutated: conn.fuzzer.as_ref().map(ConnectionFuzzer::mutated).unwrap_or_default(),
                 detail,
                 resumption: None,
             });

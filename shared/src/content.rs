@@ -22,6 +22,7 @@
 
 use crate::mutate::frame::{self, ty};
 use crate::mutate::varint;
+use crate::seed::PacketSpace;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -218,6 +219,85 @@ impl TryFrom<String> for ContentKey {
     }
 }
 
+/// The name of one content's decisions within a connection: its packet number space and its key,
+/// what its generator is keyed by ([`crate::seed::ConnectionSeed::content_rng`]). Two contents
+/// of one connection with the same key in two spaces (a CONNECTION_CLOSE in Initial and in
+/// Handshake packets) are two contents with generators of their own.
+///
+/// Printed `<space>/<key>`: `initial/crypto@0`, `application_data/stream:4@0`,
+/// `application_data/connection_close` (the space as [`PacketSpace::as_str`] names it, the key
+/// as [`ContentKey`]'s stable form). It parses back ([`FromStr`]), and is what `cid_end`'s
+/// `mutated` and `replay --only` name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct ContentId {
+    pub space: PacketSpace,
+    pub key: ContentKey,
+}
+
+impl ContentId {
+    pub const fn new(space: PacketSpace, key: ContentKey) -> Self {
+        Self { space, key }
+    }
+}
+
+impl fmt::Display for ContentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.space.as_str(), self.key)
+    }
+}
+
+impl FromStr for ContentId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (space, key) = s.trim().split_once('/').ok_or_else(|| {
+            format!(
+                "not a content id: {s:?}: expected <space>/<key>, e.g. initial/crypto@0 or application_data/stream:4@0"
+            )
+        })?;
+        let space = PacketSpace::ALL.into_iter().find(|p| p.as_str() == space).ok_or_else(|| {
+            format!("not a content id: {s:?}: the space {space:?} is none of initial, handshake, application_data")
+        })?;
+        let key = key.parse::<ContentKey>().map_err(|e| format!("not a content id: {s:?}: {e}"))?;
+        Ok(Self { space, key })
+    }
+}
+
+impl From<ContentId> for String {
+    fn from(c: ContentId) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for ContentId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// A comma-separated list of content ids (`replay --only`'s value), in the order given, each
+/// once; empty items are refused, as is an empty list.
+pub fn parse_content_ids(list: &str) -> Result<Vec<ContentId>, String> {
+    let mut out: Vec<ContentId> = Vec::new();
+    for item in list.split(',') {
+        if item.trim().is_empty() {
+            return Err(format!("{list:?}: an empty item in the list of content ids"));
+        }
+        let id: ContentId = item.parse()?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Content ids joined by commas, as [`parse_content_ids`] reads them.
+pub fn join_content_ids<'a>(ids: impl IntoIterator<Item = &'a ContentId>) -> String {
+    ids.into_iter().map(ContentId::to_string).collect::<Vec<_>>().join(",")
+}
+
 /// The distinct keys of one fuzz state in the order they were first sent: a key's ordinal is
 /// what a plan's `wait_packets` and `fuzz_packets` count. Only the first `limit` keys are kept
 /// (the plan never fuzzes beyond them), so it stays a few entries long however long the
@@ -308,6 +388,41 @@ mod tests {
         }
         assert!("crypto@x".parse::<ContentKey>().is_err());
         assert!("nonsense".parse::<ContentKey>().is_err());
+    }
+
+    #[test]
+    fn content_ids_print_and_parse_back() {
+        for (id, text) in [
+            (ContentId::new(PacketSpace::Initial, ContentKey::new(ty::CRYPTO, 0, 0)), "initial/crypto@0"),
+            (ContentId::new(PacketSpace::Handshake, ContentKey::new(ty::CRYPTO, 0, 36)), "handshake/crypto@36"),
+            (
+                ContentId::new(PacketSpace::ApplicationData, ContentKey::new(ty::STREAM, 4, 0)),
+                "application_data/stream:4@0",
+            ),
+            (
+                ContentId::new(PacketSpace::ApplicationData, ContentKey::new(0x1c, 0, 0)),
+                "application_data/connection_close",
+            ),
+            (ContentId::new(PacketSpace::Initial, ContentKey::new(0x21, 0, 0)), "initial/0x21:0@0"),
+        ] {
+            assert_eq!(id.to_string(), text);
+            assert_eq!(text.parse::<ContentId>(), Ok(id));
+            assert_eq!(serde_json::to_string(&id).unwrap(), format!("{text:?}"));
+            assert_eq!(serde_json::from_str::<ContentId>(&format!("{text:?}")).unwrap(), id);
+        }
+        let err = |s: &str| s.parse::<ContentId>().unwrap_err();
+        assert!(err("crypto@0").contains("expected <space>/<key>"), "{}", err("crypto@0"));
+        assert!(err("ready/stream:0@0").contains("the space \"ready\""), "{}", err("ready/stream:0@0"));
+        assert!(err("initial/nonsense").contains("not a content key"), "{}", err("initial/nonsense"));
+    }
+
+    #[test]
+    fn content_id_lists_parse_in_order_each_once() {
+        let ids = parse_content_ids("initial/crypto@0, application_data/stream:0@0,initial/crypto@0").unwrap();
+        assert_eq!(join_content_ids(&ids), "initial/crypto@0,application_data/stream:0@0");
+        assert!(parse_content_ids("").unwrap_err().contains("empty item"));
+        assert!(parse_content_ids("initial/crypto@0,,").unwrap_err().contains("empty item"));
+        assert!(parse_content_ids("initial/crypto@0,x").unwrap_err().contains("not a content id: \"x\""));
     }
 
     #[test]

@@ -13,7 +13,12 @@
 //!   into several frames, remove it, or rewrite its bytes), with the generator of its content,
 //!   so every retransmission of a content carries the mutation its first transmission carried;
 //!   the packet's other frames pass untouched and PADDING is given back where it was there;
-//! - the decisions of a content are recorded once, when it is first sent.
+//! - the decisions of a content are recorded once, when it is first sent;
+//! - a fuzzer [`ConnectionFuzzer::restricted_to`] a set of contents ([`ContentId`]s) mutates
+//!   only those: every other target passes untouched, and the kept ones make exactly the
+//!   decisions they make without the restriction (their generators are their own, and ordinals
+//!   are counted over every content sent, mutated or not). Triage shrinks a crash to the
+//!   contents that matter this way (`fuzz-client minimize`, [`crate::minimize`]).
 //!
 //! Nothing here depends on packet numbers, on how many packets were sent before, or on which
 //! frames ride together, as long as the packet has room to spare: a target may grow by at most
@@ -21,10 +26,12 @@
 //! manages to do.
 
 use crate::cid::Cid;
-use crate::content::{self, ContentOrder, FrameContent};
+use crate::content::{self, ContentId, ContentOrder, FrameContent};
 use crate::mutate::{self, Decision, Mutator, PacketInfo, MIN_PAYLOAD_LEN};
 use crate::plan::{ConnectionPlan, FuzzState};
 use crate::seed::{ConnectionSeed, PacketSpace, Role};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// How many bytes a targeted frame may grow by: enough to duplicate a ClientHello or insert
 /// frames, and fixed, so that the room a frame gets does not depend on how full timing made its
@@ -41,6 +48,8 @@ pub struct ConnectionFuzzer {
     decisions: Vec<Decision>,
     /// Where the decisions of a retransmission go: they repeat the first transmission's.
     repeated: Vec<Decision>,
+    /// Only these contents are mutated, when set ([`Self::restricted_to`]).
+    only: Option<Arc<BTreeSet<ContentId>>>,
 }
 
 /// What happened to one outgoing packet.
@@ -61,7 +70,21 @@ impl ConnectionFuzzer {
             order: ContentOrder::default(),
             decisions: Vec::new(),
             repeated: Vec::new(),
+            only: None,
         }
+    }
+
+    /// The same fuzzer, mutating only the contents in `only`: the plan's other targets pass
+    /// untouched, and those in `only` make the decisions they would make without the
+    /// restriction. A content in `only` that the plan does not target stays untouched too.
+    pub fn restricted_to(mut self, only: Arc<BTreeSet<ContentId>>) -> Self {
+        self.only = Some(only);
+        self
+    }
+
+    /// The contents this fuzzer may mutate, when restricted.
+    pub fn restriction(&self) -> Option<&BTreeSet<ContentId>> {
+        self.only.as_deref()
     }
 
     pub fn plan(&self) -> &ConnectionPlan {
@@ -78,6 +101,35 @@ impl ConnectionFuzzer {
     pub fn operator_families(&self) -> Vec<String> {
         let families: std::collections::BTreeSet<&str> = self.decisions.iter().map(Decision::family).collect();
         families.into_iter().map(str::to_string).collect()
+    }
+
+    /// The decisions made so far grouped by content, in the order the contents were first
+    /// mutated (a content's decisions are made at once, when it is first sent).
+    pub fn decisions_by_content(&self) -> Vec<(ContentId, &[Decision])> {
+        let mut out: Vec<(ContentId, &[Decision])> = Vec::new();
+        let mut start = 0;
+        for (i, d) in self.decisions.iter().enumerate() {
+            let id = ContentId::new(d.space, d.content);
+            let next = self.decisions.get(i + 1).map(|n| ContentId::new(n.space, n.content));
+            if next != Some(id) {
+                out.push((id, &self.decisions[start..=i]));
+                start = i + 1;
+            }
+        }
+        out
+    }
+
+    /// The contents mutated so far, in the order they were first mutated.
+    pub fn mutated_contents(&self) -> Vec<ContentId> {
+        self.decisions_by_content().into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The contents mutated so far with their decisions' operators: `cid_end`'s `mutated`.
+    pub fn mutated(&self) -> crate::log::MutatedContents {
+        self.decisions_by_content()
+            .into_iter()
+            .map(|(id, ds)| (id, ds.iter().map(|d| d.operator.clone()).collect()))
+            .collect()
     }
 
     /// The `mutation_digest` of the decisions made so far.
@@ -120,8 +172,11 @@ impl ConnectionFuzzer {
             let target = match f.key {
                 Some(key) if FuzzState::of_packet(space, content::is_close(f.frame_type)) == self.plan.fuzz_state => {
                     let ordinal = self.order.ordinal(key, limit);
+                    // The ordinal is counted whether or not the restriction lets the content be
+                    // mutated: the kept contents' ordinals, and so the plan's window, stay put.
+                    let allowed = self.only.as_ref().is_none_or(|only| only.contains(&ContentId::new(space, key)));
                     match ordinal.index {
-                        Some(i) if self.plan.fuzzes(self.plan.fuzz_state, i) => Some(ordinal.first),
+                        Some(i) if allowed && self.plan.fuzzes(self.plan.fuzz_state, i) => Some(ordinal.first),
                         _ => None,
                     }
                 }

@@ -17,6 +17,7 @@
 //! - [`log`]: the JSON-lines run log both binaries write.
 //! - [`resume`]: where to restart a campaign, read from an earlier run log.
 //! - [`bisect`]: narrowing a crashing stretch of the chain down to its culprit connection.
+//! - [`minimize`]: shrinking a culprit connection's mutated contents to a 1-minimal set (ddmin).
 //! - [`shard`]: one campaign split into disjoint chains (shards) of one root CID.
 
 pub mod bisect;
@@ -28,6 +29,7 @@ pub mod fuzzer;
 pub mod handshake;
 pub mod initial;
 pub mod log;
+pub mod minimize;
 pub mod mutate;
 pub mod plan;
 pub mod resume;
@@ -36,7 +38,7 @@ pub mod shard;
 pub mod signature;
 
 pub use cid::{Cid, CidError};
-pub use content::ContentKey;
+pub use content::{ContentId, ContentKey};
 pub use fuzzer::ConnectionFuzzer;
 pub use log::{Event, LogLine, LogWriter, Mode, Outcome, Pacing};
 pub use plan::{ConnectionPlan, FuzzState, Request, ResumeRate};

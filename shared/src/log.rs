@@ -5,10 +5,12 @@
 //! README; every line has `ts` (RFC 3339, UTC, milliseconds), `event` and `role`.
 
 use crate::cid::Cid;
+use crate::content::ContentId;
 use crate::plan::{ConnectionPlan, ResumeRate};
 use crate::seed::Role;
 use crate::shard::ShardInfo;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::time::SystemTime;
 
@@ -96,6 +98,10 @@ pub struct Resumption {
     pub accepted: Option<bool>,
 }
 
+/// A connection's mutated contents, each with the operators of its decisions
+/// ([`crate::fuzzer::ConnectionFuzzer::mutated`]).
+pub type MutatedContents = BTreeMap<ContentId, Vec<String>>;
+
 /// One line of the run log, without the `ts` and `role` every line carries.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -153,6 +159,11 @@ pub enum Event {
         /// nothing. A campaign report groups outcomes by them.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         operators: Vec<String>,
+        /// The contents this end mutated ([`crate::content::ContentId`], `initial/crypto@0`),
+        /// each with its decisions' operators in the order applied: what `replay --only` and
+        /// `minimize` name. Absent when it mutated nothing, and in logs written before it.
+        #[serde(default, skip_serializing_if = "MutatedContents::is_empty")]
+        mutated: MutatedContents,
         /// A human-readable reason for the outcome, where there is more to say.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
@@ -404,6 +415,23 @@ mod tests {
         let lines = read_log(&bytes[..]).unwrap();
         assert_eq!(lines.len(), 2);
         assert!(matches!(lines[1].event, Event::Checkpoint { seq: 50, .. }));
+    }
+
+    #[test]
+    fn cid_end_names_the_mutated_contents_and_old_lines_still_read() {
+        let old = r#"{"ts":"2026-01-01T00:00:00.200Z","role":"client","event":"cid_end","seq":0,"cid":"0123456789abcdef","outcome":"completed","error_code":null,"fuzzed_packets":1,"mutation_digest":"0000000000000000","duration_ms":20,"operators":["tls"]}"#;
+        let line: LogLine = serde_json::from_str(old).unwrap();
+        let Event::CidEnd { mutated, .. } = &line.event else { panic!("cid_end") };
+        assert!(mutated.is_empty(), "a log written before `mutated` reads as none");
+        let mut event = line.event.clone();
+        if let Event::CidEnd { mutated, .. } = &mut event {
+            mutated.insert("initial/crypto@0".parse().unwrap(), vec!["tls:alpn".into(), "havoc:flip_bit".into()]);
+        }
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(text.contains(r#""mutated":{"initial/crypto@0":["tls:alpn","havoc:flip_bit"]}"#), "{text}");
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), event);
+        let none = serde_json::to_string(&line.event).unwrap();
+        assert!(!none.contains("mutated"), "{none}");
     }
 
     #[test]

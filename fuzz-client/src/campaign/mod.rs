@@ -30,7 +30,7 @@ pub mod watch;
 
 use crate::findings::store::{self, FindingStore};
 use crate::findings::{Occurrence, Recorded};
-use crate::quic::connection::{self, ConnReport, ConnShared, Timeouts};
+use crate::quic::connection::{self, ConnReport, ConnShared, ContentSet, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
 use crate::quic::patience::SmoothedTimes;
@@ -152,6 +152,9 @@ pub struct CampaignConfig {
     /// finding and, within `max`, brings up a fresh server and goes on. `None` (replay, a
     /// bisect trial, a minimization trial): the campaign stops at the first death.
     pub findings: Option<FindingsPolicy>,
+    /// Mutate only these contents of each connection (`replay --only`, a minimization trial);
+    /// `None`: every content its plan targets.
+    pub only: Option<ContentSet>,
 }
 
 /// How a campaign keeps going after its server goes down.
@@ -631,8 +634,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 (Some(policy), Some(_)) => {
                     !interrupted
                         && !chain_ended
-                        && !end_seq.is_some_and(|e| next_seq >= e)
-                        && !deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+                        && end_seq.is_none_or(|e| next_seq < e)
+                        && deadline.is_none_or(|d| tokio::time::Instant::now() < d)
                         && policy.max.is_none_or(|max| distinct < max)
                 }
                 _ => false,
@@ -743,7 +746,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     seq,
                     cid,
                     ConnectionPlan::from_cid_at(&cid, Role::Client, c.resume_rate),
-                    c.mode,
+                    (c.mode, c.only.as_ref()),
                     t,
                 );
                 in_flight += 1;
@@ -787,7 +790,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
             launches.insert(seq, pacer.on_launch(Instant::now()));
             let t = Timeouts { idle: limits.idle, ..c.timeouts };
-            spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, c.mode, t);
+            spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, (c.mode, c.only.as_ref()), t);
             in_flight += 1;
             next_seq += 1;
             next_cid = chain::next(&cid);
@@ -1258,13 +1261,13 @@ fn spawn_connection(
     seq: u64,
     cid: Cid,
     plan: ConnectionPlan,
-    mode: Mode,
+    (mode, only): (Mode, Option<&ContentSet>),
     t: Timeouts,
 ) {
-    let (ep, done, cancel) = (ep.clone(), done.clone(), cancel.clone());
+    let (ep, done, cancel, only) = (ep.clone(), done.clone(), cancel.clone(), only.cloned());
     tokio::spawn(async move {
         // A resuming plan runs its priming connection first (module `quic::resumption`).
-        let report = resumption::run(&ep, (seq, cid, plan), mode, t, cancel).await;
+        let report = resumption::run(&ep, (seq, cid, plan), (mode, only.as_ref()), t, cancel).await;
         let _ = done.send(report);
     });
 }

@@ -112,6 +112,9 @@ pub enum Session {
     Offer(Arc<Vec<u8>>),
 }
 
+/// The contents a connection may mutate (`replay --only`, a minimization trial).
+pub type ContentSet = Arc<std::collections::BTreeSet<fuzz_shared::content::ContentId>>;
+
 /// Everything about one connection that the endpoint's providers need.
 pub struct ConnShared {
     pub seq: u64,
@@ -131,6 +134,14 @@ pub struct ConnShared {
 impl ConnShared {
     pub fn new(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode) -> Arc<Self> {
         Self::with_session(seq, cid, plan, mode, Session::Fresh)
+    }
+
+    /// Mutates only the contents in `only` ([`ConnectionFuzzer::restricted_to`]), when given;
+    /// to be called before the connection starts.
+    pub fn restrict(&self, only: Option<&ContentSet>) {
+        let Some(only) = only else { return };
+        let mut stats = self.stats.lock().expect("stats");
+        stats.fuzzer = stats.fuzzer.take().map(|f| f.restricted_to(only.clone()));
     }
 
     pub fn with_session(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode, session: Session) -> Arc<Self> {
@@ -164,6 +175,8 @@ pub struct ConnReport {
     pub mutation_digest: String,
     /// The operator families of its decisions ([`ConnectionFuzzer::operator_families`]).
     pub operators: Vec<String>,
+    /// Its mutated contents with their operators ([`ConnectionFuzzer::mutated`]).
+    pub mutated: fuzz_shared::log::MutatedContents,
     pub duration: Duration,
     pub detail: Option<String>,
     pub odcid_error: Option<String>,
@@ -196,6 +209,7 @@ impl ConnReport {
             mutation_digest: self.mutation_digest.clone(),
             duration_ms: self.duration.as_millis() as u64,
             operators: self.operators.clone(),
+            mutated: self.mutated.clone(),
             detail,
             resumption: self.resumption.clone(),
         }
@@ -465,6 +479,7 @@ pub async fn run(
         fuzzed: stats.fuzzed,
         mutation_digest: stats.fuzzer.as_ref().map_or_else(|| mutate::digest(&[]), ConnectionFuzzer::digest),
         operators: stats.fuzzer.as_ref().map_or_else(Vec::new, ConnectionFuzzer::operator_families),
+        mutated: stats.fuzzer.as_ref().map(ConnectionFuzzer::mutated).unwrap_or_default(),
         duration,
         detail,
         odcid_error: stats.odcid_error.take(),

@@ -15,7 +15,7 @@
 //! 0-RTT stays unsupported: s2n-quic and s2n-tls send no early data, so a plan's `attempt_0rtt`
 //! resumes without it (the campaign counts those plans).
 
-use crate::quic::connection::{self, ConnReport, ConnShared, Session, Timeouts, OFF_CHAIN_SEQ};
+use crate::quic::connection::{self, ConnReport, ConnShared, ContentSet, Session, Timeouts, OFF_CHAIN_SEQ};
 use crate::quic::endpoint::ClientEndpoint;
 use fuzz_shared::log::Resumption;
 use fuzz_shared::{chain, ConnectionPlan, Mode};
@@ -27,16 +27,20 @@ fn prime_plan() -> ConnectionPlan {
     ConnectionPlan::unfuzzed(Vec::new())
 }
 
-/// Runs connection `seq` (CID `cid`, plan `plan`), primed first when its plan resumes.
+/// Runs connection `seq` (CID `cid`, plan `plan`), primed first when its plan resumes; in fuzz
+/// mode it mutates only the contents of `only`, when given (the priming connection is clean
+/// anyway).
 pub async fn run(
     ep: &ClientEndpoint,
     (seq, cid, plan): (u64, fuzz_shared::Cid, ConnectionPlan),
-    mode: Mode,
+    (mode, only): (Mode, Option<&ContentSet>),
     t: Timeouts,
     cancel: watch::Receiver<bool>,
 ) -> ConnReport {
     if !plan.resume_session {
-        return connection::run(ep, ConnShared::new(seq, cid, plan, mode), t, cancel).await;
+        let shared = ConnShared::new(seq, cid, plan, mode);
+        shared.restrict(only);
+        return connection::run(ep, shared, t, cancel).await;
     }
     let prime_cid = chain::prime(&cid);
     let primer =
@@ -53,6 +57,7 @@ pub async fn run(
     let offered = ticket.is_some();
     let session = ticket.map_or(Session::Fresh, Session::Offer);
     let shared = ConnShared::with_session(seq, cid, plan, mode, session);
+    shared.restrict(only);
     let mut report = connection::run(ep, shared.clone(), t, cancel).await;
     let accepted = shared.stats.lock().expect("stats").psk_accepted;
     report.resumption = Some(Resumption { prime_cid, prime_outcome: prime_report.outcome, offered, accepted });

@@ -387,6 +387,7 @@ mod tests {
                 mutation_digest: "0".repeat(16),
                 duration_ms: 1,
                 operators: Vec::new(),
+                mutated: Default::default(),
                 detail: None,
                 resumption: None,
             })

@@ -14,11 +14,12 @@
 //! to a fresh server, and says whether that alone kills it: if so, the crash needs neither TLS
 //! randomness nor timing, and the capture is a self-contained reproducer.
 
-use crate::campaign::watch::{self, ServerCmd};
-use crate::campaign::{self, CampaignConfig, CampaignEnd, CampaignResult};
+use crate::campaign::watch::ServerCmd;
+use crate::campaign::{CampaignConfig, CampaignEnd};
 use crate::cli::UsageError;
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use crate::triage::repro::{pcap_replay_command, replay_command, shell_quote, window_command};
+use crate::triage::trial::{isolated, trial_files, TrialRuns};
 use fuzz_shared::bisect::{Bisector, Verdict};
 use fuzz_shared::{chain, Cid, ConnectionPlan, FuzzState, Mode, Role};
 use std::collections::HashMap;
@@ -98,16 +99,8 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
             config.start_cid = chain::nth(job.from, trial.start - job.from_seq);
             config.start_seq = trial.start;
             config.count = Some(trial.count);
-            let suffix = if job.tries > 1 { format!(".trial-{n}.{}", attempt + 1) } else { format!(".trial-{n}") };
-            config.log = job.log.as_ref().map(|l| campaign::next_to(l, &suffix));
-            config.crash_pcap = match (&config.log, &captures) {
-                (Some(log), _) => Some(campaign::crash_pcap_path(Some(log))),
-                (None, Some(dir)) => {
-                    std::fs::create_dir_all(dir)?;
-                    Some(dir.join(format!("{}.crash.pcap", &suffix[1..])))
-                }
-                (None, None) => None,
-            };
+            (config.log, config.crash_pcap) =
+                trial_files(job.log.as_deref(), captures.as_deref(), ".trial", (n, attempt, job.tries))?;
             let server = ServerCmd::new(job.server.command.clone(), job.server.start_timeout, config.log.as_deref());
             let result = isolated(config, server).await?;
             match result.end {
@@ -149,60 +142,6 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
         eprintln!("{}", initial_replay_of(job, seq, alone.get(&seq).map(PathBuf::as_path)).await?);
     }
     Ok(Some(verdict))
-}
-
-/// Runs one trial's campaign on a runtime of its own, dropped (with every task on it) when the
-/// trial ends. A connection abandoned in its handshake lives on inside s2n-quic's endpoint until
-/// its idle timeout, retransmitting its Initial flight, mutated as the original was: left on a
-/// shared runtime, it would reach the next trial's fresh server on the same port and kill it
-/// before that trial began.
-async fn isolated(config: CampaignConfig, server: ServerCmd) -> anyhow::Result<CampaignResult> {
-    tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        let result = runtime.block_on(watch::run(config, Some(&server)));
-        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-        result
-    })
-    .await?
-}
-
-/// The runs of one trial: `tries` runs, and as many again when they disagree, so that a crash
-/// that depends on timing shows as a kill rate ("killed in 2 of 4 runs") instead of hiding in a
-/// yes or no. A trial kills the server if any run did.
-#[derive(Debug, Default)]
-struct TrialRuns {
-    runs: u32,
-    /// The cause of each run that killed the server.
-    kills: Vec<String>,
-}
-
-impl TrialRuns {
-    /// The index of the next run to make, if any.
-    fn next_run(&self, tries: u32) -> Option<u32> {
-        let tries = tries.max(1);
-        let wanted = if self.flaky() { 2 * tries } else { tries };
-        (self.runs < wanted).then_some(self.runs)
-    }
-
-    fn record(&mut self, killed: Option<String>) {
-        self.runs += 1;
-        self.kills.extend(killed);
-    }
-
-    fn killed(&self) -> bool {
-        !self.kills.is_empty()
-    }
-
-    fn flaky(&self) -> bool {
-        self.killed() && (self.kills.len() as u32) < self.runs
-    }
-
-    fn describe(&self) -> String {
-        match self.kills.first() {
-            None => format!("server survived {} run(s)", self.runs),
-            Some(cause) => format!("server killed in {} of {} run(s) ({cause})", self.kills.len(), self.runs),
-        }
-    }
 }
 
 /// For a culprit whose plan fuzzes Initial packets: whether its Initial datagrams, resent byte
@@ -291,32 +230,6 @@ mod tests {
 
     fn cid(s: &str) -> Cid {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn trials_report_kill_rates_and_add_runs_when_flaky() {
-        let mut steady = TrialRuns::default();
-        while steady.next_run(2).is_some() {
-            steady.record(Some("killed by signal 6 (SIGABRT)".into()));
-        }
-        assert_eq!(steady.runs, 2);
-        assert_eq!(steady.describe(), "server killed in 2 of 2 run(s) (killed by signal 6 (SIGABRT))");
-
-        let mut flaky = TrialRuns::default();
-        let mut outcomes = [None, Some("hung".to_string()), None, None].into_iter();
-        while flaky.next_run(2).is_some() {
-            flaky.record(outcomes.next().expect("at most 4 runs"));
-        }
-        assert_eq!(flaky.runs, 4, "disagreeing runs double the runs");
-        assert!(flaky.killed() && flaky.flaky());
-        assert_eq!(flaky.describe(), "server killed in 1 of 4 run(s) (hung)");
-
-        let mut survived = TrialRuns::default();
-        while survived.next_run(3).is_some() {
-            survived.record(None);
-        }
-        assert_eq!((survived.runs, survived.killed()), (3, false));
-        assert_eq!(survived.describe(), "server survived 3 run(s)");
     }
 
     #[test]

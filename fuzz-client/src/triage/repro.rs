@@ -13,6 +13,8 @@
 //!   reproduces its verdict: `replay` of the culprit, or a campaign over the window that needs
 //!   its history; [`pcap_replay_command`] resends the culprit's captured Initial datagrams. They
 //!   keep the connection and server options and drop bisect's own.
+//! - [`replay_only_command`] turns a `minimize` command line into the `replay --only` of the
+//!   contents it kept: the culprit mutating those alone.
 //!
 //! Arguments are quoted for a POSIX shell, so every line can be pasted as it is.
 
@@ -148,6 +150,21 @@ pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: 
     join(head.into_iter().chain(kept).chain(tail))
 }
 
+/// `fuzz-client replay --cid CID --seq SEQ --only LIST <connection and server options> SERVER`,
+/// from the command line of a `minimize` (or a `bisect`) of connection `seq` (`cid`): the
+/// connection mutating only the contents `only`. With none, it is `--mode clean` (nothing
+/// mutated) instead. `minimize`'s own options (`--tries`, `--log`) are dropped like bisect's.
+pub fn replay_only_command(argv: &[String], seq: u64, cid: &Cid, only: &[fuzz_shared::ContentId]) -> String {
+    let (program, kept, tail) = from_bisect(argv, &["--concurrency", "--cid", "--seq", "--only", "--mode"]);
+    let mut head = vec![program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
+    if only.is_empty() {
+        head.extend(["--mode".into(), "clean".into()]);
+    } else {
+        head.extend(["--only".into(), fuzz_shared::content::join_content_ids(only)]);
+    }
+    join(head.into_iter().chain(kept).chain(tail))
+}
+
 /// `fuzz-client replay --cid CID --seq SEQ <connection and server options> SERVER`, from a
 /// campaign's command line (program first): for a connection `merge` found in a shard's log.
 /// `--log` is dropped, so that the replay does not append to the campaign's log.
@@ -250,6 +267,41 @@ mod tests {
 
     fn argv(s: &[&str]) -> Vec<String> {
         s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn replay_only_keeps_connection_options_and_names_the_contents() {
+        let cid: Cid = "de62710ead78d644".parse().unwrap();
+        let a = argv(&[
+            "fuzz-client",
+            "minimize",
+            "--cid",
+            "de62710ead78d644",
+            "--seq",
+            "206",
+            "--tries=3",
+            "--log",
+            "m.jsonl",
+            "--idle-ms",
+            "300",
+            "--server-cmd",
+            "fuzz-server --listen 127.0.0.1:4433",
+            "127.0.0.1:4433",
+        ]);
+        let only: Vec<fuzz_shared::ContentId> = ["application_data/stream:0@0", "application_data/new_connection_id:1"]
+            .map(|s| s.parse().unwrap())
+            .to_vec();
+        assert_eq!(
+            replay_only_command(&a, 206, &cid, &only),
+            "fuzz-client replay --cid de62710ead78d644 --seq 206 --only \
+             application_data/stream:0@0,application_data/new_connection_id:1 --idle-ms 300 --server-cmd \
+             'fuzz-server --listen 127.0.0.1:4433' 127.0.0.1:4433"
+        );
+        let clean = replay_only_command(&a, 206, &cid, &[]);
+        assert!(
+            clean.starts_with("fuzz-client replay --cid de62710ead78d644 --seq 206 --mode clean --idle-ms"),
+            "{clean}"
+        );
     }
 
     #[test]

@@ -264,3 +264,80 @@ fn kind_flights_coalesce() {
         assert_eq!(reshape(&kind, &vec![all(false); kind.len()], &[0], true).len(), kind.len());
     }
 }
+
+/// Each content's decisions, in the order the contents were first mutated.
+fn by_content(fuzzer: &ConnectionFuzzer) -> Vec<(ContentId, Vec<Decision>)> {
+    fuzzer.decisions_by_content().into_iter().map(|(id, d)| (id, d.to_vec())).collect()
+}
+
+/// Feeds `packets` to `fuzzer`; returns the payloads it sent (unmutated ones as they were).
+fn feed(fuzzer: &mut ConnectionFuzzer, packets: &[Packet]) -> Vec<Vec<u8>> {
+    let mut mutator = PacketMutator::new();
+    packets
+        .iter()
+        .map(|p| {
+            let mut buf = p.payload.clone();
+            buf.resize(p.capacity, 0);
+            let len =
+                fuzzer.on_packet(&mut mutator, p.space, &mut buf, p.payload.len()).mutated.unwrap_or(p.payload.len());
+            buf.truncate(len);
+            buf
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A restricted fuzzer mutates only the contents it keeps, and each of them exactly as the
+    /// unrestricted fuzzer does, whatever the timing; with none kept it sends every packet as
+    /// it was.
+    #[test]
+    fn restriction_keeps_the_decisions_of_the_kept_contents(
+        cid in any::<[u8; 8]>(),
+        client in any::<bool>(),
+        seed in any::<u64>(),
+        keep in any::<u8>(),
+        timings in proptest::collection::vec(timing(), 5),
+        interleave in proptest::collection::vec(any::<u8>(), 1..8),
+    ) {
+        let cid = Cid::from_slice(&cid).unwrap();
+        let role = if client { Role::Client } else { Role::Server };
+        let kind = flight(role, seed);
+        let packets = reshape(&kind, &timings, &interleave, false);
+        let mut full = ConnectionFuzzer::new(&cid, role);
+        feed(&mut full, &packets);
+        let all = by_content(&full);
+        prop_assert_eq!(full.mutated_contents(), all.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        let kept: Vec<(ContentId, Vec<Decision>)> =
+            all.iter().enumerate().filter(|(i, _)| keep >> (i % 8) & 1 == 1).map(|(_, c)| c.clone()).collect();
+        let only: Arc<BTreeSet<ContentId>> = Arc::new(kept.iter().map(|(id, _)| *id).collect());
+        let mut restricted = ConnectionFuzzer::new(&cid, role).restricted_to(only.clone());
+        feed(&mut restricted, &packets);
+        prop_assert_eq!(by_content(&restricted), kept);
+        prop_assert_eq!(restricted.restriction(), Some(&*only));
+
+        let mut none = ConnectionFuzzer::new(&cid, role).restricted_to(Arc::new(BTreeSet::new()));
+        let sent = feed(&mut none, &packets);
+        prop_assert!(none.decisions().is_empty());
+        for (p, s) in packets.iter().zip(&sent) {
+            prop_assert_eq!(&p.payload, s, "an unkept content passes untouched");
+        }
+    }
+}
+
+#[test]
+fn decisions_group_by_content_in_first_mutated_order() {
+    let key = |o| ContentKey::new(0x06, 0, o);
+    let d = |space, o, op: &str| Decision { space, content: key(o), operator: op.into(), offset: 0 };
+    let mut fuzzer = ConnectionFuzzer::new(&"0123456789abcdef".parse().unwrap(), Role::Client);
+    fuzzer.decisions = vec![
+        d(PacketSpace::Initial, 0, "tls:alpn"),
+        d(PacketSpace::Initial, 0, "havoc:flip_bit"),
+        d(PacketSpace::Handshake, 0, "field:crypto.offset"),
+        d(PacketSpace::Handshake, 36, "remove"),
+    ];
+    let groups = fuzzer.decisions_by_content();
+    let names: Vec<String> = groups.iter().map(|(id, ds)| format!("{id}={}", ds.len())).collect();
+    assert_eq!(names, ["initial/crypto@0=2", "handshake/crypto@0=1", "handshake/crypto@36=1"]);
+}
