@@ -576,6 +576,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut found: Vec<Recorded> = Vec::new();
     let mut restarts = 0u64;
     let mut server_since = c.start_seq;
+    let mut server_since_cid = c.start_cid;
     let mut chain_ended = false;
     let mut down: Option<DownRecord> = None;
     // A death recorded while keeping going: the server to restart once nothing is in flight.
@@ -594,7 +595,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             at_down = Some(ep.flights());
         }
         if server_down && down.is_none() && restart_due.is_none() {
-            let window = Window { from: last_cp, end: next_seq };
+            let window = Window { from: last_cp, end: next_seq, server_from: (server_since, server_since_cid) };
             let flights = at_down.take().unwrap_or_else(|| ep.flights());
             let record = record_down(
                 c,
@@ -656,6 +657,13 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 continue;
             }
             let finding = record.finding.clone();
+            // Nor may a connection the endpoint still holds (an attempt given up on goes on
+            // sending its Initials until its handshake times out): wait for them to go, within
+            // the longest they can last.
+            let linger = tokio::time::Instant::now() + c.timeouts.cap + transport_idle(c);
+            while ep.live_connections() > 0 && tokio::time::Instant::now() < linger {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let wait = c.findings.as_ref().map_or(Duration::ZERO, |f| f.down_wait);
             let restart = tokio::select! {
                 r = watch.restart(c, wait) => Some(r?),
@@ -690,7 +698,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                         watch,
                         findings.as_mut(),
                         (Vec::new(), 0),
-                        Window { from: (next_seq, next_cid), end: next_seq },
+                        Window { from: (next_seq, next_cid), end: next_seq, server_from: (next_seq, next_cid) },
                         pacer.concurrency(),
                         None,
                     )
@@ -728,6 +736,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             pending_cps.push_back((next_seq, next_cid, watch.rss_kb()));
             last_cp = (next_seq, next_cid);
             server_since = next_seq;
+            server_since_cid = next_cid;
         }
 
         // Launch what may be launched. A health probe (wanted or running) pauses launching, so a
@@ -1082,6 +1091,9 @@ struct DownRecord {
 struct Window {
     from: (u64, Cid),
     end: u64,
+    /// The first connection the server that went down saw: where the history of a death that
+    /// needs accumulated state starts.
+    server_from: (u64, Cid),
 }
 
 /// Records a death of the server: how it died (waiting a moment for a dying server's report),
@@ -1149,6 +1161,8 @@ async fn record_down(
                 window_seq: seq,
                 window_cid: cid,
                 window_end: window.end,
+                server_seq: Some(window.server_from.0),
+                server_cid: Some(window.server_from.1),
                 concurrency,
             };
             let recorded = store

@@ -50,6 +50,12 @@ pub struct Occurrence {
     pub window_seq: u64,
     pub window_cid: Cid,
     pub window_end: u64,
+    /// The first connection the server that died saw (`server_seq`, from `server_cid`): a death
+    /// the window alone does not reproduce may need the state all of them left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cid: Option<Cid>,
     /// The concurrency in force when the server went down: what its bisection runs at.
     pub concurrency: usize,
 }

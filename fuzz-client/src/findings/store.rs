@@ -198,6 +198,8 @@ mod tests {
                 window_seq: seq,
                 window_cid: "0123456789abcdef".parse().unwrap(),
                 window_end: seq + 10,
+                server_seq: None,
+                server_cid: None,
                 concurrency: 16,
             },
             target: "127.0.0.1:4433",

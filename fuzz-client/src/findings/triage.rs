@@ -17,6 +17,7 @@
 use super::record::{Finding, Triage};
 use super::store::{self, FindingStore};
 use crate::cli::{Cli, Job};
+use crate::triage::minimize::{self, MinimizeVerdict};
 use crate::triage::{bisect, repro};
 use clap::Parser;
 use fuzz_shared::bisect::Verdict;
@@ -55,37 +56,11 @@ pub async fn triage_all(store: &mut FindingStore, ids: &[String]) -> anyhow::Res
     Ok(())
 }
 
-/// Bisects one finding's first window, then minimizes a culprit's decisions.
+/// Bisects one finding's first window (and, when the window alone does not do it, the whole
+/// history of the server that died), then minimizes a culprit's decisions.
 async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<Triage> {
     let started = Instant::now();
     let w = &finding.first;
-    if w.window_len() == 0 {
-        return Ok(Triage {
-            verdict: "not_triaged".into(),
-            detail: "no connection ran against this server before it died: clean traffic (the start-up probe) kills it"
-                .into(),
-            culprit_seq: None,
-            culprit_cid: None,
-            history_seq: None,
-            history_count: None,
-            decisions: Vec::new(),
-            reproduce: None,
-            trials: 0,
-            elapsed_s: started.elapsed().as_secs_f64(),
-        });
-    }
-    // The campaign's --log is its own; the triage logs into the finding's folder.
-    let campaign = repro::without_options(&finding.campaign, &["--log"]);
-    let mut argv = repro::bisect_argv(&campaign, w.window_seq, &w.window_cid, w.window_len(), w.concurrency);
-    // Bisect's trial logs and captures go into the finding's folder; its --log must come before
-    // SERVER (and any `--`), so it goes right after `bisect`.
-    let log = dir.join("bisect.jsonl");
-    argv.splice(2..2, ["--tries".to_string(), TRIES.to_string(), "--log".into(), log.display().to_string()]);
-    let cli = Cli::try_parse_from(&argv).map_err(|e| anyhow::anyhow!("the triage's bisect command: {e}"))?;
-    let Job::Bisect(job) = cli.into_job(argv.clone()).map_err(|e| anyhow::anyhow!("{e}"))? else {
-        anyhow::bail!("the triage's bisect command is not a bisect");
-    };
-    let verdict = bisect::run(&job).await?;
     let mut triage = Triage {
         verdict: String::new(),
         detail: String::new(),
@@ -98,17 +73,53 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
         trials: 0,
         elapsed_s: 0.0,
     };
+    if w.window_len() == 0 {
+        triage.verdict = "not_triaged".into();
+        triage.detail =
+            "no connection ran against this server before it died: clean traffic (the start-up probe) kills it".into();
+        triage.elapsed_s = started.elapsed().as_secs_f64();
+        return Ok(triage);
+    }
+    // The campaign's --log is its own; the triage logs into the finding's folder.
+    let campaign = repro::without_options(&finding.campaign, &["--log"]);
+    let (verdict, job, argv) = bisect_stretch(
+        &campaign,
+        (w.window_seq, &w.window_cid),
+        w.window_len(),
+        w.concurrency,
+        &dir.join("bisect.jsonl"),
+    )
+    .await?;
+    triage.trials += verdict.1;
+    let mut verdict = verdict.0;
+    let (mut job, mut argv) = (job, argv);
+    // A death the window alone does not reproduce may need what the connections before it left
+    // in the server (a slow leak, a table that fills): bisect again from the server's start.
+    if verdict == Verdict::NotReproduced {
+        if let (Some(seq), Some(cid)) = (w.server_seq, w.server_cid) {
+            if seq < w.window_seq {
+                eprintln!(
+                    "the window alone did not kill a fresh server: bisecting the {} connections since the server started",
+                    w.window_end - seq
+                );
+                let history = dir.join("bisect-history.jsonl");
+                let again = bisect_stretch(&campaign, (seq, &cid), w.window_end - seq, w.concurrency, &history).await?;
+                triage.trials += again.0 .1;
+                (verdict, job, argv) = (again.0 .0, again.1, again.2);
+            }
+        }
+    }
     match verdict {
-        None => anyhow::bail!("interrupted"),
-        Some(Verdict::SingleCulprit { seq }) => {
+        Verdict::SingleCulprit { seq } => {
             let cid = chain::nth(job.from, seq - job.from_seq);
             triage.verdict = "single_culprit".into();
             triage.detail = format!("connection seq {seq} (cid {cid}) alone kills a fresh server");
             triage.culprit_seq = Some(seq);
             triage.culprit_cid = Some(cid);
             triage.reproduce = Some(repro::replay_command(&argv, seq, &cid));
+            minimize_culprit(&argv, (seq, &cid), dir, &mut triage).await?;
         }
-        Some(Verdict::NeedsHistory { start, count }) => {
+        Verdict::NeedsHistory { start, count } => {
             let cid = chain::nth(job.from, start - job.from_seq);
             triage.verdict = "needs_history".into();
             triage.detail = format!(
@@ -119,14 +130,93 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
             triage.history_count = Some(count);
             triage.reproduce = Some(repro::window_command(&argv, start, &cid, count, job.base.concurrency));
         }
-        Some(Verdict::NotReproduced) => {
+        Verdict::NotReproduced => {
             triage.verdict = "not_reproduced".into();
+            let since = w.server_seq.filter(|&s| s < w.window_seq).map_or(String::new(), |s| {
+                format!(", nor all the connections since the server started (seq {s}..{})", w.window_end)
+            });
             triage.detail = format!(
-                "the window (seq {}..{}) against a fresh server did not kill it in {TRIES} runs",
+                "the window (seq {}..{}) against a fresh server did not kill it in {TRIES} runs{since}",
                 w.window_seq, w.window_end
             );
         }
     }
     triage.elapsed_s = started.elapsed().as_secs_f64();
     Ok(triage)
+}
+
+/// Runs `bisect` over `count` connections from (`seq`, `cid`), logging to `log`: the verdict
+/// and the fresh servers it took, the job and the command line it ran.
+async fn bisect_stretch(
+    campaign: &[String],
+    (seq, cid): (u64, &fuzz_shared::Cid),
+    count: u64,
+    concurrency: usize,
+    log: &std::path::Path,
+) -> anyhow::Result<((Verdict, u32), bisect::BisectJob, Vec<String>)> {
+    let mut argv = repro::bisect_argv(campaign, seq, cid, count, concurrency);
+    // Bisect's --log must come before SERVER (and any `--`), so it goes right after `bisect`.
+    argv.splice(2..2, ["--tries".to_string(), TRIES.to_string(), "--log".into(), log.display().to_string()]);
+    let cli = Cli::try_parse_from(&argv).map_err(|e| anyhow::anyhow!("the triage's bisect command: {e}"))?;
+    let Job::Bisect(job) = cli.into_job(argv.clone()).map_err(|e| anyhow::anyhow!("{e}"))? else {
+        anyhow::bail!("the triage's bisect command is not a bisect");
+    };
+    let Some(verdict) = bisect::run(&job).await? else { anyhow::bail!("interrupted") };
+    let trials = count_trial_logs(log);
+    Ok(((verdict, trials), job, argv))
+}
+
+/// The culprit's decisions, minimized (module [`crate::triage::minimize`]): the contents whose
+/// mutations still kill a fresh server go into `triage.decisions`, their `replay --only`
+/// command into `triage.reproduce`. A minimization that does not reproduce leaves the
+/// culprit's replay as the reproduction.
+async fn minimize_culprit(
+    bisect_argv: &[String],
+    (seq, cid): (u64, &fuzz_shared::Cid),
+    dir: &std::path::Path,
+    triage: &mut Triage,
+) -> anyhow::Result<()> {
+    let log = dir.join("minimize.jsonl");
+    let argv = repro::minimize_argv(bisect_argv, seq, cid, TRIES, &log);
+    let cli = Cli::try_parse_from(&argv).map_err(|e| anyhow::anyhow!("the triage's minimize command: {e}"))?;
+    let Job::Minimize(job) = cli.into_job(argv.clone()).map_err(|e| anyhow::anyhow!("{e}"))? else {
+        anyhow::bail!("the triage's minimize command is not a minimize");
+    };
+    let Some(verdict) = minimize::run(&job).await? else { anyhow::bail!("interrupted") };
+    eprintln!("{}", verdict.describe());
+    match verdict {
+        MinimizeVerdict::Minimized { kept, kept_decisions, trials, command, all, .. } => {
+            triage.trials += trials;
+            triage.decisions = kept
+                .iter()
+                .map(|id| format!("{id}: {}", kept_decisions.get(id).map(|o| o.join(", ")).unwrap_or_default()))
+                .collect();
+            triage.detail = if kept.is_empty() {
+                format!("{}; with nothing mutated it still does (of {} mutated contents)", triage.detail, all.len())
+            } else {
+                format!("{}; {} of its {} mutated contents suffice", triage.detail, kept.len(), all.len())
+            };
+            triage.reproduce = Some(command);
+        }
+        MinimizeVerdict::NotReproduced { runs } => {
+            triage.trials += 1;
+            triage.detail = format!("{}; its minimization did not reproduce it ({runs} runs)", triage.detail);
+        }
+    }
+    Ok(())
+}
+
+/// Trials a bisection ran, from the trial logs it left next to `log` (`<log>.trial-N`).
+fn count_trial_logs(log: &std::path::Path) -> u32 {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name().and_then(|n| n.to_str())) else { return 0 };
+    let prefix = format!("{name}.trial-");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.strip_prefix(&prefix).is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit())))
+                .count() as u32
+        })
+        .unwrap_or(0)
 }

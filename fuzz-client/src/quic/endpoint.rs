@@ -550,6 +550,12 @@ impl ClientEndpoint {
         (ms > 0).then(|| Duration::from_millis(ms))
     }
 
+    /// Connections the endpoint still holds, whatever became of their tasks: a connection
+    /// attempt given up on may go on sending its Initials until its handshake times out.
+    pub fn live_connections(&self) -> usize {
+        self.registry.live()
+    }
+
     /// The flight recorder's connections (the last ones that ended and those in flight), copied,
     /// and how many received datagrams it could attribute to none.
     pub fn flights(&self) -> (Vec<Flight<Arc<ConnShared>>>, u64) {

@@ -244,6 +244,27 @@ pub fn bisect_argv(argv: &[String], seq: u64, cid: &Cid, count: u64, concurrency
     head.into_iter().chain(kept).chain(tail).collect()
 }
 
+/// `fuzz-client minimize --cid CID --seq SEQ --tries N --log LOG <connection and server options>
+/// SERVER`, from the command line of a `bisect` that found connection `seq` (`cid`) to kill the
+/// server alone: what the automatic triage runs next.
+pub fn minimize_argv(bisect_argv: &[String], seq: u64, cid: &Cid, tries: u32, log: &std::path::Path) -> Vec<String> {
+    // `minimize` runs one connection: it has no --concurrency.
+    let (program, kept, tail) = from_bisect(bisect_argv, &["--concurrency"]);
+    let head = [
+        program,
+        "minimize".into(),
+        "--cid".into(),
+        cid.to_hex(),
+        "--seq".into(),
+        seq.to_string(),
+        "--tries".into(),
+        tries.to_string(),
+        "--log".into(),
+        log.display().to_string(),
+    ];
+    head.into_iter().chain(kept).chain(tail).collect()
+}
+
 /// `argv` (program first) without the options in `drop` and their values.
 pub fn without_options(argv: &[String], drop: &[&str]) -> Vec<String> {
     let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), drop);
