@@ -24,7 +24,9 @@ Exit status:
   0  the campaign ended and the server is up
   1  internal error of the fuzzer (e.g. a connection whose initial CID is not the chosen one)
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
-  3  the server went down: `server_down` in the log and the restart command on stderr (merge: a shard saw it)
+  3  findings: the server went down at least once (a campaign with --server-cmd keeps going past
+     each death; its findings, their triage and the restart command are printed); replay,
+     minimize: the run killed it; merge: a shard saw it
   4  bisect, minimize: the crash did not reproduce (the whole window, or the connection with all its
      mutations, ran against a fresh server, which survived)
   130  interrupted (Ctrl-C or SIGTERM): connections in flight are closed and logged first";
@@ -191,6 +193,13 @@ pub struct Args {
     #[arg(long)]
     pub no_triage: bool,
 
+    /// Run only these connections of the chain (sequence numbers, comma-separated, within
+    /// --start-seq..--start-seq + --count), in chain order; the others' places pass and nothing
+    /// runs for them. What a triage of accumulated state prints: "these connections, in this
+    /// order, take a fresh server down".
+    #[arg(long, value_name = "SEQS")]
+    pub only_seqs: Option<String>,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 
@@ -310,7 +319,10 @@ pub struct ServerArgs {
     /// Start the server under test with this shell command line, watch it, and stop it
     /// (SIGTERM) at the end. Its death (exit status or signal, last stderr lines) goes into
     /// `server_down`, its resident memory into each `checkpoint` (`server_rss_kb`), and all of
-    /// its stderr next to the run log (`<LOG>.server-stderr`). It must listen on SERVER.
+    /// its stderr next to the run log (`<LOG>.server-stderr`). It must listen on SERVER. A
+    /// campaign keeps going past its deaths: each is a finding, and the command starts a fresh
+    /// server (see --max-findings). `{port}` in SERVER and here becomes a free UDP port, the
+    /// same in both, each time a command runs (triage's own servers, a reproduction).
     #[arg(long, value_name = "COMMAND")]
     pub server_cmd: Option<String>,
 
@@ -478,6 +490,20 @@ fn place_ports(conn: &mut ConnArgs, server: &mut ServerArgs) -> Result<(), Usage
 fn free_udp_port(host: &str) -> std::io::Result<u16> {
     let socket = std::net::UdpSocket::bind((host, 0))?;
     Ok(socket.local_addr()?.port())
+}
+
+/// `--only-seqs`: sequence numbers, comma-separated (at least one).
+pub fn parse_seqs(list: &str) -> Result<std::collections::BTreeSet<u64>, UsageError> {
+    let seqs = list
+        .split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().map_err(|_| usage(format!("--only-seqs {list:?}: {s:?} is not a sequence number"))))
+        .collect::<Result<std::collections::BTreeSet<u64>, _>>()?;
+    if seqs.is_empty() {
+        return Err(usage("--only-seqs: no sequence number given"));
+    }
+    Ok(seqs)
 }
 
 /// Parses a start CID. s2n-quic always chooses 8-byte initial CIDs (RFC 9000 §7.2 allows 8 to
@@ -673,6 +699,17 @@ impl Args {
             Some(dir) => dir,
             None => findings_dir(campaign::log_file(config.log.as_deref())),
         };
+        if let Some(list) = &self.only_seqs {
+            let seqs = parse_seqs(list)?;
+            let end = config.count.map_or(u64::MAX, |n| start_seq.saturating_add(n));
+            if let Some(out) = seqs.iter().find(|&&s| s < start_seq || s >= end) {
+                return Err(usage(format!(
+                    "--only-seqs: seq {out} is not among the campaign's connections (seq {start_seq}..{})",
+                    if end == u64::MAX { "".to_string() } else { end.to_string() }
+                )));
+            }
+            config.only_seqs = Some(seqs);
+        }
         config.findings = Some(campaign::FindingsPolicy {
             dir,
             max: self.max_findings,
@@ -859,6 +896,7 @@ impl ConnArgs {
             startup: Default::default(),
             findings: None,
             only: None,
+            only_seqs: None,
         })
     }
 }

@@ -191,11 +191,20 @@ fn main() -> ExitCode {
         }
         cli::Job::Merge(_) => unreachable!("merge ran above"),
         cli::Job::Report(_) => unreachable!("written above, without a runtime"),
-        cli::Job::Bisect(job) => runtime.block_on(bisect::run(&job)).map(|verdict| match verdict {
-            Some(Verdict::NotReproduced) => ExitCode::from(4),
-            Some(Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. }) => ExitCode::SUCCESS,
-            None => ExitCode::from(130),
-        }),
+        cli::Job::Bisect(job) => runtime
+            .block_on(async {
+                let verdict = bisect::run(&job).await?;
+                // Accumulated state: which of the stretch's connections it needs.
+                if let Some(Verdict::NeedsHistory { start, count }) = verdict {
+                    bisect::shrink_history(&job, start, count).await?;
+                }
+                anyhow::Ok(verdict)
+            })
+            .map(|verdict| match verdict {
+                Some(Verdict::NotReproduced) => ExitCode::from(4),
+                Some(Verdict::SingleCulprit { .. } | Verdict::NeedsHistory { .. }) => ExitCode::SUCCESS,
+                None => ExitCode::from(130),
+            }),
         // The same statuses as bisect's: 4 when the crash did not reproduce.
         cli::Job::Minimize(job) => runtime.block_on(minimize::run(&job)).map(|verdict| match verdict {
             Some(v) => {

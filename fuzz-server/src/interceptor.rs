@@ -68,6 +68,9 @@ impl PacketInterceptor for FuzzInterceptor {
         }
         let slice = payload.into_less_safe_slice();
         self.faults.check_received(slice);
+        if let Subject::Connection { id, .. } = subject {
+            self.faults.count_received(*id, slice);
+        }
         if self.faults.abort_on_bad_key_share && packet.number.space().is_initial() {
             if let Subject::Connection { id, .. } = subject {
                 let hello = {

@@ -13,6 +13,10 @@
 //!   may span several Initial packets (post-quantum shares make it ~1.5 KB), so each connection's
 //!   Initial crypto stream is reassembled ([`fuzz_s2n_glue::crypto_stream::FirstMessage`]) and checked once it holds the whole
 //!   message ([`bad_key_share`]).
+//! - `abort-after-frames:<type>:<N>`: aborts once N distinct connections have each sent a frame
+//!   of that type, as a table that overflows after enough entries would: no single connection
+//!   does it, only the accumulated state of N of them (the case bisect reports as needing
+//!   history, and the triage shrinks to those N).
 //! - `leak:<bytes>`: leak that much memory for every connection the server creates, written to so
 //!   that it is resident (and shows in VmRSS), never freed.
 
@@ -27,6 +31,7 @@ pub enum PlantedFault {
     AbortOnFrame(FrameTypes),
     HangOnFrame(FrameTypes),
     AbortOnBadKeyShare,
+    AbortAfterFrames(FrameTypes, u32),
     Leak(usize),
 }
 
@@ -112,7 +117,8 @@ impl FromStr for FrameTypes {
 }
 
 /// The fault specs, for error messages.
-const FAULT_SPECS: &str = "abort-on-frame:<type>, hang-on-frame:<type>, abort-on-bad-key-share or leak:<bytes>";
+const FAULT_SPECS: &str =
+    "abort-on-frame:<type>, hang-on-frame:<type>, abort-after-frames:<type>:<N>, abort-on-bad-key-share or leak:<bytes>";
 
 impl FromStr for PlantedFault {
     type Err = String;
@@ -131,6 +137,14 @@ impl FromStr for PlantedFault {
             ("abort-on-bad-key-share", Some(arg)) => {
                 Err(format!("abort-on-bad-key-share takes no argument (got {arg:?})"))
             }
+            ("abort-after-frames", Some(arg)) => {
+                let (types, n) = arg.rsplit_once(':').ok_or_else(|| needs("type>:<N"))?;
+                let n = n.trim().parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("abort-after-frames: bad count {n:?}: a number of connections, 1 or more")
+                })?;
+                Ok(PlantedFault::AbortAfterFrames(types.parse()?, n))
+            }
+            ("abort-after-frames", None) => Err(needs("type>:<N")),
             ("leak", Some(arg)) => {
                 let bytes = parse_size(arg).ok_or_else(|| {
                     format!("bad leak size {arg:?}: expected bytes, e.g. 1048576 or 1M (K, M, G are powers of 1024)")
@@ -166,6 +180,7 @@ impl fmt::Display for PlantedFault {
             PlantedFault::AbortOnFrame(t) => write!(f, "abort-on-frame:{t}"),
             PlantedFault::HangOnFrame(t) => write!(f, "hang-on-frame:{t}"),
             PlantedFault::AbortOnBadKeyShare => write!(f, "abort-on-bad-key-share"),
+            PlantedFault::AbortAfterFrames(t, n) => write!(f, "abort-after-frames:{t}:{n}"),
             PlantedFault::Leak(bytes) => write!(f, "leak:{bytes}"),
         }
     }
@@ -178,6 +193,8 @@ pub struct Faults {
     pub hang_on: Vec<FrameTypes>,
     pub abort_on_bad_key_share: bool,
     pub leak_per_connection: usize,
+    /// `abort-after-frames`: the frame types, the count, and the connections seen so far.
+    pub abort_after: Vec<(FrameTypes, u32, std::collections::HashSet<u64>)>,
 }
 
 impl Faults {
@@ -188,6 +205,7 @@ impl Faults {
                 PlantedFault::AbortOnFrame(t) => out.abort_on.push(t.clone()),
                 PlantedFault::HangOnFrame(t) => out.hang_on.push(t.clone()),
                 PlantedFault::AbortOnBadKeyShare => out.abort_on_bad_key_share = true,
+                PlantedFault::AbortAfterFrames(t, n) => out.abort_after.push((t.clone(), *n, Default::default())),
                 PlantedFault::Leak(bytes) => out.leak_per_connection += bytes,
             }
         }
@@ -196,7 +214,24 @@ impl Faults {
 
     /// Whether any fault looks at received packets.
     pub fn inspects_received(&self) -> bool {
-        !self.abort_on.is_empty() || !self.hang_on.is_empty() || self.abort_on_bad_key_share
+        !self.abort_on.is_empty()
+            || !self.hang_on.is_empty()
+            || self.abort_on_bad_key_share
+            || !self.abort_after.is_empty()
+    }
+
+    /// Counts connection `conn` for each `abort-after-frames` fault whose frame type `payload`
+    /// carries, and aborts the process once a fault has counted its N connections.
+    pub fn count_received(&mut self, conn: u64, payload: &mut [u8]) {
+        for (types, n, seen) in &mut self.abort_after {
+            if first_frame_of(payload, |t| types.contains(t)).is_some() && seen.insert(conn) && seen.len() as u32 >= *n
+            {
+                eprintln!(
+                    "fuzz-server: PLANTED FAULT: {n} connections have sent a frame of type {types}, aborting on purpose"
+                );
+                std::process::abort();
+            }
+        }
     }
 
     /// Aborts the process, or hangs the calling thread forever, if `payload` (the cleartext
@@ -349,10 +384,30 @@ mod tests {
         assert_eq!(f, PlantedFault::AbortOnBadKeyShare);
         assert_eq!(f.to_string(), "abort-on-bad-key-share");
         // Every canonical form parses back to the same fault.
-        for spec in ["abort-on-frame:stream", "hang-on-frame:0x07", "abort-on-bad-key-share", "leak:1024"] {
+        let f: PlantedFault = "abort-after-frames:new_token:3".parse().unwrap();
+        assert_eq!(f, PlantedFault::AbortAfterFrames(FrameTypes { name: Some("new_token"), first: 7, last: 7 }, 3));
+        assert!("abort-after-frames:new_token".parse::<PlantedFault>().is_err(), "a count is needed");
+        assert!("abort-after-frames:new_token:0".parse::<PlantedFault>().is_err());
+        assert!("abort-after-frames:nonsense:2".parse::<PlantedFault>().is_err());
+        for spec in [
+            "abort-on-frame:stream",
+            "hang-on-frame:0x07",
+            "abort-on-bad-key-share",
+            "leak:1024",
+            "abort-after-frames:0x07:2",
+        ] {
             let f: PlantedFault = spec.parse().unwrap();
             assert_eq!(f.to_string().parse::<PlantedFault>().unwrap(), f, "{spec}");
         }
+        // abort-after-frames counts connections, not frames: the same connection twice is one.
+        let mut counting = Faults::new(&["abort-after-frames:ping:2".parse().unwrap()]);
+        assert!(counting.inspects_received());
+        let mut ping = [0x01u8];
+        counting.count_received(1, &mut ping);
+        counting.count_received(1, &mut ping);
+        let mut padding = [0x00u8, 0x00];
+        counting.count_received(2, &mut padding);
+        assert_eq!(counting.abort_after[0].2.len(), 1, "one connection sent a ping");
         let faults = Faults::new(&[
             "hang-on-frame:ping".parse().unwrap(),
             "abort-on-bad-key-share".parse().unwrap(),

@@ -155,6 +155,9 @@ pub struct CampaignConfig {
     /// Mutate only these contents of each connection (`replay --only`, a minimization trial);
     /// `None`: every content its plan targets.
     pub only: Option<ContentSet>,
+    /// Launch only these connections of the chain (`--only-seqs`, a triage of accumulated
+    /// state); `None`: every one.
+    pub only_seqs: Option<std::collections::BTreeSet<u64>>,
 }
 
 /// How a campaign keeps going after its server goes down.
@@ -790,6 +793,13 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             if seq == next_cp {
                 pending_cps.push_back((seq, cid, watch.rss_kb()));
                 next_cp = schedule.next_after(seq);
+            }
+            if c.only_seqs.as_ref().is_some_and(|only| !only.contains(&seq)) {
+                // Not one of the chosen connections: its place in the chain passes, unrun.
+                tracker.finish(seq);
+                next_seq += 1;
+                next_cid = chain::next(&cid);
+                continue;
             }
             let plan = ConnectionPlan::from_cid_at(&cid, Role::Client, c.resume_rate);
             if plan.attempt_0rtt {

@@ -85,6 +85,10 @@ pub struct Triage {
     pub history_seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_count: Option<u64>,
+    /// `needs_history`: the connections of that stretch that, run alone in chain order, still
+    /// take a fresh server down (delta debugging over the stretch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history_seqs: Vec<u64>,
     /// The culprit's smallest set of mutation decisions that still kills, each in words
     /// (operator, content, offset); empty when the culprit mutated nothing (clean traffic kills
     /// the server) or minimization did not run.
@@ -93,7 +97,8 @@ pub struct Triage {
     /// The command that reproduces the verdict against a fresh server (also `reproduce.sh`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproduce: Option<String>,
-    /// Fresh servers started for the triage, and how long it took.
+    /// Trials the triage ran against fresh servers (bisect's runs, minimize's trials), and how
+    /// long it took.
     pub trials: u32,
     pub elapsed_s: f64,
 }

@@ -68,6 +68,7 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
         culprit_cid: None,
         history_seq: None,
         history_count: None,
+        history_seqs: Vec::new(),
         decisions: Vec::new(),
         reproduce: None,
         trials: 0,
@@ -129,6 +130,18 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
             triage.history_seq = Some(start);
             triage.history_count = Some(count);
             triage.reproduce = Some(repro::window_command(&argv, start, &cid, count, job.base.concurrency));
+            if let Some((seqs, trials)) = bisect::shrink_history(&job, start, count).await? {
+                triage.trials += trials;
+                triage.detail = format!(
+                    "{}; {} of them, in chain order, do it: seq {}",
+                    triage.detail,
+                    seqs.len(),
+                    seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                );
+                triage.reproduce =
+                    Some(repro::window_seqs_command(&argv, (start, &cid, count), job.base.concurrency, Some(&seqs)));
+                triage.history_seqs = seqs;
+            }
         }
         Verdict::NotReproduced => {
             triage.verdict = "not_reproduced".into();
@@ -206,16 +219,20 @@ async fn minimize_culprit(
     Ok(())
 }
 
-/// Trials a bisection ran, from the trial logs it left next to `log` (`<log>.trial-N`).
+/// Fresh servers a bisection started, from the run logs it left next to `log`
+/// (`<log>.trial-N.R`, run R of trial N; `<log>.trial-N` with one run per trial).
 fn count_trial_logs(log: &std::path::Path) -> u32 {
     let (Some(dir), Some(name)) = (log.parent(), log.file_name().and_then(|n| n.to_str())) else { return 0 };
     let prefix = format!("{name}.trial-");
+    let is_run_log = |rest: &str| {
+        !rest.is_empty() && rest.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok())
                 .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.strip_prefix(&prefix).is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit())))
+                .filter(|n| n.strip_prefix(&prefix).is_some_and(is_run_log))
                 .count() as u32
         })
         .unwrap_or(0)

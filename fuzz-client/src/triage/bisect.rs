@@ -18,7 +18,7 @@ use crate::campaign::watch::ServerCmd;
 use crate::campaign::{CampaignConfig, CampaignEnd};
 use crate::cli::UsageError;
 use crate::triage::initial_replay::{self, InitialReplayJob};
-use crate::triage::repro::{pcap_replay_command, replay_command, shell_quote, window_command};
+use crate::triage::repro::{pcap_replay_command, replay_command, shell_quote, window_command, window_seqs_command};
 use crate::triage::trial::{isolated, trial_files, TrialRuns};
 use fuzz_shared::bisect::{Bisector, Verdict};
 use fuzz_shared::{chain, Cid, ConnectionPlan, FuzzState, Mode, Role};
@@ -142,6 +142,69 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
         eprintln!("{}", initial_replay_of(job, seq, alone.get(&seq).map(PathBuf::as_path)).await?);
     }
     Ok(Some(verdict))
+}
+
+/// Accumulated state: the `count` connections from `start` (bisect's `NeedsHistory`) kill a
+/// fresh server together. Delta debugging over them ([`fuzz_shared::minimize::Minimizer`], the
+/// same search as a culprit's decisions) drops connections while the rest, run in chain order
+/// (`--only-seqs`), still kill: "these K connections, in this order, take a fresh server down".
+/// The kept seqs and the trials it took; `None`: interrupted, or the stretch no longer kills.
+pub async fn shrink_history(job: &BisectJob, start: u64, count: u64) -> anyhow::Result<Option<(Vec<u64>, u32)>> {
+    let mut search = fuzz_shared::minimize::Minimizer::new((start..start + count).collect::<Vec<u64>>());
+    let captures = match job.log {
+        Some(_) => None,
+        None => Some(std::env::temp_dir().join(format!("fuzz-client-bisect-{}", std::process::id()))),
+    };
+    eprintln!(
+        "shrinking the {count} connections seq {start}..{} to the ones that take a fresh server down together",
+        start + count
+    );
+    while let Some(seqs) = search.next_trial() {
+        let n = search.trials() + 1;
+        let mut runs = TrialRuns::default();
+        while let Some(attempt) = runs.next_run(job.tries) {
+            if seqs.is_empty() {
+                runs.record(None);
+                continue;
+            }
+            let mut config = job.base.clone();
+            config.start_cid = chain::nth(job.from, start - job.from_seq);
+            config.start_seq = start;
+            config.count = Some(count);
+            config.only_seqs = Some(seqs.iter().copied().collect());
+            (config.log, config.crash_pcap) =
+                trial_files(job.log.as_deref(), captures.as_deref(), ".history", (n, attempt, job.tries))?;
+            let server = ServerCmd::new(job.server.command.clone(), job.server.start_timeout, config.log.as_deref());
+            match isolated(config, server).await?.end {
+                CampaignEnd::ServerDown { death, .. } => {
+                    runs.record(Some(death.cause.unwrap_or_else(|| "stopped answering".into())))
+                }
+                CampaignEnd::Done => runs.record(None),
+                CampaignEnd::Interrupted => return Ok(None),
+            }
+        }
+        eprintln!("history trial {n}: {} of the {count} connections: {}", seqs.len(), runs.describe());
+        search.record(runs.killed());
+    }
+    let trials = search.trials();
+    Ok(match search.verdict() {
+        Some(fuzz_shared::minimize::Verdict::Minimal { kept }) if !kept.is_empty() => {
+            let cid = chain::nth(job.from, start - job.from_seq);
+            let seqs: Vec<String> = kept.iter().map(u64::to_string).collect();
+            eprintln!(
+                "after {trials} trials: these {} connections, in this order, take a fresh server down: seq {}\n\
+                 reproduce with:\n{}",
+                kept.len(),
+                seqs.join(", "),
+                window_seqs_command(&job.argv, (start, &cid, count), job.base.concurrency, Some(&kept))
+            );
+            Some((kept, trials))
+        }
+        _ => {
+            eprintln!("after {trials} trials: the stretch did not kill a fresh server again (timing?)");
+            None
+        }
+    })
 }
 
 /// For a culprit whose plan fuzzes Initial packets: whether its Initial datagrams, resent byte

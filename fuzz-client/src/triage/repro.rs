@@ -26,7 +26,8 @@ const REPLACED: [&str; 6] = ["--start-cid", "--start-seq", "--resume-from", "--c
 /// Options of a campaign that `bisect` does not take, or sets itself (all take a value;
 /// `--no-progress` is a flag, dropped separately). `--log` stays: bisect's trial logs go next to
 /// the run's (`<log>.trial-N`).
-const CAMPAIGN_ONLY: [&str; 13] = [
+const CAMPAIGN_ONLY: [&str; 14] = [
+    "--only-seqs",
     "--shard",
     "--shards",
     "--start-cid",
@@ -135,7 +136,19 @@ pub fn pcap_replay_command(bisect_argv: &[String], pcap: &std::path::Path, cid: 
 /// from the command line of a `bisect` whose verdict is that the server dies only after that
 /// whole window. The concurrency is always spelled out: bisect's default is not a campaign's.
 pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: u64, concurrency: usize) -> String {
+    window_seqs_command(bisect_argv, (start_seq, cid, count), concurrency, None)
+}
+
+/// [`window_command`], running only the connections `seqs` of the window (`--only-seqs`) when
+/// given: what a triage of accumulated state reproduces.
+pub fn window_seqs_command(
+    bisect_argv: &[String],
+    (start_seq, cid, count): (u64, &Cid, u64),
+    concurrency: usize,
+    seqs: Option<&[u64]>,
+) -> String {
     let (program, kept, tail) = from_bisect(bisect_argv, &["--concurrency"]);
+    let only = seqs.map(|s| ["--only-seqs".to_string(), s.iter().map(u64::to_string).collect::<Vec<_>>().join(",")]);
     let head = [
         program,
         "--start-cid".into(),
@@ -147,7 +160,7 @@ pub fn window_command(bisect_argv: &[String], start_seq: u64, cid: &Cid, count: 
         "--concurrency".into(),
         concurrency.to_string(),
     ];
-    join(head.into_iter().chain(kept).chain(tail))
+    join(head.into_iter().chain(only.into_iter().flatten()).chain(kept).chain(tail))
 }
 
 /// `fuzz-client replay --cid CID --seq SEQ --only LIST <connection and server options> SERVER`,
