@@ -191,6 +191,23 @@ pub struct Args {
     #[arg(long)]
     pub no_triage: bool,
 
+    /// With --server-cmd: a LEAK FINDING when the server's resident memory (VmRSS at each
+    /// checkpoint) stays more than SIZE above its baseline (the least of checkpoints 2 to 4 after
+    /// it started) at two checkpoints in a row; the server is restarted as after a death and the
+    /// campaign goes on. SIZE: bytes with K, M, G (powers of 1024), or `off`. The default, 1G,
+    /// is the case (36 MB to 1.2 GB) and stays clear of what is not a leak: a server
+    /// built with AddressSanitizer holds freed memory in its quarantine (256 MB by default on
+    /// 64-bit) and its shadow grows with it; caches and allocators' retained pages plateau.
+    #[arg(long, value_name = "SIZE|off", default_value = "1G")]
+    pub leak_limit: String,
+
+    /// With --server-cmd: also a leak finding when the server's RSS grew by more than SIZE per
+    /// connection in each of three checkpoint intervals in a row (and by at least 4 MiB in all):
+    /// a steady leak found long before --leak-limit. Off by default: a server that is still
+    /// filling a cache grows the same way for a while.
+    #[arg(long, value_name = "SIZE")]
+    pub leak_per_conn: Option<String>,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 
@@ -296,6 +313,13 @@ pub struct BisectArgs {
     /// command of `server_down` spells it out), because timing decides what a server sees too.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
+
+    /// Bisect a LEAK instead of a crash: a trial "kills" when the fresh server's resident memory
+    /// (VmRSS, after its start-up probe and after the trial's connections) grew by more than
+    /// SIZE (K, M, G: powers of 1024). Needs --server-cmd. The `bisect` command of a leak
+    /// finding sets it (an eighth of the leak's growth, at least 4M).
+    #[arg(long, value_name = "SIZE")]
+    pub leak: Option<String>,
 
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -673,14 +697,31 @@ impl Args {
             Some(dir) => dir,
             None => findings_dir(campaign::log_file(config.log.as_deref())),
         };
+        let leak = leak_rule(&self.leak_limit, self.leak_per_conn.as_deref())?;
         config.findings = Some(campaign::FindingsPolicy {
             dir,
             max: self.max_findings,
             down_wait: Duration::from_secs_f64(w),
             triage: !self.no_triage,
+            leak,
         });
         Ok(config)
     }
+}
+
+/// `--leak-limit` and `--leak-per-conn`, checked.
+fn leak_rule(limit: &str, per_conn: Option<&str>) -> Result<fuzz_shared::leak::LeakRule, UsageError> {
+    let size = |opt: &str, s: &str| {
+        fuzz_shared::leak::parse_size(s)
+            .filter(|&b| b > 0)
+            .ok_or_else(|| usage(format!("{opt} {s:?}: expected a size such as 256M or 1G (K, M, G: powers of 1024)")))
+    };
+    let limit_kb = match limit.trim() {
+        "off" | "none" => None,
+        s => Some(size("--leak-limit", s)?.div_ceil(1024)),
+    };
+    let per_conn_bytes = per_conn.map(|s| size("--leak-per-conn", s)).transpose()?;
+    Ok(fuzz_shared::leak::LeakRule { limit_kb, per_conn_bytes })
 }
 
 impl ReplayArgs {
@@ -753,7 +794,18 @@ impl BisectArgs {
         base.progress = false;
         base.quiet = true;
         base.log = None;
-        Ok(BisectJob { base, from, from_seq: self.from_seq, count, tries: self.tries, server, log, argv })
+        let leak_kb = match self.leak.as_deref() {
+            None => None,
+            Some(s) => Some(
+                fuzz_shared::leak::parse_size(s)
+                    .filter(|&b| b > 0)
+                    .ok_or_else(|| {
+                        usage(format!("--leak {s:?}: expected a size such as 4M (K, M, G: powers of 1024)"))
+                    })?
+                    .div_ceil(1024),
+            ),
+        };
+        Ok(BisectJob { base, from, from_seq: self.from_seq, count, tries: self.tries, server, log, argv, leak_kb })
     }
 }
 

@@ -46,8 +46,8 @@ pub const SLOPE_INTERVALS: usize = 3;
 /// The least growth, in KiB, that the slope rule calls a leak.
 pub const SLOPE_FLOOR_KB: u64 = 4 * 1024;
 
-/// What counts as a leak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What counts as a leak; the default is off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LeakRule {
     /// Growth above the baseline, in KiB, that is a leak once sustained; `None`: off.
     pub limit_kb: Option<u64>,
@@ -122,6 +122,16 @@ impl Leak {
     pub fn trial_threshold_kb(&self) -> u64 {
         (self.growth_kb() / 8).max(SLOPE_FLOOR_KB)
     }
+}
+
+/// [`Leak::trial_threshold_kb`] from a finding's cause ([`Leak::cause`]), for a leak recorded
+/// earlier (its `finding.json` keeps the cause); `None` for any other cause.
+pub fn trial_threshold_of_cause(cause: &str) -> Option<u64> {
+    let rest = cause.strip_prefix("leak: RSS grew from ")?;
+    let (from, rest) = rest.split_once(" MB to ")?;
+    let (to, _) = rest.split_once(" MB ")?;
+    let (from, to): (u64, u64) = (from.parse().ok()?, to.parse().ok()?);
+    Some((to.saturating_sub(from) * 1024 / 8).max(SLOPE_FLOOR_KB))
 }
 
 /// KiB to whole MiB, rounded to nearest (what people read in a cause).
@@ -262,6 +272,9 @@ mod tests {
              of 36 MB plus --leak-limit)"
         );
         assert_eq!(leak.trial_threshold_kb(), 264 * MB / 8);
+        assert_eq!(trial_threshold_of_cause(&leak.cause()), Some(264 * MB / 8));
+        assert_eq!(trial_threshold_of_cause("leak: RSS grew from 36 MB to 40 MB between ..."), Some(SLOPE_FLOOR_KB));
+        assert_eq!(trial_threshold_of_cause("killed by signal 6 (SIGABRT)"), None);
     }
 
     #[test]
