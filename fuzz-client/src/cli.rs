@@ -999,6 +999,38 @@ mod tests {
     }
 
     #[test]
+    fn leak_options() {
+        use fuzz_shared::leak::LeakRule;
+        let rule = |extra: &[&str]| {
+            let mut a = vec!["127.0.0.1:4433"];
+            a.extend_from_slice(extra);
+            args(&a).map(|c| c.findings.expect("a campaign keeps going").leak)
+        };
+        assert_eq!(rule(&[]).unwrap(), LeakRule { limit_kb: Some(1 << 20), per_conn_bytes: None }, "1G by default");
+        assert_eq!(rule(&["--leak-limit", "256M"]).unwrap().limit_kb, Some(256 << 10));
+        assert_eq!(rule(&["--leak-limit", "off"]).unwrap(), LeakRule::default());
+        let both = rule(&["--leak-limit", "off", "--leak-per-conn", "16K"]).unwrap();
+        assert_eq!(both, LeakRule { limit_kb: None, per_conn_bytes: Some(16 << 10) });
+        for bad in [&["--leak-limit", "lots"][..], &["--leak-limit", "0"], &["--leak-per-conn", "1X"]] {
+            let e = rule(bad).unwrap_err().0;
+            assert!(e.contains(bad[0]) && e.contains("256M"), "{e}");
+        }
+        let bisect = |extra: &[&str]| {
+            let mut argv = vec!["fuzz-client", "bisect", "--from", "cac106eb3b28bca3", "--until", "5"];
+            argv.extend_from_slice(extra);
+            argv.extend(["--server-cmd", "srv", "127.0.0.1:4433"]);
+            let owned = argv.iter().map(|s| s.to_string()).collect();
+            match Cli::try_parse_from(&argv).map_err(|e| UsageError(e.to_string()))?.into_job(owned)? {
+                Job::Bisect(b) => Ok::<_, UsageError>(b.leak_kb),
+                _ => panic!("a bisect"),
+            }
+        };
+        assert_eq!(bisect(&[]).unwrap(), None);
+        assert_eq!(bisect(&["--leak", "4M"]).unwrap(), Some(4096));
+        assert!(bisect(&["--leak", "many"]).unwrap_err().0.contains("--leak"));
+    }
+
+    #[test]
     fn bisect_and_supervision_options() {
         let parse = |extra: &[&str]| {
             let mut argv = vec!["fuzz-client"];
