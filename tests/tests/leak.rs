@@ -6,7 +6,7 @@
 //! - `leak_is_a_finding_and_bisect_names_a_leaking_connection`: with a small `--leak-limit`, the
 //!   campaign runs its whole `--count`, records a `leak` finding (`finding` in the log and a
 //!   folder with `finding.json` of kind `leak`, whose cause names the checkpoints between which
-//!   the memory grew), restarts the server and goes on; the finding's `bisect` command (with
+//!   the memory grew), restarts the server (whose RSS starts low again) and goes on; the finding's `bisect` command (with
 //!   `--leak`) names connections whose `cid_end` shows they inserted a NEW_TOKEN frame.
 
 use fuzz_e2e::{free_udp_port, run_client, scratch_dir, server_cmd, shell, udp_port_free};
@@ -97,6 +97,20 @@ fn leak_is_a_finding_and_bisect_names_a_leaking_connection() {
     assert!(!leaks.is_empty(), "a leak finding; stderr:\n{}", run.stderr);
     let restarts = run.log.iter().filter(|l| matches!(l.event, Event::ServerRestarted { .. })).count();
     assert!(restarts >= 1, "the server was restarted after the leak");
+    // The fresh server starts small again: the restart reclaimed the leaked memory.
+    let restarted_at = run.log.iter().position(|l| matches!(l.event, Event::ServerRestarted { .. })).unwrap();
+    let rss = |lines: &[LogLine]| -> Vec<u64> {
+        lines
+            .iter()
+            .filter_map(|l| match l.event {
+                Event::Checkpoint { server_rss_kb, .. } => server_rss_kb,
+                _ => None,
+            })
+            .collect()
+    };
+    let (before, after) = (rss(&run.log[..restarted_at]), rss(&run.log[restarted_at..]));
+    let (peak, fresh) = (before.iter().max().copied().unwrap(), after.first().copied().expect("checkpoints after"));
+    assert!(fresh < peak, "the fresh server's RSS {fresh} KiB is below the leaking one's {peak} KiB");
     let (cause, from, end, folder, _) = leaks[0].clone();
     println!(
         "campaign: {launched} connections in {campaign_s:.1} s, {} leak finding(s) ({restarts} restart(s)); first: \
