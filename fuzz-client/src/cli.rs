@@ -200,6 +200,23 @@ pub struct Args {
     #[arg(long, value_name = "SEQS")]
     pub only_seqs: Option<String>,
 
+    /// With --server-cmd: a LEAK FINDING when the server's resident memory (VmRSS at each
+    /// checkpoint) stays more than SIZE above its baseline (the least of checkpoints 2 to 4 after
+    /// it started) at two checkpoints in a row; the server is restarted as after a death and the
+    /// campaign goes on. SIZE: bytes with K, M, G (powers of 1024), or `off`. The default, 1G,
+    /// is the case (36 MB to 1.2 GB) and stays clear of what is not a leak: a server
+    /// built with AddressSanitizer holds freed memory in its quarantine (256 MB by default on
+    /// 64-bit) and its shadow grows with it; caches and allocators' retained pages plateau.
+    #[arg(long, value_name = "SIZE|off", default_value = "1G")]
+    pub leak_limit: String,
+
+    /// With --server-cmd: also a leak finding when the server's RSS grew by more than SIZE per
+    /// connection in each of three checkpoint intervals in a row (and by at least 4 MiB in all):
+    /// a steady leak found long before --leak-limit. Off by default: a server that is still
+    /// filling a cache grows the same way for a while.
+    #[arg(long, value_name = "SIZE")]
+    pub leak_per_conn: Option<String>,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 
@@ -305,6 +322,13 @@ pub struct BisectArgs {
     /// command of `server_down` spells it out), because timing decides what a server sees too.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
+
+    /// Bisect a LEAK instead of a crash: a trial "kills" when the fresh server's resident memory
+    /// (VmRSS, after its start-up probe and after the trial's connections) grew by more than
+    /// SIZE (K, M, G: powers of 1024). Needs --server-cmd. The `bisect` command of a leak
+    /// finding sets it (an eighth of the leak's growth, at least 4M).
+    #[arg(long, value_name = "SIZE")]
+    pub leak: Option<String>,
 
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -710,14 +734,31 @@ impl Args {
             }
             config.only_seqs = Some(seqs);
         }
+        let leak = leak_rule(&self.leak_limit, self.leak_per_conn.as_deref())?;
         config.findings = Some(campaign::FindingsPolicy {
             dir,
             max: self.max_findings,
             down_wait: Duration::from_secs_f64(w),
             triage: !self.no_triage,
+            leak,
         });
         Ok(config)
     }
+}
+
+/// `--leak-limit` and `--leak-per-conn`, checked.
+fn leak_rule(limit: &str, per_conn: Option<&str>) -> Result<fuzz_shared::leak::LeakRule, UsageError> {
+    let size = |opt: &str, s: &str| {
+        fuzz_shared::leak::parse_size(s)
+            .filter(|&b| b > 0)
+            .ok_or_else(|| usage(format!("{opt} {s:?}: expected a size such as 256M or 1G (K, M, G: powers of 1024)")))
+    };
+    let limit_kb = match limit.trim() {
+        "off" | "none" => None,
+        s => Some(size("--leak-limit", s)?.div_ceil(1024)),
+    };
+    let per_conn_bytes = per_conn.map(|s| size("--leak-per-conn", s)).transpose()?;
+    Ok(fuzz_shared::leak::LeakRule { limit_kb, per_conn_bytes })
 }
 
 impl ReplayArgs {
@@ -790,7 +831,18 @@ impl BisectArgs {
         base.progress = false;
         base.quiet = true;
         base.log = None;
-        Ok(BisectJob { base, from, from_seq: self.from_seq, count, tries: self.tries, server, log, argv })
+        let leak_kb = match self.leak.as_deref() {
+            None => None,
+            Some(s) => Some(
+                fuzz_shared::leak::parse_size(s)
+                    .filter(|&b| b > 0)
+                    .ok_or_else(|| {
+                        usage(format!("--leak {s:?}: expected a size such as 4M (K, M, G: powers of 1024)"))
+                    })?
+                    .div_ceil(1024),
+            ),
+        };
+        Ok(BisectJob { base, from, from_seq: self.from_seq, count, tries: self.tries, server, log, argv, leak_kb })
     }
 }
 
@@ -982,6 +1034,38 @@ mod tests {
         );
         assert!(args(&["replay", "--cid", "01", "127.0.0.1:4433"]).unwrap_err().0.contains("--cid"));
         assert!(args(&["replay", "127.0.0.1:4433"]).is_err(), "--cid is required");
+    }
+
+    #[test]
+    fn leak_options() {
+        use fuzz_shared::leak::LeakRule;
+        let rule = |extra: &[&str]| {
+            let mut a = vec!["127.0.0.1:4433"];
+            a.extend_from_slice(extra);
+            args(&a).map(|c| c.findings.expect("a campaign keeps going").leak)
+        };
+        assert_eq!(rule(&[]).unwrap(), LeakRule { limit_kb: Some(1 << 20), per_conn_bytes: None }, "1G by default");
+        assert_eq!(rule(&["--leak-limit", "256M"]).unwrap().limit_kb, Some(256 << 10));
+        assert_eq!(rule(&["--leak-limit", "off"]).unwrap(), LeakRule::default());
+        let both = rule(&["--leak-limit", "off", "--leak-per-conn", "16K"]).unwrap();
+        assert_eq!(both, LeakRule { limit_kb: None, per_conn_bytes: Some(16 << 10) });
+        for bad in [&["--leak-limit", "lots"][..], &["--leak-limit", "0"], &["--leak-per-conn", "1X"]] {
+            let e = rule(bad).unwrap_err().0;
+            assert!(e.contains(bad[0]) && e.contains("256M"), "{e}");
+        }
+        let bisect = |extra: &[&str]| {
+            let mut argv = vec!["fuzz-client", "bisect", "--from", "cac106eb3b28bca3", "--until", "5"];
+            argv.extend_from_slice(extra);
+            argv.extend(["--server-cmd", "srv", "127.0.0.1:4433"]);
+            let owned = argv.iter().map(|s| s.to_string()).collect();
+            match Cli::try_parse_from(&argv).map_err(|e| UsageError(e.to_string()))?.into_job(owned)? {
+                Job::Bisect(b) => Ok::<_, UsageError>(b.leak_kb),
+                _ => panic!("a bisect"),
+            }
+        };
+        assert_eq!(bisect(&[]).unwrap(), None);
+        assert_eq!(bisect(&["--leak", "4M"]).unwrap(), Some(4096));
+        assert!(bisect(&["--leak", "many"]).unwrap_err().0.contains("--leak"));
     }
 
     #[test]

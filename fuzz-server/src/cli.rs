@@ -89,7 +89,8 @@ pub struct Args {
     /// forever (the process stays alive and answers nothing). `abort-on-bad-key-share` aborts
     /// when a ClientHello's key_share has an entry whose length does not fit its group, or
     /// entries overrunning the extension (RFC 8446 §4.2.8). `leak:<bytes>` leaks that much
-    /// memory per connection, resident (suffixes K, M, G). Repeatable. Announced on stderr and
+    /// memory per connection, resident (suffixes K, M, G); `leak-on-frame:<type>:<bytes>` that
+    /// much for every received packet carrying a frame of that type. Repeatable. Announced on stderr and
     /// in run_start's planted_faults.
     #[arg(long, value_name = "SPEC")]
     pub planted_fault: Vec<PlantedFault>,

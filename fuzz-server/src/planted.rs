@@ -19,6 +19,10 @@
 //!   history, and the triage shrinks to those N).
 //! - `leak:<bytes>`: leak that much memory for every connection the server creates, written to so
 //!   that it is resident (and shows in VmRSS), never freed.
+//! - `leak-on-frame:<type>:<bytes>`: leak that much memory, the same way, every time a received
+//!   packet carries a frame of that type: only the connections a mutation gives that frame leak,
+//!   so that triage has culprits to find among connections that do not. The first such leak of a
+//!   process says so on stderr (once: a line per packet would crowd out a real report).
 
 use fuzz_s2n_glue::crypto_stream::first_frame_of;
 use fuzz_shared::mutate::tls::{ext, group, msg, read_be, Layout};
@@ -33,6 +37,7 @@ pub enum PlantedFault {
     AbortOnBadKeyShare,
     AbortAfterFrames(FrameTypes, u32),
     Leak(usize),
+    LeakOnFrame(FrameTypes, usize),
 }
 
 /// A set of frame types: a named type covers all its wire values (`stream` is 0x08..=0x0f); a
@@ -117,8 +122,8 @@ impl FromStr for FrameTypes {
 }
 
 /// The fault specs, for error messages.
-const FAULT_SPECS: &str =
-    "abort-on-frame:<type>, hang-on-frame:<type>, abort-after-frames:<type>:<N>, abort-on-bad-key-share or leak:<bytes>";
+const FAULT_SPECS: &str = "abort-on-frame:<type>, hang-on-frame:<type>, abort-after-frames:<type>:<N>, \
+                           abort-on-bad-key-share, leak:<bytes> or leak-on-frame:<type>:<bytes>";
 
 impl FromStr for PlantedFault {
     type Err = String;
@@ -145,19 +150,31 @@ impl FromStr for PlantedFault {
                 Ok(PlantedFault::AbortAfterFrames(types.parse()?, n))
             }
             ("abort-after-frames", None) => Err(needs("type>:<N")),
-            ("leak", Some(arg)) => {
-                let bytes = parse_size(arg).ok_or_else(|| {
-                    format!("bad leak size {arg:?}: expected bytes, e.g. 1048576 or 1M (K, M, G are powers of 1024)")
-                })?;
-                if bytes == 0 || bytes > MAX_LEAK {
-                    return Err(format!("leak size {bytes} out of range: 1 byte to 1G per connection"));
-                }
-                Ok(PlantedFault::Leak(bytes))
-            }
+            ("leak", Some(arg)) => Ok(PlantedFault::Leak(leak_size(arg, "per connection")?)),
             ("leak", None) => Err(needs("bytes")),
+            ("leak-on-frame", Some(arg)) => {
+                let (frame, bytes) = arg.split_once(':').ok_or_else(|| {
+                    format!("leak-on-frame needs a type and a size: leak-on-frame:<type>:<bytes> (got {arg:?})")
+                })?;
+                Ok(PlantedFault::LeakOnFrame(frame.parse()?, leak_size(bytes, "per packet")?))
+            }
+            ("leak-on-frame", None) => {
+                Err("leak-on-frame needs a type and a size: leak-on-frame:<type>:<bytes>".into())
+            }
             _ => Err(format!("unknown fault {s:?}: expected {FAULT_SPECS}")),
         }
     }
+}
+
+/// A leak's size, 1 byte to [`MAX_LEAK`]; `per` says per what, for the error.
+fn leak_size(arg: &str, per: &str) -> Result<usize, String> {
+    let bytes = parse_size(arg).ok_or_else(|| {
+        format!("bad leak size {arg:?}: expected bytes, e.g. 1048576 or 1M (K, M, G are powers of 1024)")
+    })?;
+    if bytes == 0 || bytes > MAX_LEAK {
+        return Err(format!("leak size {bytes} out of range: 1 byte to 1G {per}"));
+    }
+    Ok(bytes)
 }
 
 /// `123`, `64K`, `1M`, `1G` (binary multiples; a trailing `B`/`iB` is accepted).
@@ -182,6 +199,7 @@ impl fmt::Display for PlantedFault {
             PlantedFault::AbortOnBadKeyShare => write!(f, "abort-on-bad-key-share"),
             PlantedFault::AbortAfterFrames(t, n) => write!(f, "abort-after-frames:{t}:{n}"),
             PlantedFault::Leak(bytes) => write!(f, "leak:{bytes}"),
+            PlantedFault::LeakOnFrame(t, bytes) => write!(f, "leak-on-frame:{t}:{bytes}"),
         }
     }
 }
@@ -195,6 +213,8 @@ pub struct Faults {
     pub leak_per_connection: usize,
     /// `abort-after-frames`: the frame types, the count, and the connections seen so far.
     pub abort_after: Vec<(FrameTypes, u32, std::collections::HashSet<u64>)>,
+    /// `leak-on-frame`: bytes leaked for each received packet carrying a frame of the type.
+    pub leak_on: Vec<(FrameTypes, usize)>,
 }
 
 impl Faults {
@@ -207,6 +227,7 @@ impl Faults {
                 PlantedFault::AbortOnBadKeyShare => out.abort_on_bad_key_share = true,
                 PlantedFault::AbortAfterFrames(t, n) => out.abort_after.push((t.clone(), *n, Default::default())),
                 PlantedFault::Leak(bytes) => out.leak_per_connection += bytes,
+                PlantedFault::LeakOnFrame(t, bytes) => out.leak_on.push((t.clone(), *bytes)),
             }
         }
         out
@@ -218,6 +239,7 @@ impl Faults {
             || !self.hang_on.is_empty()
             || self.abort_on_bad_key_share
             || !self.abort_after.is_empty()
+            || !self.leak_on.is_empty()
     }
 
     /// Counts connection `conn` for each `abort-after-frames` fault whose frame type `payload`
@@ -239,6 +261,7 @@ impl Faults {
     /// no lock the rest of the process needs (the registry's): a hung endpoint must still let the
     /// server shut down on SIGTERM.
     pub fn check_received(&self, payload: &mut [u8]) {
+        self.leak_on_received(payload);
         if self.abort_on.is_empty() && self.hang_on.is_empty() {
             return;
         }
@@ -273,12 +296,47 @@ impl Faults {
     /// Leaks `leak_per_connection` bytes, every page written so that it counts as resident.
     pub fn leak_for_connection(&self) {
         if self.leak_per_connection > 0 {
-            // A non-zero fill writes every byte (a zeroed allocation could stay unmapped), and
-            // black_box keeps the compiler from eliding an allocation nobody reads.
-            let leaked: &'static mut [u8] = Vec::leak(vec![0xa5u8; self.leak_per_connection]);
-            std::hint::black_box(leaked);
+            leak_resident(self.leak_per_connection);
         }
     }
+
+    /// `leak-on-frame`: the bytes to leak for one received packet (`payload`, its cleartext
+    /// frames), and the frame type that first tripped (of the first fault, in the order given);
+    /// each planted type counts once per packet however many of its frames the packet has.
+    pub fn leak_of_packet(&self, payload: &mut [u8]) -> Option<(u64, usize)> {
+        let mut found = None;
+        for (types, bytes) in &self.leak_on {
+            if let Some(t) = first_frame_of(payload, |t| types.contains(t)) {
+                let (first, total) = found.unwrap_or((t, 0));
+                found = Some((first, total + bytes));
+            }
+        }
+        found
+    }
+
+    fn leak_on_received(&self, payload: &mut [u8]) {
+        if self.leak_on.is_empty() {
+            return;
+        }
+        if let Some((t, bytes)) = self.leak_of_packet(payload) {
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                eprintln!(
+                    "fuzz-server: PLANTED FAULT: received a frame of type {t:#04x}, leaking {bytes} bytes on purpose \
+                     (and as much for every packet that carries one; said once)"
+                );
+            }
+            leak_resident(bytes);
+        }
+    }
+}
+
+/// Leaks `bytes`, written to so that they are resident.
+fn leak_resident(bytes: usize) {
+    // A non-zero fill writes every byte (a zeroed allocation could stay unmapped), and
+    // black_box keeps the compiler from eliding an allocation nobody reads.
+    let leaked: &'static mut [u8] = Vec::leak(vec![0xa5u8; bytes]);
+    std::hint::black_box(leaked);
 }
 
 /// An infinite loop that keeps its core busy, as a real one would (no sleeping, no yielding).
@@ -389,12 +447,16 @@ mod tests {
         assert!("abort-after-frames:new_token".parse::<PlantedFault>().is_err(), "a count is needed");
         assert!("abort-after-frames:new_token:0".parse::<PlantedFault>().is_err());
         assert!("abort-after-frames:nonsense:2".parse::<PlantedFault>().is_err());
+        let f: PlantedFault = "leak-on-frame:new_token:4M".parse().unwrap();
+        assert_eq!(f, PlantedFault::LeakOnFrame(FrameTypes { name: Some("new_token"), first: 7, last: 7 }, 4 << 20));
+        assert_eq!(f.to_string(), "leak-on-frame:new_token:4194304");
         for spec in [
             "abort-on-frame:stream",
             "hang-on-frame:0x07",
             "abort-on-bad-key-share",
             "leak:1024",
             "abort-after-frames:0x07:2",
+            "leak-on-frame:0x1a:64K",
         ] {
             let f: PlantedFault = spec.parse().unwrap();
             assert_eq!(f.to_string().parse::<PlantedFault>().unwrap(), f, "{spec}");
@@ -429,6 +491,13 @@ mod tests {
             "leak:0",
             "leak:abc",
             "leak:2G",
+            "leak-on-frame",
+            "leak-on-frame:new_token",
+            "leak-on-frame:new_token:",
+            "leak-on-frame:nope:1M",
+            "leak-on-frame:new_token:0",
+            "leak-on-frame:new_token:2G",
+            "leak-on-frame::1M",
             "abort-on-frame:",
             "abort-on-frame:nope",
             "abort-on-frame:0xzz",
@@ -451,6 +520,23 @@ mod tests {
         assert!("hang-on-frame".parse::<PlantedFault>().unwrap_err().contains("hang-on-frame:<type>"));
         assert!("abort-on-bad-key-share:1".parse::<PlantedFault>().unwrap_err().contains("takes no argument"));
         assert!("crash".parse::<PlantedFault>().unwrap_err().contains("abort-on-bad-key-share"));
+        assert!("leak-on-frame:new_token".parse::<PlantedFault>().unwrap_err().contains("<type>:<bytes>"));
+        assert!("leak-on-frame:new_token:3G".parse::<PlantedFault>().unwrap_err().contains("per packet"));
+    }
+
+    #[test]
+    fn leaks_on_packets_that_carry_the_frame_only() {
+        let faults =
+            Faults::new(&["leak-on-frame:new_token:1K".parse().unwrap(), "leak-on-frame:ping:2".parse().unwrap()]);
+        assert!(faults.inspects_received());
+        // PING, then NEW_TOKEN with a 2-byte token, twice: each type counts once per packet.
+        let mut both = [0x01, 0x07, 0x02, 0xaa, 0xbb, 0x07, 0x01, 0xcc];
+        assert_eq!(faults.leak_of_packet(&mut both), Some((0x07, 1024 + 2)));
+        let mut token = [0x07, 0x02, 0xaa, 0xbb, 0x00, 0x00];
+        assert_eq!(faults.leak_of_packet(&mut token), Some((0x07, 1024)));
+        let mut neither = [0x00, 0x00, 0x00];
+        assert_eq!(faults.leak_of_packet(&mut neither), None);
+        assert_eq!(Faults::default().leak_of_packet(&mut token), None);
     }
 
     /// A TLS vector: `body` after its length in `width` bytes.

@@ -17,6 +17,7 @@
 //! - [`log`]: the JSON-lines run log both binaries write.
 //! - [`resume`]: where to restart a campaign, read from an earlier run log.
 //! - [`bisect`]: narrowing a crashing stretch of the chain down to its culprit connection.
+//! - [`leak`]: when a supervised server's resident memory growth is a leak finding.
 //! - [`minimize`]: shrinking a culprit connection's mutated contents to a 1-minimal set (ddmin).
 //! - [`shard`]: one campaign split into disjoint chains (shards) of one root CID.
 
@@ -28,6 +29,7 @@ pub mod content;
 pub mod fuzzer;
 pub mod handshake;
 pub mod initial;
+pub mod leak;
 pub mod log;
 pub mod minimize;
 pub mod mutate;

@@ -41,11 +41,12 @@
 //!   (a fatal UBSan error exits or aborts) it is left out altogether. Frames: its stack
 //!   (`print_stacktrace=1`), else the file and the message (gcc's UBSan names no function).
 //! - From the cause when no report is found: `signal:<NAME>` (`signal:SIGABRT`, or the number
-//!   when unnamed), `exit:<code>`, `hang`, `silent`, `busy`; no cause at all is `silent` (an
+//!   when unnamed), `exit:<code>`, `hang`, `silent`, `busy`, `leak` (a supervised server whose
+//!   resident memory grew past the campaign's rule, [`crate::leak`]); no cause at all is `silent` (an
 //!   unsupervised server that stopped answering; it has no stderr, but a report given wins). Frames then: the last of the last 3 non-empty
 //!   lines that read as an error (`error`, `fatal`, `panic`, `abort`, `failed`, ...), if any.
 //!
-//! A server that is still alive (`hang`, `silent`, `busy`) keeps its kind from the cause: what
+//! A server that is still alive (`hang`, `silent`, `busy`, `leak`) keeps its kind from the cause: what
 //! its stderr says did not kill it. Only a planted fault's line or a Rust panic (a panicked
 //! thread can leave a server alive but deaf) give it frames, so a planted hang on one frame
 //! type is not the same finding as one on another.
@@ -165,12 +166,13 @@ enum Cause {
     Hang,
     Silent,
     Busy,
+    Leak,
     Other(String),
 }
 
 impl Cause {
     fn alive(&self) -> bool {
-        matches!(self, Cause::Hang | Cause::Silent | Cause::Busy)
+        matches!(self, Cause::Hang | Cause::Silent | Cause::Busy | Cause::Leak)
     }
 
     /// Whether a UBSan report may be what ended the process: a fatal one exits (status 1) or, with
@@ -189,6 +191,7 @@ impl Cause {
             Cause::Hang => "hang".into(),
             Cause::Silent => "silent".into(),
             Cause::Busy => "busy".into(),
+            Cause::Leak => "leak".into(),
             Cause::Other(o) => o.clone(),
         }
     }
@@ -205,6 +208,7 @@ fn parse_cause(cause: &str) -> Cause {
         "hung" | "hang" => return Cause::Hang,
         "silent" => return Cause::Silent,
         "busy" => return Cause::Busy,
+        "leak" => return Cause::Leak,
         _ => {}
     }
     if let Some(rest) = after(c, "signal") {
@@ -1182,6 +1186,39 @@ note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace";
         assert_ne!(sig(cause, &text.replace("0x1e", "0x07")).id, s.id);
         let cause = Some("hung: still running after 5 s, not answering clean probes, using 97% of a core");
         assert_eq!(sig(cause, text).id, s.id);
+    }
+
+    #[test]
+    fn leaks_by_rss_are_their_own_kind() {
+        let cause = |from: u32, to: u32, a: u32, b: u32| {
+            format!(
+                "leak: RSS grew from {from} MB to {to} MB between checkpoints #{a} and #{b} (sustained above the \
+                 baseline of {from} MB plus --leak-limit)"
+            )
+        };
+        let noise = "fuzz-server: listening on 127.0.0.1:4433\nconnection 5 closed";
+        let leak = sig(Some(&cause(36, 300, 2900, 3200)), noise);
+        assert_eq!((leak.kind.as_str(), leak.summary.as_str()), ("leak", "leak (no stack)"));
+        assert!(leak.frames.is_empty());
+        // Other sizes and checkpoints: the same leak.
+        assert_eq!(sig(Some(&cause(40, 900, 100, 700)), "").id, leak.id);
+        // A report in stderr did not end a server that is alive: still a leak, not an ASan error.
+        let asan = "==1==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000000010\n    #0 0x4 in f a.c:3";
+        assert_eq!(sig(Some(&cause(36, 300, 0, 10)), asan).kind, "leak");
+        // A planted leak names its frame: leaks on two frame types are two findings.
+        let planted = |t: &str| {
+            format!(
+                "fuzz-server: PLANTED FAULT: received a frame of type {t}, leaking 4194304 bytes on purpose (and as \
+                 much for every packet that carries one; said once)"
+            )
+        };
+        let token = sig(Some(&cause(36, 300, 0, 10)), &planted("0x07"));
+        assert_eq!(token.kind, "leak");
+        assert_eq!(token.frames.len(), 1);
+        assert_eq!(sig(Some(&cause(50, 90, 20, 30)), &planted("0x07")).id, token.id);
+        assert_ne!(sig(Some(&cause(36, 300, 0, 10)), &planted("0x1a")).id, token.id);
+        // An LSan report at exit is LSan's kind, not this one.
+        assert_ne!(sig(Some("exit status 23"), "").kind, "leak");
     }
 
     #[test]

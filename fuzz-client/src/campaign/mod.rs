@@ -41,6 +41,7 @@ use crate::triage::capture::{self, CaptureFlow, FlowLabel};
 use crate::triage::repro;
 use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
+use fuzz_shared::leak::{LeakDetector, LeakRule};
 use fuzz_shared::shard::{Repeat, RepeatDetector, ShardInfo};
 use fuzz_shared::{
     chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Request, ResumeRate, Role,
@@ -172,6 +173,8 @@ pub struct FindingsPolicy {
     pub down_wait: Duration,
     /// Triage new findings when the campaign ends (not `--no-triage`).
     pub triage: bool,
+    /// When the supervised server's memory growth is a finding (`--leak-limit`, `--leak-per-conn`).
+    pub leak: fuzz_shared::leak::LeakRule,
 }
 
 /// What bringing the server back after a death gave.
@@ -584,6 +587,13 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     let mut down: Option<DownRecord> = None;
     // A death recorded while keeping going: the server to restart once nothing is in flight.
     let mut restart_due: Option<DownRecord> = None;
+    // Leaks (module `fuzz_shared::leak`): the supervised server's RSS at each confirmed checkpoint
+    // feeds a detector of the server in service; a leak is recorded like a death, with its own
+    // cause (it overrides the alive server's `silent`, as a busy verdict does) and its window
+    // (the checkpoints between which the memory grew), and the server is restarted.
+    let leak_rule = c.findings.as_ref().map_or(LeakRule::default(), |f| f.leak);
+    let mut leaks = LeakDetector::new(leak_rule);
+    let mut leak_down: Option<(String, Window)> = None;
 
     // Ctrl-C or SIGTERM (a Kubernetes pod being stopped).
     let ctrl_c = interrupt::interrupted();
@@ -598,7 +608,12 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             at_down = Some(ep.flights());
         }
         if server_down && down.is_none() && restart_due.is_none() {
-            let window = Window { from: last_cp, end: next_seq, server_from: (server_since, server_since_cid) };
+            let (leak_cause, leak_window) = leak_down.take().unzip();
+            let window = leak_window.unwrap_or(Window {
+                from: last_cp,
+                end: next_seq,
+                server_from: (server_since, server_since_cid),
+            });
             let flights = at_down.take().unwrap_or_else(|| ep.flights());
             let record = record_down(
                 c,
@@ -608,7 +623,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 flights,
                 window,
                 pacer.concurrency(),
-                busy_down.take(),
+                busy_down.take().or(leak_cause),
             )
             .await?;
             // Connections the dead server refused are its window too: not run again.
@@ -740,6 +755,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             last_cp = (next_seq, next_cid);
             server_since = next_seq;
             server_since_cid = next_cid;
+            leaks = LeakDetector::new(leak_rule);
         }
 
         // Launch what may be launched. A health probe (wanted or running) pauses launching, so a
@@ -1013,6 +1029,15 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                         progress.checkpoint(seq, cid, rss);
                         last_cp = (seq, cid);
                         pending_cps.pop_front();
+                        if let Some(leak) = rss.and_then(|kb| leaks.on_checkpoint(seq, kb)) {
+                            let cause = leak.cause();
+                            progress.println(&format!("{cause}: a leak finding; the server is restarted"));
+                            let from = (leak.from.seq, chain::nth(c.start_cid, leak.from.seq - c.start_seq));
+                            leak_down = Some((cause, Window { from, end: leak.to.seq, server_from: (server_since, server_since_cid) }));
+                            server_down = true;
+                            stopping = true;
+                            cancel_tx.send_replace(true);
+                        }
                     }
                     ProbeKind::Health { .. } => tracing::info!("server answered the probe: the failures were the connections'"),
                     ProbeKind::Final { .. } | ProbeKind::Ready { .. } => {}
@@ -1108,7 +1133,8 @@ struct Window {
 
 /// Records a death of the server: how it died (waiting a moment for a dying server's report),
 /// the crash capture of the flight recorder's connections at that moment, `server_down` with
-/// the commands that restart and bisect, and, for a campaign, the finding it is.
+/// the commands that restart and bisect, and, for a campaign, the finding it is. `busy_down`:
+/// why a server still alive was called down (busy, or a leak), its cause unless it exited.
 #[allow(clippy::too_many_arguments)]
 async fn record_down(
     c: &CampaignConfig,
@@ -1134,6 +1160,16 @@ async fn record_down(
     // (the one in force when the server went down: `auto`'s too is a number then).
     let bisect = (!c.replay && window.end > seq)
         .then(|| repro::bisect_command(&c.argv, seq, &cid, window.end - seq, concurrency));
+    // A leak's bisect looks for the connections that grow a fresh server's memory.
+    let leak_kb = busy_down.as_deref().and_then(fuzz_shared::leak::trial_threshold_of_cause);
+    let bisect = match (bisect, leak_kb) {
+        (Some(_), Some(kb)) => {
+            let mut argv = repro::bisect_argv(&c.argv, seq, &cid, window.end - seq, concurrency);
+            argv.splice(2..2, ["--leak".to_string(), format!("{kb}K")]);
+            Some(repro::command_line(&argv))
+        }
+        (bisect, _) => bisect,
+    };
     let mut death = watch.death().await;
     if let Some(why) = busy_down {
         // Alive but refusing: unless it exited meanwhile, that is the cause.

@@ -170,6 +170,37 @@ pub async fn run(config: CampaignConfig, server: Option<&ServerCmd>) -> anyhow::
     result
 }
 
+/// What a run measured of its supervised server's resident memory (KiB): once it answered its
+/// start-up probe, and after the campaign's connections ended. `None` where there was no
+/// process to read (not supervised, or it died).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RssAround {
+    pub before_kb: Option<u64>,
+    pub after_kb: Option<u64>,
+}
+
+impl RssAround {
+    /// How much the memory grew, when both ends were measured.
+    pub fn growth_kb(&self) -> Option<u64> {
+        Some(self.after_kb?.saturating_sub(self.before_kb?))
+    }
+}
+
+/// [`run`], measuring the server's resident memory before and after the campaign (a leak
+/// bisection's trial, module `crate::triage::bisect`).
+pub async fn run_measuring_rss(
+    config: CampaignConfig,
+    server: Option<&ServerCmd>,
+) -> anyhow::Result<(CampaignResult, RssAround)> {
+    let mut sut = ServerUnderTest::start(&config, server).await?;
+    let config = CampaignConfig { startup: sut.startup, ..config };
+    let before_kb = sut.watch().rss_kb();
+    let result = campaign::run(config, sut.watch()).await;
+    let after_kb = sut.watch().rss_kb();
+    sut.stop().await;
+    Ok((result?, RssAround { before_kb, after_kb }))
+}
+
 /// The server a command works against: started and supervised (`--server-cmd`), or running
 /// elsewhere; either way it answered a clean probe before [`ServerUnderTest::start`] returned.
 pub struct ServerUnderTest {

@@ -8,6 +8,11 @@
 //! server's stderr report, the crash capture, and once triaged ([`triage`]) the culprit, its
 //! smallest set of decisions and a `reproduce.sh` that takes a fresh server down.
 //!
+//! A supervised server whose resident memory grows past the campaign's leak rule
+//! ([`fuzz_shared::leak`]) is recorded the same way, as a death with the cause `leak: ...` (kind
+//! `leak`), and restarted; its window is the checkpoints between which the memory grew, and
+//! `crate::triage::bisect::run_leak` bisects it.
+//!
 //! - [`record`]: what a finding is, as `finding.json` holds it;
 //! - [`store`]: the findings directory: dedupe by signature, folders, counts;
 //! - [`triage`]: for each new finding, by itself: bisect the window to the culprit CID, then

@@ -83,14 +83,18 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
     }
     // The campaign's --log is its own; the triage logs into the finding's folder.
     let campaign = repro::without_options(&finding.campaign, &["--log"]);
-    let (verdict, job, argv) = bisect_stretch(
-        &campaign,
-        (w.window_seq, &w.window_cid),
-        w.window_len(),
-        w.concurrency,
-        &dir.join("bisect.jsonl"),
-    )
-    .await?;
+    // A leak's trials "kill" when the fresh server's memory grows past a threshold of the leak's
+    // own (module `fuzz_shared::leak`); a death's when the server goes down.
+    let leak_kb = (finding.signature.kind == "leak").then(|| {
+        w.cause
+            .as_deref()
+            .and_then(fuzz_shared::leak::trial_threshold_of_cause)
+            .unwrap_or(fuzz_shared::leak::SLOPE_FLOOR_KB)
+    });
+    let bisect_log = dir.join("bisect.jsonl");
+    let (verdict, job, argv) =
+        bisect_stretch(&campaign, (w.window_seq, &w.window_cid), w.window_len(), w.concurrency, &bisect_log, leak_kb)
+            .await?;
     triage.trials += verdict.1;
     let mut verdict = verdict.0;
     let (mut job, mut argv) = (job, argv);
@@ -104,7 +108,9 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
                     w.window_end - seq
                 );
                 let history = dir.join("bisect-history.jsonl");
-                let again = bisect_stretch(&campaign, (seq, &cid), w.window_end - seq, w.concurrency, &history).await?;
+                let again =
+                    bisect_stretch(&campaign, (seq, &cid), w.window_end - seq, w.concurrency, &history, leak_kb)
+                        .await?;
                 triage.trials += again.0 .1;
                 (verdict, job, argv) = (again.0 .0, again.1, again.2);
             }
@@ -117,8 +123,20 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
             triage.detail = format!("connection seq {seq} (cid {cid}) alone kills a fresh server");
             triage.culprit_seq = Some(seq);
             triage.culprit_cid = Some(cid);
-            triage.reproduce = Some(repro::replay_command(&argv, seq, &cid));
-            minimize_culprit(&argv, (seq, &cid), dir, &mut triage).await?;
+            match leak_kb {
+                // `replay` does not measure memory: a bisect of the culprit alone does.
+                Some(kb) => {
+                    let mut one = repro::bisect_argv(&campaign, seq, &cid, 1, 1);
+                    one.splice(2..2, ["--tries".to_string(), "1".into(), "--leak".into(), format!("{kb}K")]);
+                    triage.detail =
+                        format!("{}: it grows a fresh server's memory by more than {kb} KiB", triage.detail);
+                    triage.reproduce = Some(repro::command_line(&one));
+                }
+                None => {
+                    triage.reproduce = Some(repro::replay_command(&argv, seq, &cid));
+                    minimize_culprit(&argv, (seq, &cid), dir, &mut triage).await?;
+                }
+            }
         }
         Verdict::NeedsHistory { start, count } => {
             let cid = chain::nth(job.from, start - job.from_seq);
@@ -130,7 +148,11 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
             triage.history_seq = Some(start);
             triage.history_count = Some(count);
             triage.reproduce = Some(repro::window_command(&argv, start, &cid, count, job.base.concurrency));
-            if let Some((seqs, trials)) = bisect::shrink_history(&job, start, count).await? {
+            let shrunk = match leak_kb {
+                Some(_) => None,
+                None => bisect::shrink_history(&job, start, count).await?,
+            };
+            if let Some((seqs, trials)) = shrunk {
                 triage.trials += trials;
                 triage.detail = format!(
                     "{}; {} of them, in chain order, do it: seq {}",
@@ -166,6 +188,7 @@ async fn bisect_stretch(
     count: u64,
     concurrency: usize,
     log: &std::path::Path,
+    leak_kb: Option<u64>,
 ) -> anyhow::Result<((Verdict, u32), bisect::BisectJob, Vec<String>)> {
     let mut argv = repro::bisect_argv(campaign, seq, cid, count, concurrency);
     // Bisect's --log must come before SERVER (and any `--`), so it goes right after `bisect`.
@@ -174,7 +197,11 @@ async fn bisect_stretch(
     let Job::Bisect(job) = cli.into_job(argv.clone()).map_err(|e| anyhow::anyhow!("{e}"))? else {
         anyhow::bail!("the triage's bisect command is not a bisect");
     };
-    let Some(verdict) = bisect::run(&job).await? else { anyhow::bail!("interrupted") };
+    let verdict = match leak_kb {
+        Some(kb) => bisect::run_leak(&job, kb).await?,
+        None => bisect::run(&job).await?,
+    };
+    let Some(verdict) = verdict else { anyhow::bail!("interrupted") };
     let trials = count_trial_logs(log);
     Ok(((verdict, trials), job, argv))
 }

@@ -13,13 +13,21 @@
 //! trial that ran it alone (`<log>.trial-N.crash.pcap`, or a temporary directory without `--log`)
 //! to a fresh server, and says whether that alone kills it: if so, the crash needs neither TLS
 //! randomness nor timing, and the capture is a self-contained reproducer.
+//!
+//! A **leak** is bisected the same way with another idea of a kill ([`KillCriterion`]): a trial
+//! "kills" when the fresh server's resident memory grew by more than a threshold over the
+//! trial's connections (VmRSS from the supervisor once the server answered its start-up probe,
+//! and again after the trial's connections ended). The search's assumption holds for leaks as
+//! it does for crashes: a window that holds more of the leaking connections grows the server at
+//! least as much. A single culprit is a connection that alone leaks more than the threshold; a
+//! longer window begins and ends with connections that leak, which together pass it.
 
-use crate::campaign::watch::ServerCmd;
+use crate::campaign::watch::{RssAround, ServerCmd};
 use crate::campaign::{CampaignConfig, CampaignEnd};
 use crate::cli::UsageError;
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use crate::triage::repro::{pcap_replay_command, replay_command, shell_quote, window_command, window_seqs_command};
-use crate::triage::trial::{isolated, trial_files, TrialRuns};
+use crate::triage::trial::{isolated, isolated_measuring_rss, trial_files, TrialRuns};
 use fuzz_shared::bisect::{Bisector, Verdict};
 use fuzz_shared::{chain, Cid, ConnectionPlan, FuzzState, Mode, Role};
 use std::collections::HashMap;
@@ -43,6 +51,27 @@ pub struct BisectJob {
     /// `--log`: trial N of the search logs to `<log>.trial-N` (and its server's stderr next to it).
     pub log: Option<PathBuf>,
     pub argv: Vec<String>,
+    /// `--leak SIZE` (KiB): bisect a leak, not a crash ([`KillCriterion::RssGrowth`]).
+    pub leak_kb: Option<u64>,
+}
+
+/// What counts as a trial "killing" the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillCriterion {
+    /// The server went down: it exited, or stopped answering clean probes.
+    ServerDown,
+    /// The server's resident memory grew by more than `threshold_kb` over the trial.
+    RssGrowth { threshold_kb: u64 },
+}
+
+impl KillCriterion {
+    /// The job's own: `--leak` makes it a leak bisection.
+    pub fn of(job: &BisectJob) -> Self {
+        match job.leak_kb {
+            Some(threshold_kb) => KillCriterion::RssGrowth { threshold_kb },
+            None => KillCriterion::ServerDown,
+        }
+    }
 }
 
 /// `--until`: a CID of the chain after `from` (the window ends with it), or a count of
@@ -74,6 +103,20 @@ pub fn parse_until(s: &str, from: &Cid) -> Result<u64, UsageError> {
 
 /// Runs the search; the verdict has been printed when it returns. `None`: interrupted (Ctrl-C).
 pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
+    run_with(job, KillCriterion::of(job)).await
+}
+
+/// Bisects a leak over the job's window (a leak finding's): a trial kills when a fresh server's
+/// resident memory grows by more than `threshold_kb` KiB over it, whatever `--leak` the job has.
+/// The verdict is the crash search's: [`Verdict::SingleCulprit`] is a connection that alone leaks
+/// more than the threshold, [`Verdict::NeedsHistory`] a stretch whose first and last
+/// connections leak and together pass it, [`Verdict::NotReproduced`] a window that did not.
+pub async fn run_leak(job: &BisectJob, threshold_kb: u64) -> anyhow::Result<Option<Verdict>> {
+    run_with(job, KillCriterion::RssGrowth { threshold_kb }).await
+}
+
+/// The search with `criterion` for a kill.
+pub async fn run_with(job: &BisectJob, criterion: KillCriterion) -> anyhow::Result<Option<Verdict>> {
     let mut search = Bisector::new(job.from_seq, job.count);
     let mut flaky_trials = 0;
     eprintln!(
@@ -94,6 +137,9 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
     while let Some(trial) = search.next_trial() {
         let n = search.trials() + 1;
         let mut runs = TrialRuns::default();
+        // A leak trial's largest growth, said even when it stays under the threshold: how close
+        // the clean connections came is what tells a threshold too low.
+        let mut most_grown: Option<u64> = None;
         while let Some(attempt) = runs.next_run(job.tries) {
             let mut config = job.base.clone();
             config.start_cid = chain::nth(job.from, trial.start - job.from_seq);
@@ -102,6 +148,28 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
             (config.log, config.crash_pcap) =
                 trial_files(job.log.as_deref(), captures.as_deref(), ".trial", (n, attempt, job.tries))?;
             let server = ServerCmd::new(job.server.command.clone(), job.server.start_timeout, config.log.as_deref());
+            if let KillCriterion::RssGrowth { threshold_kb } = criterion {
+                let (result, rss) = isolated_measuring_rss(config, server).await?;
+                match result.end {
+                    CampaignEnd::Interrupted => {
+                        eprintln!("bisect interrupted during trial {n}");
+                        return Ok(None);
+                    }
+                    CampaignEnd::ServerDown { death, .. } => {
+                        // A death is not a leak: its memory at the end is unknown.
+                        eprintln!(
+                            "trial {n}: the server went down ({}): counted as no leak",
+                            death.cause.as_deref().unwrap_or("stopped answering")
+                        );
+                        runs.record(None);
+                    }
+                    CampaignEnd::Done => {
+                        most_grown = most_grown.max(rss.growth_kb());
+                        runs.record(leaked(rss, threshold_kb))
+                    }
+                }
+                continue;
+            }
             let result = isolated(config, server).await?;
             match result.end {
                 CampaignEnd::ServerDown { death, crash_pcap, .. } => {
@@ -123,7 +191,14 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
             trial.end(),
             trial.count,
             if trial.count == 1 { "" } else { "s" },
-            runs.describe()
+            match criterion {
+                KillCriterion::ServerDown => runs.describe(),
+                KillCriterion::RssGrowth { .. } if runs.killed() => runs.describe_leak(),
+                KillCriterion::RssGrowth { .. } => match most_grown {
+                    Some(kb) => format!("{} (RSS grew by at most {kb} KiB)", runs.describe_leak()),
+                    None => runs.describe_leak(),
+                },
+            }
         );
         if runs.flaky() {
             flaky_trials += 1;
@@ -131,6 +206,10 @@ pub async fn run(job: &BisectJob) -> anyhow::Result<Option<Verdict>> {
         search.record(runs.killed());
     }
     let verdict = search.verdict().expect("the search ends with a verdict");
+    if let KillCriterion::RssGrowth { threshold_kb } = criterion {
+        eprintln!("{}", describe_leak(job, verdict, search.trials(), threshold_kb));
+        return Ok(Some(verdict));
+    }
     eprintln!("{}", describe(job, verdict, search.trials()));
     if flaky_trials > 0 {
         eprintln!(
@@ -244,6 +323,56 @@ async fn initial_replay_of(job: &BisectJob, seq: u64, pcap: Option<&Path>) -> an
         pcap.display(),
         pcap_replay_command(&job.argv, pcap, &cid)
     ))
+}
+
+/// Whether a trial's run leaked: its server's memory grew by more than `threshold_kb`; the
+/// growth in words if so.
+fn leaked(rss: RssAround, threshold_kb: u64) -> Option<String> {
+    let grown = rss.growth_kb()?;
+    (grown > threshold_kb).then(|| {
+        format!(
+            "RSS grew by {} KiB, from {} to {} KiB",
+            grown,
+            rss.before_kb.unwrap_or_default(),
+            rss.after_kb.unwrap_or_default()
+        )
+    })
+}
+
+/// A leak bisection's verdict in words, with the command that runs the connections again.
+fn describe_leak(job: &BisectJob, verdict: Verdict, trials: u32, threshold_kb: u64) -> String {
+    let cid_of = |seq: u64| chain::nth(job.from, seq - job.from_seq);
+    let more = format!("more than {threshold_kb} KiB");
+    match verdict {
+        Verdict::SingleCulprit { seq } => {
+            let cid = cid_of(seq);
+            format!(
+                "leak culprit after {trials} trials: seq {seq}, cid {cid}: this connection alone grows a fresh \
+                 server's resident memory by {more}.\nrun it alone (each mutation decision is printed) with:\n{}",
+                replay_command(&job.argv, seq, &cid)
+            )
+        }
+        Verdict::NeedsHistory { start, count } => {
+            let (first, last) = (cid_of(start), cid_of(start + count - 1));
+            format!(
+                "after {trials} trials: the {count} connections seq {start}..{} grow a fresh server's resident memory \
+                 by {more}, none of their shorter stretches do: seq {start} (cid {first}) and seq {} (cid {last}) \
+                 leak, and so may those between.\nrun them again with:\n{}",
+                start + count,
+                start + count - 1,
+                window_command(&job.argv, start, &first, count, job.base.concurrency)
+            )
+        }
+        Verdict::NotReproduced => format!(
+            "leak not reproduced: the whole window (seq {}..{}, {} connections) grew a fresh server's resident \
+             memory by no {more} in {} run(s). The leak may need connections before --from {}, or a lower --leak",
+            job.from_seq,
+            job.from_seq + job.count,
+            job.count,
+            job.tries,
+            job.from
+        ),
+    }
 }
 
 /// The verdict in words, with the command that reproduces it.

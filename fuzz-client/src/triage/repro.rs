@@ -26,7 +26,7 @@ const REPLACED: [&str; 6] = ["--start-cid", "--start-seq", "--resume-from", "--c
 /// Options of a campaign that `bisect` does not take, or sets itself (all take a value;
 /// `--no-progress` is a flag, dropped separately). `--log` stays: bisect's trial logs go next to
 /// the run's (`<log>.trial-N`).
-const CAMPAIGN_ONLY: [&str; 14] = [
+const CAMPAIGN_ONLY: [&str; 16] = [
     "--only-seqs",
     "--shard",
     "--shards",
@@ -41,12 +41,14 @@ const CAMPAIGN_ONLY: [&str; 14] = [
     "--findings",
     "--max-findings",
     "--down-wait",
+    "--leak-limit",
+    "--leak-per-conn",
 ];
 /// A campaign's own flags (no value), dropped with [`CAMPAIGN_ONLY`].
 const CAMPAIGN_FLAGS: [&str; 2] = ["--no-progress", "--no-triage"];
 /// Options of `bisect` that mean nothing to the command reproducing its verdict (all take a
 /// value). `--log` is dropped too: the reproduction should not append to bisect's trial logs.
-const BISECT_ONLY: [&str; 5] = ["--from", "--from-seq", "--until", "--tries", "--log"];
+const BISECT_ONLY: [&str; 6] = ["--from", "--from-seq", "--until", "--tries", "--log", "--leak"];
 
 /// Splits `args` (the command line without its program) into the arguments kept (all but the
 /// options in `drop`, with their values, in both `--opt v` and `--opt=v` forms) and the
@@ -419,6 +421,9 @@ mod tests {
             "run.jsonl",
             "--idle-ms",
             "800",
+            "--leak-limit",
+            "256M",
+            "--leak-per-conn=4K",
             "--server-cmd",
             "srv --port 1",
             "127.0.0.1:4433",
@@ -492,6 +497,8 @@ mod tests {
             "--from-seq=100",
             "--until",
             "300",
+            "--leak",
+            "4M",
             "--tries",
             "2",
             "--concurrency",

@@ -3,6 +3,7 @@
 //!
 //! - [`isolated`] runs one trial's campaign ([`watch::run`], which starts the server) on a
 //!   runtime of its own, so nothing of it outlives the trial;
+//! - [`isolated_measuring_rss`] the same, with the server's resident memory before and after;
 //! - [`TrialRuns`] counts a trial's runs and how many killed the server;
 //! - [`trial_files`] names a trial run's log and crash capture.
 
@@ -48,6 +49,21 @@ pub async fn isolated(config: CampaignConfig, server: ServerCmd) -> anyhow::Resu
     .await?
 }
 
+/// [`isolated`], measuring the server's resident memory around the trial's connections (a leak
+/// bisection's trial).
+pub async fn isolated_measuring_rss(
+    config: CampaignConfig,
+    server: ServerCmd,
+) -> anyhow::Result<(CampaignResult, watch::RssAround)> {
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let result = runtime.block_on(watch::run_measuring_rss(config, Some(&server)));
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        result
+    })
+    .await?
+}
+
 /// The runs of one trial: `tries` runs, and as many again when they disagree, so that a crash
 /// that depends on timing shows as a kill rate ("killed in 2 of 4 runs") instead of hiding in a
 /// yes or no. A trial kills the server if any run did.
@@ -82,6 +98,14 @@ impl TrialRuns {
 
     pub fn flaky(&self) -> bool {
         self.killed() && (self.kills.len() as u32) < self.runs
+    }
+
+    /// [`Self::describe`] for a leak bisection, whose runs "kill" by growing the server's memory.
+    pub fn describe_leak(&self) -> String {
+        match self.kills.first() {
+            None => format!("no leak in {} run(s)", self.runs),
+            Some(growth) => format!("leaked in {} of {} run(s) ({growth})", self.kills.len(), self.runs),
+        }
     }
 
     pub fn describe(&self) -> String {

@@ -1,0 +1,155 @@
+//! End-to-end test of leak findings: a supervised campaign against a fuzz-server that leaks
+//! resident memory only for the packets that carry a NEW_TOKEN frame (the planted fault
+//! `leak-on-frame:new_token:<bytes>`; clients never send NEW_TOKEN, the mutation engine inserts
+//! one now and then), so only a few connections leak.
+//!
+//! - `leak_is_a_finding_and_bisect_names_a_leaking_connection`: with a small `--leak-limit`, the
+//!   campaign runs its whole `--count`, records a `leak` finding (`finding` in the log and a
+//!   folder with `finding.json` of kind `leak`, whose cause names the checkpoints between which
+//!   the memory grew), restarts the server (whose RSS starts low again) and goes on; the finding's `bisect` command (with
+//!   `--leak`) names connections whose `cid_end` shows they inserted a NEW_TOKEN frame.
+
+use fuzz_e2e::{free_udp_port, run_client, scratch_dir, server_cmd, shell, udp_port_free};
+use fuzz_shared::{Event, LogLine};
+use std::collections::HashMap;
+use std::time::Instant;
+
+const START: &str = "0123456789abcdef";
+/// Leaked per packet with a NEW_TOKEN frame: twice the least trial threshold of a leak bisect
+/// (4 MiB), so that one leaking connection is past it by far and a fresh server's own growth
+/// over a few dozen clean connections is not.
+const LEAK: &str = "leak-on-frame:new_token:8M";
+
+/// The mutated contents' operators of each connection, by seq.
+fn operators_by_seq(log: &[LogLine]) -> HashMap<u64, Vec<String>> {
+    log.iter()
+        .filter_map(|l| match &l.event {
+            Event::CidEnd { seq, mutated, .. } => Some((*seq, mutated.values().flatten().cloned().collect())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The seqs a leak bisect's verdict names (`seq N` before `, cid` or ` (cid`).
+fn named_seqs(verdict: &str) -> Vec<u64> {
+    verdict
+        .split("seq ")
+        .skip(1)
+        .filter_map(|rest| {
+            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let after = &rest[n.len()..];
+            (after.starts_with(", cid") || after.starts_with(" (cid")).then(|| n.parse().ok()).flatten()
+        })
+        .collect()
+}
+
+#[test]
+fn leak_is_a_finding_and_bisect_names_a_leaking_connection() {
+    let dir = scratch_dir("leak-finding");
+    let port = free_udp_port();
+    let addr = format!("127.0.0.1:{port}");
+    let cmd = server_cmd(addr.parse().unwrap(), &["--mode", "clean", "--planted-fault", LEAK]);
+    let log = dir.join("campaign.jsonl");
+    let started = Instant::now();
+    let run = run_client(
+        &log,
+        &[
+            "--start-cid",
+            START,
+            "--count",
+            "300",
+            "--concurrency",
+            "4",
+            "--checkpoint-every",
+            "10",
+            "--leak-limit",
+            "24M",
+            "--no-triage",
+            "--server-cmd",
+            &cmd,
+            &addr,
+        ],
+    );
+    let campaign_s = started.elapsed().as_secs_f64();
+    // Exit 3: the whole --count ran, with findings.
+    assert_eq!(run.status.code(), Some(3), "stderr:\n{}", run.stderr);
+    assert!(udp_port_free(port), "the server was stopped at the end");
+    let launched = run
+        .log
+        .iter()
+        .filter_map(|l| match l.event {
+            Event::CidStart { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert_eq!(launched, 300, "the campaign ran its whole --count");
+    let leaks: Vec<_> = run
+        .log
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::Finding { kind, cause, window_seq, window_end, dir, count, .. } if kind == "leak" => {
+                Some((cause.clone().unwrap_or_default(), *window_seq, *window_end, dir.clone(), *count))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!leaks.is_empty(), "a leak finding; stderr:\n{}", run.stderr);
+    let restarts = run.log.iter().filter(|l| matches!(l.event, Event::ServerRestarted { .. })).count();
+    assert!(restarts >= 1, "the server was restarted after the leak");
+    // The fresh server starts small again: the restart reclaimed the leaked memory.
+    let restarted_at = run.log.iter().position(|l| matches!(l.event, Event::ServerRestarted { .. })).unwrap();
+    let rss = |lines: &[LogLine]| -> Vec<u64> {
+        lines
+            .iter()
+            .filter_map(|l| match l.event {
+                Event::Checkpoint { server_rss_kb, .. } => server_rss_kb,
+                _ => None,
+            })
+            .collect()
+    };
+    let (before, after) = (rss(&run.log[..restarted_at]), rss(&run.log[restarted_at..]));
+    let (peak, fresh) = (before.iter().max().copied().unwrap(), after.first().copied().expect("checkpoints after"));
+    assert!(fresh < peak, "the fresh server's RSS {fresh} KiB is below the leaking one's {peak} KiB");
+    let (cause, from, end, folder, _) = leaks[0].clone();
+    println!(
+        "campaign: {launched} connections in {campaign_s:.1} s, {} leak finding(s) ({restarts} restart(s)); first: \
+         {cause}, window seq {from}..{end}",
+        leaks.len()
+    );
+    assert!(cause.starts_with("leak: RSS grew from "), "{cause}");
+    assert!(cause.contains(&format!("between checkpoints #{from} and #{end}")), "{cause}");
+    assert!(end > from && from % 10 == 0 && end % 10 == 0, "the window is between checkpoints: {from}..{end}");
+
+    // The finding's folder: finding.json of kind leak, with a bisect command for the leak.
+    let folder = std::path::PathBuf::from(folder.expect("the finding's folder"));
+    let finding: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("finding.json")).expect("finding.json")).unwrap();
+    assert_eq!(finding["signature"]["kind"], "leak", "{finding}");
+    assert!(folder.starts_with(dir.join("campaign.jsonl.findings")), "{}", folder.display());
+    let bisect = finding["bisect"].as_str().expect("a bisect command").to_string();
+    assert!(bisect.contains(" bisect --leak "), "{bisect}");
+    assert!(bisect.contains(&format!("--from-seq {from} --until {}", end - from)), "{bisect}");
+
+    // The leak's bisection names connections that inserted a NEW_TOKEN frame.
+    let started = Instant::now();
+    let out = shell(&format!("{bisect} --tries 1"));
+    let bisect_s = started.elapsed().as_secs_f64();
+    println!("{}", out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a culprit was found; stderr:\n{}", out.stderr);
+    assert!(udp_port_free(port), "every trial's server was stopped");
+    let verdict = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("leak culprit after") || (l.starts_with("after ") && l.contains("resident memory")))
+        .expect("a leak verdict");
+    let named = named_seqs(verdict);
+    assert!(!named.is_empty(), "{verdict}");
+    let ops = operators_by_seq(&run.log);
+    for seq in &named {
+        let of = ops.get(seq).cloned().unwrap_or_default();
+        assert!(of.iter().any(|o| o == "insert:new_token"), "seq {seq} leaks, so it sent NEW_TOKEN: {of:?}");
+    }
+    let trials = out.stderr.lines().filter(|l| l.starts_with("trial ")).count();
+    println!("leak bisect: window seq {from}..{end}, {trials} trials in {bisect_s:.1} s, names seq {named:?}");
+}
