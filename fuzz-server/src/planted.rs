@@ -13,10 +13,17 @@
 //!   may span several Initial packets (post-quantum shares make it ~1.5 KB), so each connection's
 //!   Initial crypto stream is reassembled ([`fuzz_s2n_glue::crypto_stream::FirstMessage`]) and checked once it holds the whole
 //!   message ([`bad_key_share`]).
+//! - `abort-on-retire-prior-to`: aborts when a received NEW_CONNECTION_ID frame has a Retire
+//!   Prior To above 0 (RFC 9000 §19.15), like a server whose connection-ID bookkeeping asserts
+//!   when its peer asks it to retire connection IDs (§5.1.2: "An endpoint can request that its
+//!   peer retire connection IDs by sending a NEW_CONNECTION_ID frame with an increased Retire
+//!   Prior To field"). Clean s2n-quic clients trip it: once the handshake is confirmed they
+//!   rotate away from their handshake connection ID with Retire Prior To 1 (fuzz-client
+//!   `--handshake-cid-rotation off` does not).
 //! - `leak:<bytes>`: leak that much memory for every connection the server creates, written to so
 //!   that it is resident (and shows in VmRSS), never freed.
 
-use fuzz_s2n_glue::crypto_stream::first_frame_of;
+use fuzz_s2n_glue::crypto_stream::{first_frame_of, retiring_new_connection_id};
 use fuzz_shared::mutate::tls::{ext, group, msg, read_be, Layout};
 use std::fmt;
 use std::str::FromStr;
@@ -27,6 +34,7 @@ pub enum PlantedFault {
     AbortOnFrame(FrameTypes),
     HangOnFrame(FrameTypes),
     AbortOnBadKeyShare,
+    AbortOnRetirePriorTo,
     Leak(usize),
 }
 
@@ -112,7 +120,8 @@ impl FromStr for FrameTypes {
 }
 
 /// The fault specs, for error messages.
-const FAULT_SPECS: &str = "abort-on-frame:<type>, hang-on-frame:<type>, abort-on-bad-key-share or leak:<bytes>";
+const FAULT_SPECS: &str =
+    "abort-on-frame:<type>, hang-on-frame:<type>, abort-on-bad-key-share, abort-on-retire-prior-to or leak:<bytes>";
 
 impl FromStr for PlantedFault {
     type Err = String;
@@ -130,6 +139,10 @@ impl FromStr for PlantedFault {
             ("abort-on-bad-key-share", None) => Ok(PlantedFault::AbortOnBadKeyShare),
             ("abort-on-bad-key-share", Some(arg)) => {
                 Err(format!("abort-on-bad-key-share takes no argument (got {arg:?})"))
+            }
+            ("abort-on-retire-prior-to", None) => Ok(PlantedFault::AbortOnRetirePriorTo),
+            ("abort-on-retire-prior-to", Some(arg)) => {
+                Err(format!("abort-on-retire-prior-to takes no argument (got {arg:?})"))
             }
             ("leak", Some(arg)) => {
                 let bytes = parse_size(arg).ok_or_else(|| {
@@ -166,6 +179,7 @@ impl fmt::Display for PlantedFault {
             PlantedFault::AbortOnFrame(t) => write!(f, "abort-on-frame:{t}"),
             PlantedFault::HangOnFrame(t) => write!(f, "hang-on-frame:{t}"),
             PlantedFault::AbortOnBadKeyShare => write!(f, "abort-on-bad-key-share"),
+            PlantedFault::AbortOnRetirePriorTo => write!(f, "abort-on-retire-prior-to"),
             PlantedFault::Leak(bytes) => write!(f, "leak:{bytes}"),
         }
     }
@@ -177,6 +191,7 @@ pub struct Faults {
     pub abort_on: Vec<FrameTypes>,
     pub hang_on: Vec<FrameTypes>,
     pub abort_on_bad_key_share: bool,
+    pub abort_on_retire_prior_to: bool,
     pub leak_per_connection: usize,
 }
 
@@ -188,6 +203,7 @@ impl Faults {
                 PlantedFault::AbortOnFrame(t) => out.abort_on.push(t.clone()),
                 PlantedFault::HangOnFrame(t) => out.hang_on.push(t.clone()),
                 PlantedFault::AbortOnBadKeyShare => out.abort_on_bad_key_share = true,
+                PlantedFault::AbortOnRetirePriorTo => out.abort_on_retire_prior_to = true,
                 PlantedFault::Leak(bytes) => out.leak_per_connection += bytes,
             }
         }
@@ -196,7 +212,10 @@ impl Faults {
 
     /// Whether any fault looks at received packets.
     pub fn inspects_received(&self) -> bool {
-        !self.abort_on.is_empty() || !self.hang_on.is_empty() || self.abort_on_bad_key_share
+        !self.abort_on.is_empty()
+            || !self.hang_on.is_empty()
+            || self.abort_on_bad_key_share
+            || self.abort_on_retire_prior_to
     }
 
     /// Aborts the process, or hangs the calling thread forever, if `payload` (the cleartext
@@ -204,6 +223,15 @@ impl Faults {
     /// no lock the rest of the process needs (the registry's): a hung endpoint must still let the
     /// server shut down on SIGTERM.
     pub fn check_received(&self, payload: &mut [u8]) {
+        if self.abort_on_retire_prior_to {
+            if let Some((seq, retire_prior_to)) = retiring_new_connection_id(payload) {
+                eprintln!(
+                    "fuzz-server: PLANTED FAULT: received NEW_CONNECTION_ID (sequence {seq}) with Retire Prior To \
+                     {retire_prior_to}, aborting on purpose"
+                );
+                std::process::abort();
+            }
+        }
         if self.abort_on.is_empty() && self.hang_on.is_empty() {
             return;
         }
@@ -349,7 +377,16 @@ mod tests {
         assert_eq!(f, PlantedFault::AbortOnBadKeyShare);
         assert_eq!(f.to_string(), "abort-on-bad-key-share");
         // Every canonical form parses back to the same fault.
-        for spec in ["abort-on-frame:stream", "hang-on-frame:0x07", "abort-on-bad-key-share", "leak:1024"] {
+        let f: PlantedFault = "abort-on-retire-prior-to".parse().unwrap();
+        assert_eq!(f, PlantedFault::AbortOnRetirePriorTo);
+        assert!(Faults::new(&[f]).inspects_received());
+        for spec in [
+            "abort-on-frame:stream",
+            "hang-on-frame:0x07",
+            "abort-on-bad-key-share",
+            "abort-on-retire-prior-to",
+            "leak:1024",
+        ] {
             let f: PlantedFault = spec.parse().unwrap();
             assert_eq!(f.to_string().parse::<PlantedFault>().unwrap(), f, "{spec}");
         }
@@ -385,6 +422,7 @@ mod tests {
             "abort-on-bad-key-share:",
             "abort-on-bad-key-share:x25519",
             "abort-on-bad-key-shares",
+            "abort-on-retire-prior-to:1",
             "crash:now",
             "crash",
         ] {

@@ -17,6 +17,21 @@ pub fn first_frame_of(payload: &mut [u8], wanted: impl Fn(u64) -> bool) -> Optio
     walk_frames(payload, |t, _| wanted(t).then_some(t))
 }
 
+/// The first NEW_CONNECTION_ID frame in `payload` whose Retire Prior To is above 0: its
+/// sequence number and Retire Prior To. RFC 9000 §19.15: "Retire Prior To: A variable-length
+/// integer indicating which connection IDs should be retired"; §5.1.2: "An endpoint can request
+/// that its peer retire connection IDs by sending a NEW_CONNECTION_ID frame with an increased
+/// Retire Prior To field." s2n-quic's client does so once the handshake is confirmed, to retire
+/// the connection ID it used during the handshake.
+pub fn retiring_new_connection_id(payload: &mut [u8]) -> Option<(u64, u64)> {
+    walk_frames(payload, |_, frame| match frame {
+        Some(FrameMut::NewConnectionId(f)) if f.retire_prior_to.as_u64() > 0 => {
+            Some((f.sequence_number.as_u64(), f.retire_prior_to.as_u64()))
+        }
+        _ => None,
+    })
+}
+
 /// Walks the frames of a received packet's payload with s2n-quic's own decoder, calling `visit`
 /// with each frame's type and the frame (`None` for the first frame that does not decode, where
 /// the walk stops: s2n-quic will close the connection over it anyway). Stops at the first
