@@ -43,7 +43,8 @@ use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
 use fuzz_shared::shard::{Repeat, RepeatDetector, ShardInfo};
 use fuzz_shared::{
-    chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Request, ResumeRate, Role,
+    chain, Cid, ClientKnobs, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Request, ResumeRate,
+    Role,
 };
 use pacing::{Busyness, ConcurrencySetting, Limits, Pacer};
 use std::collections::{HashMap, VecDeque};
@@ -118,6 +119,10 @@ pub struct CampaignConfig {
     pub mode: Mode,
     /// The share of plans that resume a session: an input of the derivation (`--resume-rate`).
     pub resume_rate: ResumeRate,
+    /// What the client's own stack does on every connection (`--handshake-cid-rotation`, ...):
+    /// like the resume rate, it changes what every connection sends (module
+    /// [`fuzz_shared::knobs`]).
+    pub knobs: ClientKnobs,
     pub alpn: String,
     /// `/N` must get exactly N bytes (`--expect-sizes`).
     pub expect_sizes: bool,
@@ -500,6 +505,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         resume_rate: Some(c.resume_rate),
         shard: c.shard,
         pacing: Some(pacing_state(&pacer, limits, &probe_times, &ep)),
+        client_knobs: Some(c.knobs),
     })?;
     if !c.quiet {
         tracing::info!(
@@ -517,6 +523,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         );
         if let Some(s) = &c.shard {
             tracing::info!("shard {} of campaign {} (its chain starts at {})", s.spec(), s.root, s.start_cid);
+        }
+        let knobs = c.knobs.changed();
+        if !knobs.is_empty() {
+            tracing::info!("client knobs: {} (what every connection's own stack does)", knobs.join(", "));
         }
         tracing::warn!(
         "0-RTT is not implemented by s2n-quic/s2n-tls: plans that ask for it run without it (counted in the summary)"
@@ -1328,6 +1338,7 @@ fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
         handshake_cap: c.timeouts.cap,
         initial_rtt: c.initial_rtt,
         expect_sizes: c.expect_sizes,
+        knobs: c.knobs,
     })
 }
 
