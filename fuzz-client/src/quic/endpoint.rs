@@ -335,6 +335,23 @@ impl s2n_quic::provider::event::Subscriber for Subscriber {
         }
     }
 
+    fn on_frame_sent(&mut self, context: &mut EventContext, _meta: &ConnectionMeta, event: &events::FrameSent) {
+        // A probe's handshake CID rotation (RFC 9000 §5.1.2), for the hint when clean traffic
+        // kills the server (`ConnStats::silent_after_retiring`). Chain connections skip it: a
+        // lock per frame sent is not free.
+        let Some(conn) = context.conn.as_ref().filter(|c| c.seq == crate::quic::connection::OFF_CHAIN_SEQ) else {
+            return;
+        };
+        if let events::Frame::NewConnectionId { sequence_number, retire_prior_to, .. } = &event.frame {
+            if *retire_prior_to > 0 {
+                let mut stats = conn.stats.lock().expect("stats");
+                if stats.retiring.is_none() {
+                    stats.retiring = Some((*sequence_number, *retire_prior_to, std::time::Instant::now()));
+                }
+            }
+        }
+    }
+
     fn on_connection_closed(
         &mut self,
         context: &mut EventContext,
