@@ -984,6 +984,50 @@ mod tests {
     }
 
     #[test]
+    fn client_knobs_default_as_before_and_resume_from_takes_them_from_the_log() {
+        let c = args(&["127.0.0.1:4433"]).unwrap();
+        assert_eq!(c.knobs, ClientKnobs::default());
+        assert!(c.knobs.handshake_cid_rotation && c.knobs.cid_len == 16 && !c.knobs.path_mtu_probing);
+        let c = args(&["127.0.0.1:4433", "--handshake-cid-rotation", "off", "--client-cid-len", "8"]).unwrap();
+        assert_eq!(c.knobs, ClientKnobs { handshake_cid_rotation: false, cid_len: 8, path_mtu_probing: false });
+        assert!(args(&["127.0.0.1:4433", "--client-cid-len", "3"]).is_err(), "s2n-quic's minimum is 4");
+        assert!(args(&["127.0.0.1:4433", "--client-cid-len", "21"]).is_err(), "RFC 9000 §17.2: at most 20");
+        assert!(args(&["127.0.0.1:4433", "--path-mtu-probing", "maybe"]).is_err());
+
+        // A log whose run turned rotation off: a --resume-from run does too, and says so in the
+        // command line it logs (its own restarts keep it); a different knob is refused.
+        let log = std::env::temp_dir().join(format!("knobs-resume-{}.jsonl", std::process::id()));
+        let knobs = ClientKnobs { handshake_cid_rotation: false, ..Default::default() };
+        let mut w = fuzz_shared::LogWriter::new(std::fs::File::create(&log).unwrap(), fuzz_shared::Role::Client);
+        w.write(fuzz_shared::Event::RunStart {
+            start_cid: Some("0123456789abcdef".parse().unwrap()),
+            start_seq: 0,
+            target: "127.0.0.1:4433".into(),
+            mode: Mode::Fuzz,
+            derivation: fuzz_shared::chain::DERIVATION.into(),
+            version: "0".into(),
+            args: vec![],
+            planted_faults: vec![],
+            resume_rate: None,
+            shard: None,
+            pacing: None,
+            client_knobs: Some(knobs),
+        })
+        .unwrap();
+        drop(w);
+        let path = log.to_str().unwrap();
+        let c = args(&["127.0.0.1:4433", "--resume-from", path]).unwrap();
+        assert_eq!(c.knobs, knobs);
+        let line = c.argv.join(" ");
+        assert!(line.contains("--handshake-cid-rotation off") && line.contains("--client-cid-len 16"), "{line}");
+        let c = args(&["127.0.0.1:4433", "--resume-from", path, "--handshake-cid-rotation", "off"]).unwrap();
+        assert_eq!(c.knobs, knobs);
+        let err = args(&["127.0.0.1:4433", "--resume-from", path, "--handshake-cid-rotation", "on"]).unwrap_err();
+        assert!(err.0.contains("handshake CID rotation off") && err.0.contains("must keep them"), "{err}");
+        let _ = std::fs::remove_file(&log);
+    }
+
+    #[test]
     fn good_arguments() {
         let c = args(&["127.0.0.1:4433", "--start-cid", "0123456789ABCDEF", "--count", "5"]).unwrap();
         assert_eq!(c.start_cid.to_hex(), "0123456789abcdef");
