@@ -11,6 +11,8 @@
 //!   and suggests `--handshake-cid-rotation off`. Run again with `--client-cid-len 8`, the
 //!   capture shows the probe's Initial packets with an 8-byte Source Connection ID instead of
 //!   16 (tshark; skipped loudly without it), and the restart command keeps the knob.
+//! - `a_server_that_never_starts_is_still_bad_input`: a server command that exits at once with
+//!   an exit status (a bad option), having answered nothing, is bad input as before (exit 2).
 //! - `rotation_off_runs_the_whole_campaign_past_it`: the same server, planted to abort on
 //!   NEW_TOKEN too, and a campaign of 300 connections with `--handshake-cid-rotation off`: it
 //!   runs its whole count through the server's deaths, finds the NEW_TOKEN abort, and no finding
@@ -157,6 +159,24 @@ fn clean_traffic_that_kills_the_server_is_a_finding() {
         assert!(!default.is_empty() && default.iter().all(|l| l == "16"), "{default:?}");
         assert!(!short.is_empty() && short.iter().all(|l| l == "8"), "{short:?}");
     }
+}
+
+/// A server command that exits at once (a bad option) never met clean traffic: still bad input.
+#[test]
+fn a_server_that_never_starts_is_still_bad_input() {
+    let dir = scratch_dir("knobs-never-starts");
+    let addr = loopback();
+    let cmd = server_cmd(addr, &["--no-such-option"]);
+    let findings_dir = dir.join("findings");
+    let findings_s = findings_dir.display().to_string();
+    let addr_s = addr.to_string();
+    let run = run_client(
+        &dir.join("client.jsonl"),
+        &["--count", "5", "--no-progress", "--findings", &findings_s, "--server-cmd", &cmd, &addr_s],
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("before answering a clean probe"), "{}", run.stderr);
+    assert!(findings(&findings_dir).is_empty(), "no finding");
 }
 
 #[test]

@@ -230,6 +230,12 @@ pub trait ServerWatch: Send {
     }
 }
 
+/// [`StartDeath::killed_by_clean_traffic`]: `answered` (the server sent the probes something),
+/// `cause` how it died ([`supervise::describe_exit`]).
+fn clean_traffic_killed(answered: bool, cause: Option<&str>) -> bool {
+    answered || cause.is_some_and(|c| c.starts_with("killed by signal"))
+}
+
 /// A server that died of a clean start-up probe: clean traffic kills it.
 pub struct StartDeath {
     /// The probe that was running when it died (from the probe domain, never fuzzed).
@@ -240,6 +246,14 @@ pub struct StartDeath {
 }
 
 impl StartDeath {
+    /// Whether the probes' traffic is what killed the server, rather than a server that never
+    /// started (a bad option, a busy port): it answered a probe before it died, or it died of a
+    /// signal (a crash on the first ClientHello it received) rather than with an exit status.
+    pub fn killed_by_clean_traffic(&self, cause: Option<&str>) -> bool {
+        let answered = self.flights.0.iter().any(|f| f.meta.stats.lock().expect("stats").received > 0);
+        clean_traffic_killed(answered, cause)
+    }
+
     /// What the probe's own stack did that the server may have tripped on, as a knob that
     /// avoids it: a probe whose last exchange was its handshake CID rotation (a NEW_CONNECTION_ID
     /// with Retire Prior To > 0, RFC 9000 §5.1.2), after which the server sent nothing. Read
@@ -1551,5 +1565,21 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_never_started_is_not_killed_by_clean_traffic() {
+        // It answered a probe, then died: the probes' traffic did it, however it died.
+        assert!(clean_traffic_killed(true, Some("killed by signal 6 (SIGABRT)")));
+        assert!(clean_traffic_killed(true, Some("exit status 1")));
+        // Nothing answered: a crash on the first ClientHello, or a server that never started.
+        assert!(clean_traffic_killed(false, Some("killed by signal 11 (SIGSEGV)")));
+        assert!(!clean_traffic_killed(false, Some("exit status 2")), "a bad option or a busy port");
+        assert!(!clean_traffic_killed(false, None));
     }
 }

@@ -221,18 +221,21 @@ impl ServerUnderTest {
                 startup = times;
                 None
             }
-            // Clean traffic kills it: a campaign's finding (it records findings), not bad input.
-            Ok((StartUp::Exited, _, Some(dead))) if config.findings.is_some() => {
-                tracing::debug!("server pid {pid} died of the clean start-up probe {}", dead.probe_cid);
-                watched.start_death = Some(dead);
-                return Ok(Self { watched: Some(watched), unwatched: Unwatched, startup });
-            }
-            Ok((StartUp::Exited, _, _)) => {
+            Ok((StartUp::Exited, _, dead)) => {
                 let death = watched.death().await;
-                Some(format!(
-                    "the server command exited ({}) before answering a clean probe",
-                    death.cause.unwrap_or_default()
-                ))
+                match dead {
+                    // Clean traffic kills it: a campaign's finding (it records findings), not
+                    // bad input.
+                    Some(dead) if config.findings.is_some() && dead.killed_by_clean_traffic(death.cause.as_deref()) => {
+                        tracing::debug!("server pid {pid} died of the clean start-up probe {}", dead.probe_cid);
+                        watched.start_death = Some(dead);
+                        return Ok(Self { watched: Some(watched), unwatched: Unwatched, startup });
+                    }
+                    _ => Some(format!(
+                        "the server command exited ({}) before answering a clean probe",
+                        death.cause.unwrap_or_default()
+                    )),
+                }
             }
             Ok((StartUp::Silent, _, _)) => Some(format!(
                 "the server command did not start answering within {} s (at {})",
