@@ -14,7 +14,7 @@ use crate::triage::bisect::{self, BisectJob};
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use crate::triage::minimize::MinimizeJob;
 use clap::{Parser, Subcommand, ValueEnum};
-use fuzz_shared::{cid, Cid, Mode, ResumeRate};
+use fuzz_shared::{cid, Cid, ClientKnobs, Mode, ResumeRate};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -448,6 +448,97 @@ pub struct ConnArgs {
     /// INTERNAL_ERROR or a wrong answer (at most max(N, 300) of these).
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "qlog_dir")]
     pub qlog_keep: usize,
+
+    /// Client knob (default on, as s2n-quic does): once the handshake is confirmed, retire the
+    /// connection ID used during the handshake with a NEW_CONNECTION_ID whose Retire Prior To is
+    /// 1 (RFC 9000 §5.1.2). `off` keeps it, for a server that trips on every clean connection's
+    /// rotation. Changes what every connection sends: restarts keep it, --resume-from takes it
+    /// from the log.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub handshake_cid_rotation: Option<OnOff>,
+
+    /// Client knob (default 16, s2n-quic's): the length of the connection IDs the client issues
+    /// (its Source Connection ID and its NEW_CONNECTION_ID frames; RFC 9000 §5.1), 4 to 20. The
+    /// ODCID stays the chain's 8-byte CID.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u8).range(4..=20))]
+    pub client_cid_len: Option<u8>,
+
+    /// Client knob (default off): path MTU discovery (RFC 9000 §14.3, DPLPMTUD of RFC 8899),
+    /// PING+PADDING probes up to 1500-byte packets after the handshake. Off keeps every
+    /// datagram at the 1200-byte minimum; on, the probes take packet numbers at times that depend
+    /// on timing, so replays agree less.
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub path_mtu_probing: Option<OnOff>,
+}
+
+/// A switch of the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl From<OnOff> for bool {
+    fn from(v: OnOff) -> bool {
+        v == OnOff::On
+    }
+}
+
+impl ConnArgs {
+    /// The client knobs as given, each knob absent from the command line at its default.
+    pub fn knobs(&self) -> ClientKnobs {
+        let d = ClientKnobs::default();
+        ClientKnobs {
+            handshake_cid_rotation: self.handshake_cid_rotation.map_or(d.handshake_cid_rotation, bool::from),
+            cid_len: self.client_cid_len.unwrap_or(d.cid_len),
+            path_mtu_probing: self.path_mtu_probing.map_or(d.path_mtu_probing, bool::from),
+        }
+    }
+
+    /// `--resume-from`: the knobs are the log's run's. A knob given on the command line must be
+    /// the same (a restart that changed one would not repeat the run); the others are taken from
+    /// the log and added to the logged command line, so that this run's restart keeps them.
+    fn take_knobs_from(
+        &mut self,
+        log: &std::path::Path,
+        theirs: ClientKnobs,
+        argv: &mut Vec<String>,
+    ) -> Result<(), UsageError> {
+        let ours = self.knobs();
+        let given = [
+            (self.handshake_cid_rotation.is_some(), ours.handshake_cid_rotation == theirs.handshake_cid_rotation),
+            (self.client_cid_len.is_some(), ours.cid_len == theirs.cid_len),
+            (self.path_mtu_probing.is_some(), ours.path_mtu_probing == theirs.path_mtu_probing),
+        ];
+        if given.iter().any(|&(given, same)| given && !same) {
+            let words = |k: ClientKnobs| {
+                let c = k.changed();
+                if c.is_empty() {
+                    "the default client knobs".to_string()
+                } else {
+                    c.join(", ")
+                }
+            };
+            return Err(usage(format!(
+                "the client knobs given ({}) are not those {} ran with ({}); a restart must keep them",
+                words(ours),
+                log.display(),
+                words(theirs)
+            )));
+        }
+        let missing =
+            [self.handshake_cid_rotation.is_none(), self.client_cid_len.is_none(), self.path_mtu_probing.is_none()];
+        let args = theirs.args();
+        for (i, missing) in missing.into_iter().enumerate() {
+            if missing {
+                argv.extend(args[2 * i..2 * i + 2].iter().cloned());
+            }
+        }
+        self.handshake_cid_rotation = Some(if theirs.handshake_cid_rotation { OnOff::On } else { OnOff::Off });
+        self.client_cid_len = Some(theirs.cid_len);
+        self.path_mtu_probing = Some(if theirs.path_mtu_probing { OnOff::On } else { OnOff::Off });
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -674,6 +765,7 @@ impl Args {
                         argv.extend(["--resume-rate".to_string(), point.resume_rate.to_string()]);
                     }
                 }
+                self.conn.take_knobs_from(log, point.knobs, &mut argv)?;
                 (point.cid, point.seq)
             }
             (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
@@ -929,6 +1021,7 @@ impl ConnArgs {
             crash_pcap: Some(campaign::crash_pcap_path(campaign::log_file(self.log.as_deref()))),
             mode: self.mode.into(),
             resume_rate: self.resume_rate.unwrap_or_default(),
+            knobs: self.knobs(),
             alpn: self.alpn.clone(),
             expect_sizes: self.expect_sizes,
             ca,
@@ -978,6 +1071,50 @@ mod tests {
         let parsed = Cli::try_parse_from(["fuzz-client", "report", "--text", "no-such-run.jsonl"]).unwrap();
         let err = parsed.into_job(vec![]).err().expect("an unreadable log is bad input");
         assert!(err.0.contains("no-such-run.jsonl"), "{err}");
+    }
+
+    #[test]
+    fn client_knobs_default_as_before_and_resume_from_takes_them_from_the_log() {
+        let c = args(&["127.0.0.1:4433"]).unwrap();
+        assert_eq!(c.knobs, ClientKnobs::default());
+        assert!(c.knobs.handshake_cid_rotation && c.knobs.cid_len == 16 && !c.knobs.path_mtu_probing);
+        let c = args(&["127.0.0.1:4433", "--handshake-cid-rotation", "off", "--client-cid-len", "8"]).unwrap();
+        assert_eq!(c.knobs, ClientKnobs { handshake_cid_rotation: false, cid_len: 8, path_mtu_probing: false });
+        assert!(args(&["127.0.0.1:4433", "--client-cid-len", "3"]).is_err(), "s2n-quic's minimum is 4");
+        assert!(args(&["127.0.0.1:4433", "--client-cid-len", "21"]).is_err(), "RFC 9000 §17.2: at most 20");
+        assert!(args(&["127.0.0.1:4433", "--path-mtu-probing", "maybe"]).is_err());
+
+        // A log whose run turned rotation off: a --resume-from run does too, and says so in the
+        // command line it logs (its own restarts keep it); a different knob is refused.
+        let log = std::env::temp_dir().join(format!("knobs-resume-{}.jsonl", std::process::id()));
+        let knobs = ClientKnobs { handshake_cid_rotation: false, ..Default::default() };
+        let mut w = fuzz_shared::LogWriter::new(std::fs::File::create(&log).unwrap(), fuzz_shared::Role::Client);
+        w.write(fuzz_shared::Event::RunStart {
+            start_cid: Some("0123456789abcdef".parse().unwrap()),
+            start_seq: 0,
+            target: "127.0.0.1:4433".into(),
+            mode: Mode::Fuzz,
+            derivation: fuzz_shared::chain::DERIVATION.into(),
+            version: "0".into(),
+            args: vec![],
+            planted_faults: vec![],
+            resume_rate: None,
+            shard: None,
+            pacing: None,
+            client_knobs: Some(knobs),
+        })
+        .unwrap();
+        drop(w);
+        let path = log.to_str().unwrap();
+        let c = args(&["127.0.0.1:4433", "--resume-from", path]).unwrap();
+        assert_eq!(c.knobs, knobs);
+        let line = c.argv.join(" ");
+        assert!(line.contains("--handshake-cid-rotation off") && line.contains("--client-cid-len 16"), "{line}");
+        let c = args(&["127.0.0.1:4433", "--resume-from", path, "--handshake-cid-rotation", "off"]).unwrap();
+        assert_eq!(c.knobs, knobs);
+        let err = args(&["127.0.0.1:4433", "--resume-from", path, "--handshake-cid-rotation", "on"]).unwrap_err();
+        assert!(err.0.contains("handshake CID rotation off") && err.0.contains("must keep them"), "{err}");
+        let _ = std::fs::remove_file(&log);
     }
 
     #[test]

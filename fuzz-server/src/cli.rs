@@ -88,7 +88,9 @@ pub struct Args {
     /// or a number (0x07). `hang-on-frame:<type>`: on such a frame the endpoint's thread spins
     /// forever (the process stays alive and answers nothing). `abort-on-bad-key-share` aborts
     /// when a ClientHello's key_share has an entry whose length does not fit its group, or
-    /// entries overrunning the extension (RFC 8446 §4.2.8). `leak:<bytes>` leaks that much
+    /// entries overrunning the extension (RFC 8446 §4.2.8). `abort-on-retire-prior-to` aborts
+    /// when a client's NEW_CONNECTION_ID has a Retire Prior To above 0 (RFC 9000 §5.1.2; clean
+    /// s2n-quic clients send one to rotate their handshake CID). `leak:<bytes>` leaks that much
     /// memory per connection, resident (suffixes K, M, G); `leak-on-frame:<type>:<bytes>` that
     /// much for every received packet carrying a frame of that type. Repeatable. Announced on stderr and
     /// in run_start's planted_faults.

@@ -85,6 +85,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         resume_rate: None,
         shard: None,
         pacing: None,
+        client_knobs: None,
     });
     let delays: String = [(args.delay_ms, "handshakes"), (args.answer_delay_ms, "answers")]
         .into_iter()

@@ -17,6 +17,13 @@
 //!   of that type, as a table that overflows after enough entries would: no single connection
 //!   does it, only the accumulated state of N of them (the case bisect reports as needing
 //!   history, and the triage shrinks to those N).
+//! - `abort-on-retire-prior-to`: aborts when a received NEW_CONNECTION_ID frame has a Retire
+//!   Prior To above 0 (RFC 9000 §19.15), like a server whose connection-ID bookkeeping asserts
+//!   when its peer asks it to retire connection IDs (§5.1.2: "An endpoint can request that its
+//!   peer retire connection IDs by sending a NEW_CONNECTION_ID frame with an increased Retire
+//!   Prior To field"). Clean s2n-quic clients trip it: once the handshake is confirmed they
+//!   rotate away from their handshake connection ID with Retire Prior To 1 (fuzz-client
+//!   `--handshake-cid-rotation off` does not).
 //! - `leak:<bytes>`: leak that much memory for every connection the server creates, written to so
 //!   that it is resident (and shows in VmRSS), never freed.
 //! - `leak-on-frame:<type>:<bytes>`: leak that much memory, the same way, every time a received
@@ -24,7 +31,7 @@
 //!   so that triage has culprits to find among connections that do not. The first such leak of a
 //!   process says so on stderr (once: a line per packet would crowd out a real report).
 
-use fuzz_s2n_glue::crypto_stream::first_frame_of;
+use fuzz_s2n_glue::crypto_stream::{first_frame_of, retiring_new_connection_id};
 use fuzz_shared::mutate::tls::{ext, group, msg, read_be, Layout};
 use std::fmt;
 use std::str::FromStr;
@@ -36,6 +43,7 @@ pub enum PlantedFault {
     HangOnFrame(FrameTypes),
     AbortOnBadKeyShare,
     AbortAfterFrames(FrameTypes, u32),
+    AbortOnRetirePriorTo,
     Leak(usize),
     LeakOnFrame(FrameTypes, usize),
 }
@@ -123,7 +131,8 @@ impl FromStr for FrameTypes {
 
 /// The fault specs, for error messages.
 const FAULT_SPECS: &str = "abort-on-frame:<type>, hang-on-frame:<type>, abort-after-frames:<type>:<N>, \
-                           abort-on-bad-key-share, leak:<bytes> or leak-on-frame:<type>:<bytes>";
+                           abort-on-bad-key-share, abort-on-retire-prior-to, leak:<bytes> or \
+                           leak-on-frame:<type>:<bytes>";
 
 impl FromStr for PlantedFault {
     type Err = String;
@@ -141,6 +150,10 @@ impl FromStr for PlantedFault {
             ("abort-on-bad-key-share", None) => Ok(PlantedFault::AbortOnBadKeyShare),
             ("abort-on-bad-key-share", Some(arg)) => {
                 Err(format!("abort-on-bad-key-share takes no argument (got {arg:?})"))
+            }
+            ("abort-on-retire-prior-to", None) => Ok(PlantedFault::AbortOnRetirePriorTo),
+            ("abort-on-retire-prior-to", Some(arg)) => {
+                Err(format!("abort-on-retire-prior-to takes no argument (got {arg:?})"))
             }
             ("abort-after-frames", Some(arg)) => {
                 let (types, n) = arg.rsplit_once(':').ok_or_else(|| needs("type>:<N"))?;
@@ -198,6 +211,7 @@ impl fmt::Display for PlantedFault {
             PlantedFault::HangOnFrame(t) => write!(f, "hang-on-frame:{t}"),
             PlantedFault::AbortOnBadKeyShare => write!(f, "abort-on-bad-key-share"),
             PlantedFault::AbortAfterFrames(t, n) => write!(f, "abort-after-frames:{t}:{n}"),
+            PlantedFault::AbortOnRetirePriorTo => write!(f, "abort-on-retire-prior-to"),
             PlantedFault::Leak(bytes) => write!(f, "leak:{bytes}"),
             PlantedFault::LeakOnFrame(t, bytes) => write!(f, "leak-on-frame:{t}:{bytes}"),
         }
@@ -210,6 +224,7 @@ pub struct Faults {
     pub abort_on: Vec<FrameTypes>,
     pub hang_on: Vec<FrameTypes>,
     pub abort_on_bad_key_share: bool,
+    pub abort_on_retire_prior_to: bool,
     pub leak_per_connection: usize,
     /// `abort-after-frames`: the frame types, the count, and the connections seen so far.
     pub abort_after: Vec<(FrameTypes, u32, std::collections::HashSet<u64>)>,
@@ -226,6 +241,7 @@ impl Faults {
                 PlantedFault::HangOnFrame(t) => out.hang_on.push(t.clone()),
                 PlantedFault::AbortOnBadKeyShare => out.abort_on_bad_key_share = true,
                 PlantedFault::AbortAfterFrames(t, n) => out.abort_after.push((t.clone(), *n, Default::default())),
+                PlantedFault::AbortOnRetirePriorTo => out.abort_on_retire_prior_to = true,
                 PlantedFault::Leak(bytes) => out.leak_per_connection += bytes,
                 PlantedFault::LeakOnFrame(t, bytes) => out.leak_on.push((t.clone(), *bytes)),
             }
@@ -240,6 +256,7 @@ impl Faults {
             || self.abort_on_bad_key_share
             || !self.abort_after.is_empty()
             || !self.leak_on.is_empty()
+            || self.abort_on_retire_prior_to
     }
 
     /// Counts connection `conn` for each `abort-after-frames` fault whose frame type `payload`
@@ -262,6 +279,15 @@ impl Faults {
     /// server shut down on SIGTERM.
     pub fn check_received(&self, payload: &mut [u8]) {
         self.leak_on_received(payload);
+        if self.abort_on_retire_prior_to {
+            if let Some((seq, retire_prior_to)) = retiring_new_connection_id(payload) {
+                eprintln!(
+                    "fuzz-server: PLANTED FAULT: received NEW_CONNECTION_ID (sequence {seq}) with Retire Prior To \
+                     {retire_prior_to}, aborting on purpose"
+                );
+                std::process::abort();
+            }
+        }
         if self.abort_on.is_empty() && self.hang_on.is_empty() {
             return;
         }
@@ -450,10 +476,14 @@ mod tests {
         let f: PlantedFault = "leak-on-frame:new_token:4M".parse().unwrap();
         assert_eq!(f, PlantedFault::LeakOnFrame(FrameTypes { name: Some("new_token"), first: 7, last: 7 }, 4 << 20));
         assert_eq!(f.to_string(), "leak-on-frame:new_token:4194304");
+        let f: PlantedFault = "abort-on-retire-prior-to".parse().unwrap();
+        assert_eq!(f, PlantedFault::AbortOnRetirePriorTo);
+        assert!(Faults::new(&[f]).inspects_received());
         for spec in [
             "abort-on-frame:stream",
             "hang-on-frame:0x07",
             "abort-on-bad-key-share",
+            "abort-on-retire-prior-to",
             "leak:1024",
             "abort-after-frames:0x07:2",
             "leak-on-frame:0x1a:64K",
@@ -509,6 +539,7 @@ mod tests {
             "abort-on-bad-key-share:",
             "abort-on-bad-key-share:x25519",
             "abort-on-bad-key-shares",
+            "abort-on-retire-prior-to:1",
             "crash:now",
             "crash",
         ] {

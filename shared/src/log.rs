@@ -134,6 +134,11 @@ pub enum Event {
         /// The client's pacing at the start (absent on the server).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pacing: Option<Pacing>,
+        /// What the client's own stack does on every connection (module [`crate::knobs`]);
+        /// absent on the server, and in logs written before the knobs existed, which ran with
+        /// the defaults.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_knobs: Option<crate::knobs::ClientKnobs>,
     },
     CidStart {
         seq: u64,

@@ -5,13 +5,15 @@
 //! from there with the original numbering. Without any checkpoint, the restart point is the
 //! start of the first run in the log.
 //!
-//! The restart also keeps the run's [`ResumeRate`]: which plans resume is part of the derivation.
+//! The restart also keeps the run's [`ResumeRate`]: which plans resume is part of the derivation;
+//! and its [`ClientKnobs`], which change what every connection sends.
 //!
 //! A log written under another derivation ([`crate::chain::DERIVATION`]) is refused: its CIDs
 //! would run with other plans and decisions than the ones it logged, so the "restart" would not
 //! repeat anything.
 
 use crate::cid::Cid;
+use crate::knobs::ClientKnobs;
 use crate::log::{Event, LogLine};
 use crate::plan::ResumeRate;
 use crate::seed::Role;
@@ -25,6 +27,8 @@ pub struct ResumePoint {
     pub from_checkpoint: bool,
     /// The resume rate of the run that reached it (its `run_start`; the default when absent).
     pub resume_rate: ResumeRate,
+    /// The client knobs of the run that reached it (its `run_start`; the defaults when absent).
+    pub knobs: ClientKnobs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,19 +47,27 @@ pub fn resume_point(lines: &[LogLine]) -> Result<ResumePoint, ResumeError> {
     let client = lines.iter().filter(|l| l.role == Role::Client);
     let mut point = None;
     let mut rate = ResumeRate::DEFAULT;
+    let mut knobs = ClientKnobs::default();
     for line in client {
         match &line.event {
             Event::RunStart { derivation, .. } if derivation != crate::chain::DERIVATION => {
                 return Err(ResumeError::OtherDerivation { found: derivation.clone(), ours: crate::chain::DERIVATION });
             }
-            Event::RunStart { start_cid: Some(cid), start_seq, resume_rate, .. } => {
+            Event::RunStart { start_cid: Some(cid), start_seq, resume_rate, client_knobs, .. } => {
                 rate = resume_rate.unwrap_or_default();
+                knobs = client_knobs.unwrap_or_default();
                 if point.is_none() {
-                    point = Some(ResumePoint { seq: *start_seq, cid: *cid, from_checkpoint: false, resume_rate: rate });
+                    point = Some(ResumePoint {
+                        seq: *start_seq,
+                        cid: *cid,
+                        from_checkpoint: false,
+                        resume_rate: rate,
+                        knobs,
+                    });
                 }
             }
             Event::Checkpoint { seq, cid, server_up: true, .. } => {
-                point = Some(ResumePoint { seq: *seq, cid: *cid, from_checkpoint: true, resume_rate: rate });
+                point = Some(ResumePoint { seq: *seq, cid: *cid, from_checkpoint: true, resume_rate: rate, knobs });
             }
             _ => {}
         }
@@ -89,6 +101,7 @@ mod tests {
             resume_rate,
             shard: None,
             pacing: None,
+            client_knobs: None,
         }
     }
 
@@ -99,7 +112,13 @@ mod tests {
         w.write(run_start(start)).unwrap();
         assert_eq!(
             resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap(),
-            ResumePoint { seq: 0, cid: start, from_checkpoint: false, resume_rate: ResumeRate::DEFAULT }
+            ResumePoint {
+                seq: 0,
+                cid: start,
+                from_checkpoint: false,
+                resume_rate: ResumeRate::DEFAULT,
+                knobs: ClientKnobs::default()
+            }
         );
 
         let mut w = LogWriter::new(Vec::new(), Role::Client);
@@ -126,7 +145,13 @@ mod tests {
         let lines = read_log(&w.into_inner()[..]).unwrap();
         assert_eq!(
             resume_point(&lines).unwrap(),
-            ResumePoint { seq: 50, cid: c50, from_checkpoint: true, resume_rate: ResumeRate::DEFAULT }
+            ResumePoint {
+                seq: 50,
+                cid: c50,
+                from_checkpoint: true,
+                resume_rate: ResumeRate::DEFAULT,
+                knobs: ClientKnobs::default()
+            }
         );
     }
 
@@ -148,6 +173,24 @@ mod tests {
         .unwrap();
         let point = resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap();
         assert_eq!(point.resume_rate, rate);
+    }
+
+    #[test]
+    fn the_restart_keeps_the_client_knobs_of_its_run_and_old_logs_have_the_defaults() {
+        let start = cid("0123456789abcdef");
+        let knobs = ClientKnobs { handshake_cid_rotation: false, cid_len: 8, path_mtu_probing: true };
+        let mut w = LogWriter::new(Vec::new(), Role::Client);
+        let mut first = run_start(start);
+        if let Event::RunStart { client_knobs, .. } = &mut first {
+            *client_knobs = Some(knobs);
+        }
+        w.write(first).unwrap();
+        let lines = read_log(&w.into_inner()[..]).unwrap();
+        assert_eq!(resume_point(&lines).unwrap().knobs, knobs);
+        // A line without `client_knobs`, as logs before the knobs were written.
+        let old = r#"{"ts":"2026-01-01T00:00:00.000Z","role":"client","event":"run_start","start_cid":"0123456789abcdef","target":"t","mode":"fuzz","derivation":"v2","version":"0","args":[]}"#;
+        let lines = read_log(old.as_bytes()).unwrap();
+        assert_eq!(resume_point(&lines).unwrap().knobs, ClientKnobs::default());
     }
 
     #[test]

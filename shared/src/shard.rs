@@ -316,6 +316,7 @@ mod tests {
             resume_rate: None,
             shard: Some(info),
             pacing: None,
+            client_knobs: None,
         })
         .unwrap();
         let lines = crate::log::read_log(&w.into_inner()[..]).unwrap();

@@ -44,7 +44,8 @@ use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
 use fuzz_shared::leak::{LeakDetector, LeakRule};
 use fuzz_shared::shard::{Repeat, RepeatDetector, ShardInfo};
 use fuzz_shared::{
-    chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Request, ResumeRate, Role,
+    chain, Cid, ClientKnobs, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Request, ResumeRate,
+    Role,
 };
 use pacing::{Busyness, ConcurrencySetting, Limits, Pacer};
 use std::collections::{HashMap, VecDeque};
@@ -119,6 +120,10 @@ pub struct CampaignConfig {
     pub mode: Mode,
     /// The share of plans that resume a session: an input of the derivation (`--resume-rate`).
     pub resume_rate: ResumeRate,
+    /// What the client's own stack does on every connection (`--handshake-cid-rotation`, ...):
+    /// like the resume rate, it changes what every connection sends (module
+    /// [`fuzz_shared::knobs`]).
+    pub knobs: ClientKnobs,
     pub alpn: String,
     /// `/N` must get exactly N bytes (`--expect-sizes`).
     pub expect_sizes: bool,
@@ -223,6 +228,52 @@ pub trait ServerWatch: Send {
     /// After a death: bring up a fresh server and wait until it answers a clean probe (a
     /// server that is not the client's to start: wait, up to `wait`, for someone else to).
     fn restart<'a>(&'a mut self, c: &'a CampaignConfig, wait: Duration) -> BoxFuture<'a, anyhow::Result<Restart>>;
+    /// A supervised server that died of the clean start-up probe before the campaign began
+    /// ([`watch::ServerUnderTest::start`]): taken once by the campaign, which records it as a
+    /// finding instead of running.
+    fn died_at_start(&mut self) -> Option<StartDeath> {
+        None
+    }
+}
+
+/// [`StartDeath::killed_by_clean_traffic`]: `answered` (the server sent the probes something),
+/// `cause` how it died ([`supervise::describe_exit`]).
+fn clean_traffic_killed(answered: bool, cause: Option<&str>) -> bool {
+    answered || cause.is_some_and(|c| c.starts_with("killed by signal"))
+}
+
+/// A server that died of a clean start-up probe: clean traffic kills it.
+pub struct StartDeath {
+    /// The probe that was running when it died (from the probe domain, never fuzzed).
+    pub probe_cid: Cid,
+    /// The flight recorder's connections at that moment (the start-up probes), for the crash
+    /// capture, and how many received datagrams it could attribute to none.
+    pub flights: (Vec<Flight<Arc<ConnShared>>>, u64),
+}
+
+impl StartDeath {
+    /// Whether the probes' traffic is what killed the server, rather than a server that never
+    /// started (a bad option, a busy port): it answered a probe before it died, or it died of a
+    /// signal (a crash on the first ClientHello it received) rather than with an exit status.
+    pub fn killed_by_clean_traffic(&self, cause: Option<&str>) -> bool {
+        let answered = self.flights.0.iter().any(|f| f.meta.stats.lock().expect("stats").received > 0);
+        clean_traffic_killed(answered, cause)
+    }
+
+    /// What the probe's own stack did that the server may have tripped on, as a knob that
+    /// avoids it: a probe whose last exchange was its handshake CID rotation (a NEW_CONNECTION_ID
+    /// with Retire Prior To > 0, RFC 9000 §5.1.2), after which the server sent nothing. Read
+    /// from the client's own events (what it sent, and when it last heard from the server), not
+    /// by decrypting the capture.
+    pub fn hint(&self) -> Option<String> {
+        let probe = self.flights.0.iter().find(|f| f.meta.cid == self.probe_cid)?;
+        let (seq, rpt) = probe.meta.stats.lock().expect("stats").silent_after_retiring()?;
+        Some(format!(
+            "the last thing the probe sent before the server fell silent was its handshake connection ID rotation \
+             (NEW_CONNECTION_ID sequence {seq} with Retire Prior To {rpt}, RFC 9000 §5.1.2): try \
+             --handshake-cid-rotation off"
+        ))
+    }
 }
 
 /// How the server died, as far as the client knows.
@@ -506,6 +557,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         resume_rate: Some(c.resume_rate),
         shard: c.shard,
         pacing: Some(pacing_state(&pacer, limits, &probe_times, &ep)),
+        client_knobs: Some(c.knobs),
     })?;
     if !c.quiet {
         tracing::info!(
@@ -524,9 +576,17 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         if let Some(s) = &c.shard {
             tracing::info!("shard {} of campaign {} (its chain starts at {})", s.spec(), s.root, s.start_cid);
         }
+        let knobs = c.knobs.changed();
+        if !knobs.is_empty() {
+            tracing::info!("client knobs: {} (what every connection's own stack does)", knobs.join(", "));
+        }
         tracing::warn!(
         "0-RTT is not implemented by s2n-quic/s2n-tls: plans that ask for it run without it (counted in the summary)"
     );
+    }
+
+    if let Some(dead) = watch.died_at_start() {
+        return record_start_death(c, &mut log, watch, dead).await;
     }
 
     let started = Instant::now();
@@ -1242,6 +1302,77 @@ async fn record_down(
     Ok(DownRecord { repro, bisect, death, crash_pcap, finding })
 }
 
+/// A supervised server that died of the clean start-up probe before any connection of the
+/// campaign ran: clean traffic kills it. A finding like any other ([`record_down`] with an empty
+/// window: the stderr report, the crash capture of the probes, `server_down` and `finding` in the
+/// log), whose verdict is known without a triage: the probe's connection is the culprit and it
+/// has no decisions. The verdict names the probe's CID and, when the client saw what the server
+/// tripped on, the knob that avoids it ([`StartDeath::hint`]).
+async fn record_start_death(
+    c: &CampaignConfig,
+    log: &mut Log,
+    watch: &mut dyn ServerWatch,
+    dead: StartDeath,
+) -> anyhow::Result<CampaignResult> {
+    let started = Instant::now();
+    let mut store = match &c.findings {
+        Some(f) => Some(FindingStore::open(&f.dir)?),
+        None => None,
+    };
+    let hint = dead.hint();
+    let probe_cid = dead.probe_cid;
+    let window = Window { from: (c.start_seq, c.start_cid), end: c.start_seq, server_from: (c.start_seq, c.start_cid) };
+    let record = record_down(c, log, watch, store.as_mut(), dead.flights, window, c.concurrency, None).await?;
+    let cause = record.death.cause.as_deref().unwrap_or("it stopped answering");
+    let mut detail = format!(
+        "clean traffic kills the server: it died ({cause}) of the clean start-up probe {probe_cid}, a connection \
+         that mutates nothing, before the campaign ran a connection"
+    );
+    if let Some(hint) = &hint {
+        detail.push_str("; ");
+        detail.push_str(hint);
+    }
+    tracing::warn!("{detail}");
+    if let (Some(store), Some(f)) = (store.as_mut(), record.finding.as_ref().filter(|f| f.new)) {
+        // The campaign's own command reproduces it: its first probe kills a fresh server.
+        let reproduce = record.repro.clone();
+        store::write_reproduce_script(&f.dir, &format!("{}\n{detail}", f.summary), &reproduce)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", f.dir.display()))?;
+        let triage = crate::findings::record::Triage {
+            verdict: "clean_traffic_kills".into(),
+            detail,
+            culprit_seq: None,
+            culprit_cid: Some(probe_cid),
+            history_seq: None,
+            history_count: None,
+            history_seqs: Vec::new(),
+            decisions: Vec::new(),
+            reproduce: Some(reproduce),
+            trials: 0,
+            elapsed_s: started.elapsed().as_secs_f64(),
+        };
+        store
+            .update(&f.id, |r| r.triage = Some(triage))
+            .map_err(|e| anyhow::anyhow!("recording the finding in {}: {e}", store.dir().display()))?;
+    }
+    let elapsed = started.elapsed();
+    log.write(Event::RunEnd {
+        connections: 0,
+        fuzzed_connections: 0,
+        elapsed_s: elapsed.as_secs_f64(),
+        conn_per_s: 0.0,
+        server_up: false,
+    })?;
+    let DownRecord { repro, bisect, death, crash_pcap, finding } = record;
+    Ok(CampaignResult {
+        end: CampaignEnd::ServerDown { repro, bisect, death, crash_pcap },
+        connections: 0,
+        elapsed,
+        findings: finding.into_iter().collect(),
+        restarts: 0,
+    })
+}
+
 /// The section comment of a crash capture: the run, the server's death, the bounds, and the
 /// culprit when the run had a single connection (`replay`, a bisect trial of one).
 fn crash_header(
@@ -1388,6 +1519,7 @@ fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
         handshake_cap: c.timeouts.cap,
         initial_rtt: c.initial_rtt,
         expect_sizes: c.expect_sizes,
+        knobs: c.knobs,
     })
 }
 
@@ -1424,7 +1556,19 @@ pub async fn wait_until_serving_timed(
     watch: &mut dyn ServerWatch,
     limit: Duration,
 ) -> anyhow::Result<(StartUp, StartupTimes)> {
+    let (up, times, _) = wait_until_serving_probed(c, watch, limit).await?;
+    Ok((up, times))
+}
+
+/// [`wait_until_serving_timed`], and when the watched process exited during a probe, that probe
+/// and the flight recorder's connections ([`StartDeath`]).
+pub async fn wait_until_serving_probed(
+    c: &CampaignConfig,
+    watch: &mut dyn ServerWatch,
+    limit: Duration,
+) -> anyhow::Result<(StartUp, StartupTimes, Option<StartDeath>)> {
     let ep = start_endpoint(c)?;
+    let died = |ep: &ClientEndpoint, probe_cid: Cid| Some(StartDeath { probe_cid, flights: ep.flights() });
     let none = StartupTimes::default();
     let deadline = tokio::time::Instant::now() + limit;
     // A probe's patience: a slow server's handshake may take a second (twice the idle period);
@@ -1447,8 +1591,8 @@ pub async fn wait_until_serving_timed(
         };
         let first = tokio::select! {
             up = attempt => up,
-            _ = watch.exited() => return Ok((StartUp::Exited, none)),
-            _ = tokio::time::sleep_until(deadline) => return Ok((StartUp::Silent, none)),
+            _ = watch.exited() => return Ok((StartUp::Exited, none, died(&ep, cid))),
+            _ = tokio::time::sleep_until(deadline) => return Ok((StartUp::Silent, none, None)),
         };
         if let Some(first) = first {
             // The handshake that found the server serving may include its start-up: an Initial
@@ -1459,13 +1603,13 @@ pub async fn wait_until_serving_timed(
             cid = chain::probe(&cid);
             let second = tokio::select! {
                 report = run_probe(&ep, cid, t) => report.outcome.answered().then_some(report.handshake).flatten(),
-                _ = watch.exited() => return Ok((StartUp::Exited, none)),
+                _ = watch.exited() => return Ok((StartUp::Exited, none, died(&ep, cid))),
             };
             let handshake = [first, second].into_iter().flatten().min();
-            return Ok((StartUp::Serving, StartupTimes { handshake, silence: ep.recent_silence() }));
+            return Ok((StartUp::Serving, StartupTimes { handshake, silence: ep.recent_silence() }, None));
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok((StartUp::Silent, none));
+            return Ok((StartUp::Silent, none, None));
         }
     }
 }
@@ -1482,5 +1626,21 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_never_started_is_not_killed_by_clean_traffic() {
+        // It answered a probe, then died: the probes' traffic did it, however it died.
+        assert!(clean_traffic_killed(true, Some("killed by signal 6 (SIGABRT)")));
+        assert!(clean_traffic_killed(true, Some("exit status 1")));
+        // Nothing answered: a crash on the first ClientHello, or a server that never started.
+        assert!(clean_traffic_killed(false, Some("killed by signal 11 (SIGSEGV)")));
+        assert!(!clean_traffic_killed(false, Some("exit status 2")), "a bad option or a busy port");
+        assert!(!clean_traffic_killed(false, None));
     }
 }

@@ -67,6 +67,7 @@ mod tests {
             resume_rate: None,
             shard: None,
             pacing: None,
+            client_knobs: None,
         })
         .unwrap();
         let c50 = chain::nth(start, 50);
@@ -82,7 +83,16 @@ mod tests {
         drop(w);
         assert_eq!(
             resume_from(&path).unwrap(),
-            (ResumePoint { seq: 50, cid: c50, from_checkpoint: true, resume_rate: Default::default() }, None)
+            (
+                ResumePoint {
+                    seq: 50,
+                    cid: c50,
+                    from_checkpoint: true,
+                    resume_rate: Default::default(),
+                    knobs: Default::default()
+                },
+                None
+            )
         );
 
         assert!(resume_from(&dir.join("absent.jsonl")).unwrap_err().0.contains("absent.jsonl"));

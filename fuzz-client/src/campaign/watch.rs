@@ -5,13 +5,17 @@
 //! comes up is bad input, exit status 2, with its stderr shown), run the campaign with the
 //! supervisor as its [`ServerWatch`] (so the process exiting stops the campaign at once, and each
 //! checkpoint records the server's resident memory), then stop the server with SIGTERM.
+//! A server that dies of the clean start-up probe is not bad input: clean traffic kills it, and
+//! a campaign (which records findings) records it as its finding and exits with the status of a
+//! found bug ([`crate::campaign::ServerWatch::died_at_start`]); other commands (replay, bisect
+//! and minimization trials) still call it a start-up error.
 //! Without a server command, the server must answer a clean probe within a few seconds, and
 //! then it is just [`campaign::run`]. [`ServerUnderTest`] is the same start and stop around
 //! anything else (`replay --pcap`).
 
 use crate::campaign::supervise::{describe_exit, Supervisor};
 use crate::campaign::{
-    self, CampaignConfig, CampaignResult, Death, Restart, ServerWatch, StartUp, StartupTimes, Unwatched,
+    self, CampaignConfig, CampaignResult, Death, Restart, ServerWatch, StartDeath, StartUp, StartupTimes, Unwatched,
 };
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
@@ -54,6 +58,8 @@ pub struct Watched {
     sup: Supervisor,
     /// The command, to start a fresh server after a death.
     server: ServerCmd,
+    /// It died of the clean start-up probe, for the campaign to record.
+    start_death: Option<StartDeath>,
 }
 
 impl ServerWatch for Watched {
@@ -87,6 +93,10 @@ impl ServerWatch for Watched {
                 cpu_percent,
             }
         })
+    }
+
+    fn died_at_start(&mut self) -> Option<StartDeath> {
+        self.start_death.take()
     }
 
     fn restart<'a>(&'a mut self, c: &'a CampaignConfig, _wait: Duration) -> BoxFuture<'a, anyhow::Result<Restart>> {
@@ -234,22 +244,31 @@ impl ServerUnderTest {
             .await
             .map_err(|e| StartError(format!("starting the server command {:?}: {e}", server.command)))?;
         let pid = sup.pid();
-        let mut watched = Watched { sup, server: server.clone() };
+        let mut watched = Watched { sup, server: server.clone(), start_death: None };
         let limit = server.start_timeout;
         let mut startup = StartupTimes::default();
-        let problem = match campaign::wait_until_serving_timed(config, &mut watched, limit).await {
-            Ok((StartUp::Serving, times)) => {
+        let problem = match campaign::wait_until_serving_probed(config, &mut watched, limit).await {
+            Ok((StartUp::Serving, times, _)) => {
                 startup = times;
                 None
             }
-            Ok((StartUp::Exited, _)) => {
+            Ok((StartUp::Exited, _, dead)) => {
                 let death = watched.death().await;
-                Some(format!(
-                    "the server command exited ({}) before answering a clean probe",
-                    death.cause.unwrap_or_default()
-                ))
+                match dead {
+                    // Clean traffic kills it: a campaign's finding (it records findings), not
+                    // bad input.
+                    Some(dead) if config.findings.is_some() && dead.killed_by_clean_traffic(death.cause.as_deref()) => {
+                        tracing::debug!("server pid {pid} died of the clean start-up probe {}", dead.probe_cid);
+                        watched.start_death = Some(dead);
+                        return Ok(Self { watched: Some(watched), unwatched: Unwatched, startup });
+                    }
+                    _ => Some(format!(
+                        "the server command exited ({}) before answering a clean probe",
+                        death.cause.unwrap_or_default()
+                    )),
+                }
             }
-            Ok((StartUp::Silent, _)) => Some(format!(
+            Ok((StartUp::Silent, _, _)) => Some(format!(
                 "the server command did not start answering within {} s (at {})",
                 limit.as_secs_f64(),
                 config.target

@@ -97,6 +97,20 @@ pub struct ConnStats {
     /// When the last packet from the server was received, and the longest wait between two of
     /// them: how long this server may be silent in an exchange that goes on (module `patience`).
     pub heard: Option<(Instant, Duration)>,
+    /// The first NEW_CONNECTION_ID this connection sent with a Retire Prior To above 0 (RFC 9000
+    /// §5.1.2; s2n-quic's handshake CID rotation): its sequence number, Retire Prior To and when.
+    /// Recorded for connections off the chain (probes) only: a probe that died with nothing
+    /// heard after it suggests `--handshake-cid-rotation off`.
+    pub retiring: Option<(u64, u64, Instant)>,
+}
+
+impl ConnStats {
+    /// The NEW_CONNECTION_ID with Retire Prior To > 0 (sequence number, Retire Prior To) after
+    /// which nothing more was received from the server: what it got last before it fell silent.
+    pub fn silent_after_retiring(&self) -> Option<(u64, u64)> {
+        let (seq, rpt, at) = self.retiring?;
+        self.heard.is_none_or(|(last, _)| last <= at).then_some((seq, rpt))
+    }
 }
 
 /// A connection's part in session resumption (RFC 8446 §2.2), module [`crate::quic::resumption`].

@@ -24,7 +24,7 @@ use crate::quic::connection::{ConnShared, Session};
 use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
 use crate::quic::patience::ServerSpeed;
-use fuzz_shared::Cid;
+use fuzz_shared::{Cid, ClientKnobs};
 use s2n_quic::client::{Connect, ConnectionAttempt};
 use s2n_quic::provider::connection_id::{self, ConnectionInfo, LocalId};
 use s2n_quic::provider::event::{events, ConnectionInfo as EventConnectionInfo, ConnectionMeta};
@@ -335,6 +335,23 @@ impl s2n_quic::provider::event::Subscriber for Subscriber {
         }
     }
 
+    fn on_frame_sent(&mut self, context: &mut EventContext, _meta: &ConnectionMeta, event: &events::FrameSent) {
+        // A probe's handshake CID rotation (RFC 9000 §5.1.2), for the hint when clean traffic
+        // kills the server (`ConnStats::silent_after_retiring`). Chain connections skip it: a
+        // lock per frame sent is not free.
+        let Some(conn) = context.conn.as_ref().filter(|c| c.seq == crate::quic::connection::OFF_CHAIN_SEQ) else {
+            return;
+        };
+        if let events::Frame::NewConnectionId { sequence_number, retire_prior_to, .. } = &event.frame {
+            if *retire_prior_to > 0 {
+                let mut stats = conn.stats.lock().expect("stats");
+                if stats.retiring.is_none() {
+                    stats.retiring = Some((*sequence_number, *retire_prior_to, std::time::Instant::now()));
+                }
+            }
+        }
+    }
+
     fn on_connection_closed(
         &mut self,
         context: &mut EventContext,
@@ -409,6 +426,8 @@ pub struct EndpointSettings<'a> {
     pub initial_rtt: Duration,
     /// `/N` must get exactly N bytes (module `answer`).
     pub expect_sizes: bool,
+    /// What the stack does by default on every connection (module [`fuzz_shared::knobs`]).
+    pub knobs: ClientKnobs,
 }
 
 impl ClientEndpoint {
@@ -433,17 +452,26 @@ impl ClientEndpoint {
             .with_max_idle_timeout(s.transport_idle)?
             .with_max_handshake_duration(s.handshake_cap)?
             .with_initial_round_trip_time(s.initial_rtt)?;
-        let format = CidFormat { inner: connection_id::default::Format::default(), control: control.clone() };
+        // The client knobs (module `fuzz_shared::knobs`). RFC 9000 §5.1.2: "An endpoint can
+        // request that its peer retire connection IDs by sending a NEW_CONNECTION_ID frame with
+        // an increased Retire Prior To field": s2n-quic's handshake CID rotation, on by default.
+        let k = s.knobs;
+        let inner = connection_id::default::Format::builder()
+            .with_len(k.cid_len.into())
+            .map_err(|e| anyhow::anyhow!("--client-cid-len {}: {e:?}", k.cid_len))?
+            .with_handshake_connection_id_rotation(k.handshake_cid_rotation)?
+            .build()?;
+        let format = CidFormat { inner, control: control.clone() };
         let inner = s2n_quic::provider::random::Provider::start(s2n_quic::provider::random::Default::default())
             .map_err(|e| anyhow::anyhow!("random provider: {e}"))?;
         let random = CidRandom { inner, control: control.clone() };
         let bind: SocketAddr = if s.server.is_ipv6() { "[::]:0".parse()? } else { "0.0.0.0:0".parse()? };
-        // No path MTU discovery (RFC 9000 §14.3): its probe packets take packet numbers at times
-        // that depend on timing, and would shift which packets a plan mutates from run to run.
-        let io = s2n_quic::provider::io::tokio::Builder::default()
-            .with_receive_address(bind)?
-            .with_max_mtu(min_mtu(s.server.is_ipv6()))?
-            .build()?;
+        // No path MTU discovery (RFC 9000 §14.3) unless `--path-mtu-probing on`: its probe
+        // packets take packet numbers at times that depend on timing, and would shift which
+        // packets a plan mutates from run to run. On, s2n-quic's default maximum (1500) applies.
+        let io = s2n_quic::provider::io::tokio::Builder::default().with_receive_address(bind)?;
+        let io = if k.path_mtu_probing { io } else { io.with_max_mtu(min_mtu(s.server.is_ipv6()))? };
+        let io = io.build()?;
         let client = Client::builder()
             .with_io(io)?
             .with_tls(tls)?

@@ -372,6 +372,7 @@ mod tests {
             resume_rate: None,
             shard: Some(info),
             pacing: None,
+            client_knobs: None,
         })
         .unwrap();
         for (seq, cid) in chain::iter(info.start_cid).take(connections as usize).enumerate() {

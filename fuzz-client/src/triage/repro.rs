@@ -558,6 +558,62 @@ mod tests {
         );
     }
 
+    /// The client knobs change what every connection sends: every command built from a
+    /// campaign's command line (restart, bisect, and from bisect the replay, the window, the
+    /// pcap replay, the minimized replay) keeps them, and parses back to the same knobs.
+    #[test]
+    fn every_command_keeps_the_client_knobs() {
+        use crate::cli::{Cli, Job};
+        use clap::Parser;
+        let knobs = fuzz_shared::ClientKnobs { handshake_cid_rotation: false, cid_len: 8, path_mtu_probing: true };
+        let cid: Cid = "cac106eb3b28bca3".parse().unwrap();
+        let mut campaign = argv(&["fuzz-client", "--count", "100", "--concurrency", "4", "--server-cmd", "srv"]);
+        campaign.extend(knobs.args());
+        campaign.push("127.0.0.1:4433".into());
+        let parse = |line: &str| -> fuzz_shared::ClientKnobs {
+            let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+            let cli = Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
+            match cli.into_job(words).unwrap_or_else(|e| panic!("{line}: {e}")) {
+                Job::Campaign { config, .. } => config.knobs,
+                Job::Bisect(b) => b.base.knobs,
+                Job::Minimize(m) => m.base.knobs,
+                Job::InitialReplay(j) => j.config.knobs,
+                _ => panic!("{line}: no connections"),
+            }
+        };
+        let bisect = bisect_argv(&campaign, 40, &cid, 20, 4);
+        let only: Vec<fuzz_shared::ContentId> =
+            fuzz_shared::content::parse_content_ids("application_data/stream:4@0").unwrap();
+        let pcap = std::path::Path::new("t.crash.pcap");
+        for line in [
+            command_line(&campaign),
+            restart_command(&campaign, 0, Some(100), 40, &cid),
+            join(bisect.clone()),
+            replay_command(&bisect, 47, &cid),
+            window_command(&bisect, 40, &cid, 8, 4),
+            pcap_replay_command(&bisect, pcap, &cid),
+            replay_only_command(&replay_from_campaign_argv(&campaign, 47, &cid), 47, &cid, &only),
+            replay_from_run(&campaign, 47, &cid),
+            replay_from_campaign(&campaign, 47, &cid),
+        ] {
+            for arg in knobs.args() {
+                assert!(line.split_whitespace().any(|w| w == arg), "{line}: {arg} lost");
+            }
+            if line.contains("--pcap") {
+                continue; // replay --pcap resends bytes: the knobs are kept but unused
+            }
+            assert_eq!(parse(&line), knobs, "{line}");
+        }
+    }
+
+    /// A `replay` command line as arguments, as `minimize` would be given one.
+    fn replay_from_campaign_argv(campaign: &[String], seq: u64, cid: &Cid) -> Vec<String> {
+        let mut words: Vec<String> =
+            replay_from_campaign(campaign, seq, cid).split_whitespace().map(str::to_string).collect();
+        words[1] = "minimize".into();
+        words
+    }
+
     #[test]
     fn quoting() {
         assert_eq!(shell_quote(""), "''");
