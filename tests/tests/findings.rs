@@ -100,8 +100,9 @@ fn a_campaign_keeps_going_and_triages_every_distinct_bug() {
     assert!(kinds.contains("hang") && kinds.contains("abort-message"), "kinds: {kinds:?}");
 }
 
-/// A bug no single connection triggers: the server aborts once three connections have sent a
-/// NEW_TOKEN frame (which only mutations make a client send). The window since the last
+/// A bug no single connection triggers: the server aborts once three connections have sent an
+/// ACK_FREQUENCY frame (which only mutations make this client send; its two-byte type does not
+/// turn up by accident in a mangled packet, as a one-byte type can). The window since the last
 /// checkpoint does not do it against a fresh server; the triage bisects everything the dying
 /// server saw, then shrinks that stretch to the connections that still do it together: the
 /// three, in chain order, out of the many the campaign ran.
@@ -109,7 +110,7 @@ fn a_campaign_keeps_going_and_triages_every_distinct_bug() {
 fn accumulated_state_is_triaged_to_the_connections_that_build_it() {
     let dir = scratch_dir("findings-history");
     let server = format!(
-        "{} --listen 127.0.0.1:{{port}} --mode clean --planted-fault abort-after-frames:new_token:3",
+        "{} --listen 127.0.0.1:{{port}} --mode clean --planted-fault abort-after-frames:ack_frequency:3",
         bin("fuzz-server").display()
     );
     let log_path = dir.join("run.jsonl");
@@ -135,12 +136,12 @@ fn accumulated_state_is_triaged_to_the_connections_that_build_it() {
     println!("{}", run.stderr.lines().filter(|l| !l.contains(" INFO ")).collect::<Vec<_>>().join("\n"));
     assert_eq!(run.status.code(), Some(3), "a finding; stderr:\n{}", run.stderr);
     let ran = cid_starts(&run.log).len();
-    // Which connections sent NEW_TOKEN (a mutation's insert or a field of one).
-    let sent_new_token: BTreeSet<u64> = run
+    // Which connections sent ACK_FREQUENCY (a mutation's insert or a field of one).
+    let sent: BTreeSet<u64> = run
         .log
         .iter()
         .filter_map(|l| match &l.event {
-            Event::CidEnd { seq, mutated, .. } if mutated.values().flatten().any(|d| d.contains("new_token")) => {
+            Event::CidEnd { seq, mutated, .. } if mutated.values().flatten().any(|d| d.contains("ack_frequency")) => {
                 Some(*seq)
             }
             _ => None,
@@ -152,11 +153,11 @@ fn accumulated_state_is_triaged_to_the_connections_that_build_it() {
     let finding: Value =
         serde_json::from_str(&std::fs::read_to_string(folders[0].join("finding.json")).unwrap()).unwrap();
     let triage = &finding["triage"];
-    println!("ran {ran}; NEW_TOKEN senders {sent_new_token:?}; triage {triage}");
+    println!("ran {ran}; ACK_FREQUENCY senders {sent:?}; triage {triage}");
     assert_eq!(triage["verdict"], "needs_history", "{triage}");
     let seqs: Vec<u64> = triage["history_seqs"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
     assert_eq!(seqs.len(), 3, "the three connections that build the state: {triage}");
-    assert!(seqs.iter().all(|s| sent_new_token.contains(s)), "each sent NEW_TOKEN: {seqs:?} of {sent_new_token:?}");
+    assert!(seqs.iter().all(|s| sent.contains(s)), "each sent ACK_FREQUENCY: {seqs:?} of {sent:?}");
     assert!(seqs.len() * 10 < ran, "far fewer than the campaign ran ({ran})");
     let reproduce = triage["reproduce"].as_str().unwrap();
     assert!(reproduce.contains("--only-seqs"), "{reproduce}");
