@@ -179,28 +179,16 @@ impl FromStr for PlantedFault {
     }
 }
 
-/// A leak's size, 1 byte to [`MAX_LEAK`]; `per` says per what, for the error.
+/// A leak's size, 1 byte to [`MAX_LEAK`]; `per` says per what, for the error. Sizes are read
+/// as the client's options read them ([`fuzz_shared::leak::parse_size`]).
 fn leak_size(arg: &str, per: &str) -> Result<usize, String> {
-    let bytes = parse_size(arg).ok_or_else(|| {
+    let bytes = fuzz_shared::leak::parse_size(arg).ok_or_else(|| {
         format!("bad leak size {arg:?}: expected bytes, e.g. 1048576 or 1M (K, M, G are powers of 1024)")
     })?;
-    if bytes == 0 || bytes > MAX_LEAK {
+    if bytes == 0 || bytes > MAX_LEAK as u64 {
         return Err(format!("leak size {bytes} out of range: 1 byte to 1G {per}"));
     }
-    Ok(bytes)
-}
-
-/// `123`, `64K`, `1M`, `1G` (binary multiples; a trailing `B`/`iB` is accepted).
-fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_uppercase();
-    let s = s.strip_suffix("IB").or_else(|| s.strip_suffix('B')).unwrap_or(&s);
-    let (digits, shift) = match s.as_bytes().last()? {
-        b'K' => (&s[..s.len() - 1], 10),
-        b'M' => (&s[..s.len() - 1], 20),
-        b'G' => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    digits.parse::<usize>().ok()?.checked_mul(1 << shift)
+    Ok(bytes as usize)
 }
 
 impl fmt::Display for PlantedFault {
