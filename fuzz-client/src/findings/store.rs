@@ -171,12 +171,16 @@ fn write_record(folder: &Path, finding: &Finding) -> io::Result<()> {
 }
 
 /// Writes `reproduce.sh` (executable) into a finding's folder: `command`, one line, after a
-/// comment saying what it reproduces.
+/// comment saying what it reproduces. The command's paths are the campaign's as typed (a
+/// relative `target/release/fuzz-client`, a `--server-cmd` of `./server`), so the script first
+/// goes to the directory the campaign ran in: it works from wherever it is started.
 pub fn write_reproduce_script(folder: &Path, what: &str, command: &str) -> io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = folder.join(REPRODUCE_FILE);
     let comment: String = what.lines().map(|l| format!("# {l}\n")).collect();
-    std::fs::write(&path, format!("#!/bin/sh\n{comment}exec {command}\n"))?;
+    let cwd = std::env::current_dir()?;
+    let cd = crate::triage::repro::shell_quote(&cwd.to_string_lossy());
+    std::fs::write(&path, format!("#!/bin/sh\n{comment}cd {cd} || exit 2\nexec {command}\n"))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     Ok(path)
 }
@@ -209,6 +213,17 @@ mod tests {
             stderr,
             crash_pcap: None,
         }
+    }
+
+    #[test]
+    fn reproduce_script_runs_from_the_campaigns_directory() {
+        let dir = std::env::temp_dir().join(format!("findings-reproduce-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = write_reproduce_script(&dir, "what it does", "pwd").unwrap();
+        let out = std::process::Command::new("sh").arg(&script).current_dir("/").output().unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), here.to_string_lossy(), "started from /");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
