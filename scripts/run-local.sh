@@ -5,7 +5,8 @@
 #
 #   scripts/run-local.sh [COUNT] [-- extra fuzz-client options]
 #
-# COUNT is the number of connections (default 500). Environment: START_CID (the first CID of
+# COUNT is the number of connections (default 500), with a checkpoint every 100 connections
+# (CHECKPOINT_EVERY) so that the first run shows them. Environment: START_CID (the first CID of
 # the chain; random by default), MODE (fuzz or clean, both sides; default fuzz), OUT (the
 # directory for logs; default runs/local-<UTC time>).
 set -euo pipefail
@@ -35,7 +36,7 @@ cleanup() { kill -TERM "$server_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 echo "== fuzz-server listening on $addr (pid $server_pid, mode $mode)" >&2
 
-client_args=(--count "$count" --mode "$mode" --log "$client_log" --ca "$out/server-cert.pem")
+client_args=(--count "$count" --checkpoint-every "${CHECKPOINT_EVERY:-100}" --mode "$mode" --log "$client_log" --ca "$out/server-cert.pem")
 [[ -n ${START_CID:-} ]] && client_args+=(--start-cid "$START_CID")
 echo "== fuzz-client ${client_args[*]} $* $addr" >&2
 status=0
