@@ -3,11 +3,12 @@
 //! `leak-on-frame:new_token:<bytes>`; clients never send NEW_TOKEN, the mutation engine inserts
 //! one now and then), so only a few connections leak.
 //!
-//! - `leak_is_a_finding_and_bisect_names_a_leaking_connection`: with a small `--leak-limit`, the
+//! - `leak_is_a_finding_and_triage_names_a_leaking_connection`: with a small `--leak-limit`, the
 //!   campaign runs its whole `--count`, records a `leak` finding (`finding` in the log and a
 //!   folder with `finding.json` of kind `leak`, whose cause names the checkpoints between which
-//!   the memory grew), restarts the server (whose RSS starts low again) and goes on; the finding's `bisect` command (with
-//!   `--leak`) names connections whose `cid_end` shows they inserted a NEW_TOKEN frame.
+//!   the memory grew), restarts the server (whose RSS starts low again) and goes on; the automatic triage bisects the window
+//!   by fresh servers' memory (`bisect --leak`) to one culprit whose `cid_end` shows it inserted a
+//!   NEW_TOKEN frame, and the command it records grows a fresh server's memory again.
 
 use fuzz_e2e::{free_udp_port, run_client, scratch_dir, server_cmd, shell, udp_port_free};
 use fuzz_shared::{Event, LogLine};
@@ -30,21 +31,8 @@ fn operators_by_seq(log: &[LogLine]) -> HashMap<u64, Vec<String>> {
         .collect()
 }
 
-/// The seqs a leak bisect's verdict names (`seq N` before `, cid` or ` (cid`).
-fn named_seqs(verdict: &str) -> Vec<u64> {
-    verdict
-        .split("seq ")
-        .skip(1)
-        .filter_map(|rest| {
-            let n: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let after = &rest[n.len()..];
-            (after.starts_with(", cid") || after.starts_with(" (cid")).then(|| n.parse().ok()).flatten()
-        })
-        .collect()
-}
-
 #[test]
-fn leak_is_a_finding_and_bisect_names_a_leaking_connection() {
+fn leak_is_a_finding_and_triage_names_a_leaking_connection() {
     let dir = scratch_dir("leak-finding");
     let port = free_udp_port();
     let addr = format!("127.0.0.1:{port}");
@@ -64,7 +52,6 @@ fn leak_is_a_finding_and_bisect_names_a_leaking_connection() {
             "10",
             "--leak-limit",
             "24M",
-            "--no-triage",
             "--server-cmd",
             &cmd,
             &addr,
@@ -131,25 +118,25 @@ fn leak_is_a_finding_and_bisect_names_a_leaking_connection() {
     assert!(bisect.contains(" bisect --leak "), "{bisect}");
     assert!(bisect.contains(&format!("--from-seq {from} --until {}", end - from)), "{bisect}");
 
-    // The leak's bisection names connections that inserted a NEW_TOKEN frame.
-    let started = Instant::now();
-    let out = shell(&format!("{bisect} --tries 1"));
-    let bisect_s = started.elapsed().as_secs_f64();
-    println!("{}", out.stderr);
-    assert_eq!(out.status.code(), Some(0), "a culprit was found; stderr:\n{}", out.stderr);
-    assert!(udp_port_free(port), "every trial's server was stopped");
-    let verdict = out
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("leak culprit after") || (l.starts_with("after ") && l.contains("resident memory")))
-        .expect("a leak verdict");
-    let named = named_seqs(verdict);
-    assert!(!named.is_empty(), "{verdict}");
+    // The automatic triage bisected the leak's window by the fresh servers' memory: the culprit
+    // inserted a NEW_TOKEN frame, and the command the folder gives grows a fresh server again.
+    let triage = &finding["triage"];
+    assert_eq!(triage["verdict"], "single_culprit", "{finding}\nstderr:\n{}", run.stderr);
+    let culprit = triage["culprit_seq"].as_u64().expect("a culprit seq");
+    assert!((from..end).contains(&culprit), "the culprit {culprit} is in the window {from}..{end}");
     let ops = operators_by_seq(&run.log);
-    for seq in &named {
-        let of = ops.get(seq).cloned().unwrap_or_default();
-        assert!(of.iter().any(|o| o == "insert:new_token"), "seq {seq} leaks, so it sent NEW_TOKEN: {of:?}");
-    }
-    let trials = out.stderr.lines().filter(|l| l.starts_with("trial ")).count();
-    println!("leak bisect: window seq {from}..{end}, {trials} trials in {bisect_s:.1} s, names seq {named:?}");
+    let of = ops.get(&culprit).cloned().unwrap_or_default();
+    assert!(of.iter().any(|o| o == "insert:new_token"), "seq {culprit} leaks, so it sent NEW_TOKEN: {of:?}");
+    let reproduce = triage["reproduce"].as_str().expect("a reproduce command").to_string();
+    assert!(reproduce.contains(" bisect ") && reproduce.contains(" --leak "), "{reproduce}");
+    assert!(folder.join("reproduce.sh").is_file(), "reproduce.sh in {}", folder.display());
+    let started = Instant::now();
+    let out = shell(&reproduce);
+    let reproduce_s = started.elapsed().as_secs_f64();
+    assert_eq!(out.status.code(), Some(0), "the culprit alone leaks again; stderr:\n{}", out.stderr);
+    assert!(udp_port_free(port), "every trial's server was stopped");
+    println!(
+        "leak triage: window seq {from}..{end} -> seq {culprit} in {} trials, {:.1} s; reproduce {reproduce_s:.1} s",
+        triage["trials"], triage["elapsed_s"]
+    );
 }

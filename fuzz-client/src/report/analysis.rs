@@ -103,6 +103,30 @@ pub struct Crash {
     pub crash_pcap: Option<String>,
 }
 
+/// A distinct bug the logs name (`finding` lines with the same id), with its record once
+/// [`crate::report::ReportJob`] has read it from the finding's folder.
+#[derive(Clone, Debug)]
+pub struct FindingSeen {
+    pub id: String,
+    pub kind: String,
+    pub summary: String,
+    /// The highest count the logs give: the record's count, earlier nights into the same
+    /// findings directory included.
+    pub count: u64,
+    /// How many `finding` lines of these logs name it.
+    pub seen: u64,
+    /// The first line's time, window and cause.
+    pub first_at: f64,
+    pub window_seq: u64,
+    pub window_cid: Cid,
+    pub window_end: u64,
+    pub cause: Option<String>,
+    /// Its folder, as the campaign wrote it.
+    pub dir: Option<String>,
+    /// `finding.json`, when the folder could be read: the triage verdict and the commands.
+    pub record: Option<crate::findings::record::Finding>,
+}
+
 /// Everything the report shows.
 #[derive(Clone, Debug, Default)]
 pub struct Analysis {
@@ -110,6 +134,8 @@ pub struct Analysis {
     pub conns: Vec<Conn>,
     pub checkpoints: Vec<Checkpoint>,
     pub crashes: Vec<Crash>,
+    /// Distinct findings in the order they were first met.
+    pub findings: Vec<FindingSeen>,
     /// Lines of another role (a server log given by mistake, or mixed in), left out.
     pub other_role_lines: usize,
     /// The time of the last client line (seconds since the Unix epoch).
@@ -222,11 +248,35 @@ impl Analysis {
                         });
                     }
                     Event::RunEnd { conn_per_s, .. } => a.segments[segment].conn_per_s = Some(*conn_per_s),
+                    Event::Finding {
+                        id, kind, summary, count, dir, window_seq, window_cid, window_end, cause, ..
+                    } => match a.findings.iter_mut().find(|f| &f.id == id) {
+                        Some(f) => {
+                            f.count = f.count.max(*count);
+                            f.seen += 1;
+                            if f.dir.is_none() {
+                                f.dir = dir.clone();
+                            }
+                        }
+                        None => a.findings.push(FindingSeen {
+                            id: id.clone(),
+                            kind: kind.clone(),
+                            summary: summary.clone(),
+                            count: *count,
+                            seen: 1,
+                            first_at: at,
+                            window_seq: *window_seq,
+                            window_cid: *window_cid,
+                            window_end: *window_end,
+                            cause: cause.clone(),
+                            dir: dir.clone(),
+                            record: None,
+                        }),
+                    },
                     // Pacing and shard events have no place on the page yet.
                     Event::ServerBusy { .. }
                     | Event::ServerReady { .. }
                     | Event::ChainRepeat { .. }
-                    | Event::Finding { .. }
                     | Event::ServerRestarted { .. } => {}
                 }
             }

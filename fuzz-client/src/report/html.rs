@@ -52,6 +52,7 @@ pub fn render(a: &Analysis) -> String {
     totals(&mut h, a);
     segments(&mut h, a);
     crashes(&mut h, a);
+    findings(&mut h, a);
 
     h.push_str("<h2>Throughput</h2>\n<figure id=\"plot-rate\">");
     h.push_str(&plots::rate(a));
@@ -205,6 +206,49 @@ fn crashes(h: &mut String, a: &Analysis) {
         }
         h.push_str("</div>\n");
     }
+}
+
+/// One row per distinct finding: how often, its first window, its triage and the command that
+/// reproduces it.
+fn findings(h: &mut String, a: &Analysis) {
+    if a.findings.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>Findings</h2>\n<table id=\"findings\"><tr><th>finding</th><th>seen</th><th>first window</th>\
+         <th>triage</th><th>reproduce</th></tr>\n",
+    );
+    for f in &a.findings {
+        let triage = f.record.as_ref().and_then(|r| r.triage.as_ref());
+        let verdict = match triage {
+            Some(t) => {
+                let mut v = format!("<b>{}</b>: {}", escape(&t.verdict), escape(&t.detail));
+                for d in &t.decisions {
+                    let _ = write!(v, "<br>decision: <code>{}</code>", escape(d));
+                }
+                v
+            }
+            None => "not triaged".into(),
+        };
+        let reproduce = triage
+            .and_then(|t| t.reproduce.clone())
+            .or_else(|| f.record.as_ref().and_then(|r| r.bisect.clone()))
+            .map(|c| format!("<code>{}</code>", escape(&c)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}-{}</code><br>{}{}</td><td class=\"n\">{}</td><td>seq {}..{}<br><code>{}</code></td><td>{verdict}</td><td>{reproduce}</td></tr>",
+            escape(&f.kind),
+            escape(&f.id),
+            escape(&f.summary),
+            f.dir.as_deref().map(|d| format!("<br>folder <code>{}</code>", escape(d))).unwrap_or_default(),
+            f.count,
+            f.window_seq,
+            f.window_end,
+            f.window_cid,
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 fn outcome_table(h: &mut String, id: &str, what: &str, groups: &BTreeMap<String, BTreeMap<Outcome, u64>>) {

@@ -12,7 +12,7 @@ pub mod text;
 
 use crate::cli::{ReportArgs, UsageError};
 use analysis::Analysis;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `fuzz-client report`, its logs read and checked.
 pub struct ReportJob {
@@ -34,7 +34,10 @@ impl ReportJob {
                 .map_err(|e| UsageError(format!("{name}: {e}")))?;
             logs.push((name, lines));
         }
-        let analysis = Analysis::from_logs(&logs).map_err(UsageError)?;
+        let mut analysis = Analysis::from_logs(&logs).map_err(UsageError)?;
+        for finding in &mut analysis.findings {
+            finding.record = read_record(finding.dir.as_deref(), &args.logs);
+        }
         let html = args.output.or_else(|| (!args.text).then(|| PathBuf::from("report.html")));
         Ok(ReportJob { analysis, html, text: args.text })
     }
@@ -51,4 +54,24 @@ impl ReportJob {
         }
         Ok(())
     }
+}
+
+/// A finding's `finding.json`: in its folder as the campaign named it (relative to where the
+/// campaign ran), or else in the same folder under a log's default findings directory
+/// (`<log>.findings/`), for a report made from somewhere else. A finding whose record cannot be
+/// read is still listed, from the log alone.
+fn read_record(dir: Option<&str>, logs: &[PathBuf]) -> Option<crate::findings::record::Finding> {
+    let dir = Path::new(dir?);
+    let mut candidates = vec![dir.to_path_buf()];
+    if let Some(folder) = dir.file_name() {
+        for log in logs {
+            let mut default = log.clone().into_os_string();
+            default.push(".findings");
+            candidates.push(PathBuf::from(default).join(folder));
+        }
+    }
+    candidates.iter().find_map(|c| {
+        let text = std::fs::read_to_string(c.join(crate::findings::store::FINDING_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    })
 }

@@ -131,6 +131,11 @@ pub fn rate(a: &Analysis) -> String {
 
 /// Stacked bars: one bar per group (fuzz state, operator family), one colour per outcome.
 pub fn outcome_bars(title: &str, groups: &BTreeMap<String, BTreeMap<Outcome, u64>>) -> String {
+    // A log with no connection in it (a campaign whose server died at once) has no bars, and
+    // plotters never returns from a mesh asked for zero x labels.
+    if groups.is_empty() {
+        return format!("<p>{title}: no connections in these logs</p>");
+    }
     let names: Vec<&String> = groups.keys().collect();
     // A segmented range 0..k has k + 1 slots: one per group needs 0..len-1 (0..1 for one group).
     let n = (names.len().max(2) - 1) as u32;
