@@ -72,6 +72,17 @@ pub enum Command {
     /// slowest connections and those the server closed with an error code, each with the
     /// command that replays it; or, with --text, a terminal summary.
     Report(ReportArgs),
+    /// Write a man page or a shell completion script, made from these very options, on stdout:
+    /// `fuzz-client generate man > fuzz-client.1`,
+    /// `fuzz-client generate complete-bash > /etc/bash_completion.d/fuzz-client`.
+    Generate(GenerateArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct GenerateArgs {
+    /// What to write.
+    #[arg(value_enum)]
+    pub kind: fuzz_cli_generate::Kind,
 }
 
 /// `merge`: the run logs of a campaign's shards (any number, any order).
@@ -672,6 +683,8 @@ pub enum Job {
     /// `replay --pcap`.
     InitialReplay(InitialReplayJob),
     Merge(MergeJob),
+    /// `generate`: the man page or a completion script.
+    Generate(fuzz_cli_generate::Kind),
     /// `report`: (logs, HTML output, terminal summary).
     Report(crate::report::ReportJob),
 }
@@ -684,7 +697,7 @@ impl Cli {
             Some(Command::Replay(r)) => &r.conn,
             Some(Command::Bisect(b)) => &b.conn,
             Some(Command::Minimize(m)) => &m.conn,
-            Some(Command::Report(_) | Command::Merge(_)) => return None,
+            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_)) => return None,
         };
         conn.qlog_dir.as_deref().map(|d| (d, conn.qlog_keep))
     }
@@ -696,7 +709,7 @@ impl Cli {
             Some(Command::Replay(r)) => r.conn.keylog.as_deref(),
             Some(Command::Bisect(b)) => b.conn.keylog.as_deref(),
             Some(Command::Minimize(m)) => m.conn.keylog.as_deref(),
-            Some(Command::Report(_) | Command::Merge(_)) => None,
+            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_)) => None,
         }
     }
 
@@ -708,7 +721,7 @@ impl Cli {
             Some(Command::Replay(r)) => place_ports(&mut r.conn, &mut r.server)?,
             Some(Command::Bisect(b)) => place_ports(&mut b.conn, &mut b.server)?,
             Some(Command::Minimize(m)) => place_ports(&mut m.conn, &mut m.server)?,
-            Some(Command::Report(_) | Command::Merge(_)) => {}
+            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_)) => {}
         }
         match self.command {
             None => {
@@ -731,6 +744,7 @@ impl Cli {
                 Ok(Job::Merge(MergeJob { logs: m.logs, cid }))
             }
             Some(Command::Report(r)) => Ok(Job::Report(crate::report::ReportJob::load(r)?)),
+            Some(Command::Generate(g)) => Ok(Job::Generate(g.kind)),
         }
     }
 }
@@ -1060,7 +1074,7 @@ mod tests {
             Job::Bisect(b) => Ok(b.base),
             Job::Minimize(m) => Ok(m.base),
             Job::InitialReplay(j) => Ok(j.config),
-            Job::Merge(_) => panic!("merge is no campaign"),
+            Job::Merge(_) | Job::Generate(_) => panic!("no campaign"),
             Job::Report(_) => Err(UsageError("report makes no connections".into())),
         }
     }

@@ -66,6 +66,18 @@ fn print_findings(result: &campaign::CampaignResult, policy: Option<&campaign::F
     }
 }
 
+/// `fuzz-client generate KIND`: the man page or a completion script on stdout.
+fn generate(kind: fuzz_cli_generate::Kind) -> ExitCode {
+    use clap::CommandFactory;
+    match fuzz_cli_generate::generate(kind, cli::Cli::command(), &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let cli = cli::Cli::parse(); // usage errors exit with status 2 (clap)
@@ -75,7 +87,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Replay(ref r)) if r.pcap.is_some() => "warn,s2n_quic=error",
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
         Some(cli::Command::Bisect(_) | cli::Command::Minimize(_) | cli::Command::Report(_)) => "warn,s2n_quic=error",
-        Some(cli::Command::Merge(_)) => "warn",
+        Some(cli::Command::Merge(_) | cli::Command::Generate(_)) => "warn",
         None => "info,s2n_quic=warn",
     };
     tracing_subscriber::fmt()
@@ -110,6 +122,9 @@ fn main() -> ExitCode {
     // `merge` reads files: no runtime, no network.
     if let cli::Job::Merge(job) = &job {
         return ExitCode::from(report::merge::run(job));
+    }
+    if let cli::Job::Generate(kind) = job {
+        return generate(kind);
     }
     // `report` too.
     if let cli::Job::Report(job) = job {
@@ -190,6 +205,7 @@ fn main() -> ExitCode {
             })
         }
         cli::Job::Merge(_) => unreachable!("merge ran above"),
+        cli::Job::Generate(_) => unreachable!("written above, without a runtime"),
         cli::Job::Report(_) => unreachable!("written above, without a runtime"),
         cli::Job::Bisect(job) => runtime
             .block_on(async {

@@ -31,6 +31,11 @@ pub use fuzz_s2n_glue::h3::ALPN_H3;
         purpose so that the harness's crash, hang and leak handling can be tested. Never use them for a real fuzzing campaign."
 )]
 pub struct Args {
+    /// Write a man page (`man`) or a shell completion script (`complete-bash`, `complete-zsh`,
+    /// ...), made from these very options, on stdout, and exit:
+    /// `fuzz-server --generate man > fuzz-server.1`.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub generate: Option<fuzz_cli_generate::Kind>,
     /// UDP address to listen on. Port 0 picks a free port; the run log's `run_start` names the
     /// address actually bound.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4433")]

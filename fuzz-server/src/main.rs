@@ -35,6 +35,16 @@ struct BadInput(anyhow::Error);
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
+    if let Some(kind) = args.generate {
+        use clap::CommandFactory;
+        return match fuzz_cli_generate::generate(kind, cli::Args::command(), &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write to stdout: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

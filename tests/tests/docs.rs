@@ -204,7 +204,8 @@ fn every_help_flag_is_documented() {
     let mut missing = Vec::new();
     for (who, text) in &helps {
         let flags = long_flags(text);
-        assert!(!flags.is_empty(), "{who} --help names no long flag");
+        // `generate` takes only its KIND; every other command has options.
+        assert!(!flags.is_empty() || who == "fuzz-client generate", "{who} --help names no long flag");
         for flag in flags.iter().filter(|f| !written(&docs, f)) {
             missing.push(format!("{who}: {flag}"));
         }
@@ -215,6 +216,43 @@ fn every_help_flag_is_documented() {
         missing.len(),
         missing.join("\n")
     );
+}
+
+/// What `generate KIND` (fuzz-client) or `--generate KIND` (fuzz-server) writes on stdout.
+fn generated(binary: &str, kind: &str) -> String {
+    let args: &[&str] = if binary == "fuzz-client" { &["generate", kind] } else { &["--generate", kind] };
+    let out = Command::new(bin(binary)).args(args).output().expect("run generate");
+    assert!(out.status.success(), "{binary} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("generated text is UTF-8")
+}
+
+/// docs/install.md: the man pages and completion scripts come from the options the binaries
+/// parse (a flag of each is in them), bash accepts the completion script, and an unknown kind is
+/// a usage error.
+#[test]
+fn man_pages_and_completions_are_generated_from_the_options() {
+    for (binary, flag) in [("fuzz-client", "concurrency"), ("fuzz-server", "planted-fault")] {
+        let man = generated(binary, "man");
+        assert!(man.contains(&format!(".TH {binary}")), "{binary}: not a man page:\n{man}");
+        // roff escapes the hyphens of option names.
+        assert!(man.contains(&flag.replace('-', "\\-")), "{binary}'s man page lacks --{flag}");
+        for kind in ["complete-bash", "complete-zsh", "complete-fish", "complete-powershell", "complete-elvish"] {
+            let script = generated(binary, kind);
+            // fish names options without their dashes (`concurrency=`).
+            assert!(script.contains(flag), "{binary} {kind} lacks --{flag}:\n{script}");
+        }
+        let script = fuzz_e2e::scratch_dir(&format!("completion-{binary}")).join("completion.bash");
+        std::fs::write(&script, generated(binary, "complete-bash")).expect("write script");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("source '{}' && complete -p {binary}", script.display()))
+            .output()
+            .expect("run bash");
+        assert!(out.status.success(), "bash rejects {binary}'s completion: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = Command::new(bin("fuzz-client")).args(["generate", "roff"]).output().expect("run generate");
+    assert_eq!(out.status.code(), Some(2), "an unknown kind is a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("complete-bash"), "the error lists the kinds");
 }
 
 #[test]
