@@ -62,11 +62,8 @@ impl FindingStore {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for folder in entries {
-            let file = folder.join(FINDING_FILE);
-            let Ok(text) = std::fs::read_to_string(&file) else { continue };
-            match serde_json::from_str::<Finding>(&text) {
-                Ok(f) => findings.push((folder, f)),
-                Err(e) => tracing::warn!("{}: not a finding record ({e}); left alone", file.display()),
+            if let Some(f) = read_record(&folder) {
+                findings.push((folder, f));
             }
         }
         Ok(Self { dir: dir.to_path_buf(), findings })
@@ -142,6 +139,16 @@ impl FindingStore {
         update(finding);
         write_record(folder, finding)
     }
+}
+
+/// The `finding.json` of one finding's folder: none when the folder has no record (a warning
+/// when it has one that does not parse, which is left alone).
+pub fn read_record(folder: &Path) -> Option<Finding> {
+    let file = folder.join(FINDING_FILE);
+    let text = std::fs::read_to_string(&file).ok()?;
+    serde_json::from_str(&text)
+        .map_err(|e| tracing::warn!("{}: not a finding record ({e}); left alone", file.display()))
+        .ok()
 }
 
 fn recorded(folder: &Path, f: &Finding, new: bool) -> Recorded {

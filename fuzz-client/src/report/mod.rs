@@ -64,14 +64,7 @@ fn read_record(dir: Option<&str>, logs: &[PathBuf]) -> Option<crate::findings::r
     let dir = Path::new(dir?);
     let mut candidates = vec![dir.to_path_buf()];
     if let Some(folder) = dir.file_name() {
-        for log in logs {
-            let mut default = log.clone().into_os_string();
-            default.push(".findings");
-            candidates.push(PathBuf::from(default).join(folder));
-        }
+        candidates.extend(logs.iter().map(|log| crate::cli::findings_dir(Some(log)).join(folder)));
     }
-    candidates.iter().find_map(|c| {
-        let text = std::fs::read_to_string(c.join(crate::findings::store::FINDING_FILE)).ok()?;
-        serde_json::from_str(&text).ok()
-    })
+    candidates.iter().find_map(|c| crate::findings::store::read_record(c))
 }
