@@ -13,6 +13,7 @@ use crate::report::merge::MergeJob;
 use crate::triage::bisect::{self, BisectJob};
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use crate::triage::minimize::MinimizeJob;
+use crate::usage::UsageError;
 use clap::{Parser, Subcommand, ValueEnum};
 use fuzz_shared::{cid, Cid, ClientKnobs, Mode, ResumeRate};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -567,13 +568,8 @@ impl From<ModeArg> for Mode {
     }
 }
 
-/// Bad input: reported on stderr with exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
 fn usage(msg: impl Into<String>) -> UsageError {
-    UsageError(msg.into())
+    UsageError::new(msg)
 }
 
 /// The findings directory of a campaign without --findings: next to its log, or without one in

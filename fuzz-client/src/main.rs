@@ -8,7 +8,8 @@
 //!   whose providers choose each ODCID, the mutation of outgoing packets;
 //! - [`triage`]: after a crash: the restart and replay command lines, bisection to one CID,
 //!   minimization of its mutations;
-//! - [`report`]: what a person reads: the live progress display and the summary.
+//! - [`report`]: what a person reads: the live progress display and the summary;
+//! - [`usage`]: the error for bad input that every validating module returns (exit status 2).
 
 mod campaign;
 mod cli;
@@ -16,6 +17,7 @@ mod findings;
 mod quic;
 mod report;
 mod triage;
+mod usage;
 
 use campaign::{watch, CampaignEnd, InternalError};
 use clap::Parser;

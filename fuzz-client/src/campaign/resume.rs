@@ -8,7 +8,7 @@
 //! (its `run_start` says so, and so does its restart command). Anything wrong with the log is bad
 //! input (exit status 2).
 
-use crate::cli::UsageError;
+use crate::usage::UsageError;
 use fuzz_shared::log::read_log;
 use fuzz_shared::resume::{resume_point, ResumePoint};
 use fuzz_shared::shard::{shard_of_log, ShardInfo};

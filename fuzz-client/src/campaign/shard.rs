@@ -8,7 +8,7 @@
 //! shard's chain*: the run starts `S` steps after the shard's start, so a restart command names
 //! the shard and the checkpoint's seq and needs nothing else.
 
-use crate::cli::UsageError;
+use crate::usage::UsageError;
 use fuzz_shared::shard::{ShardInfo, ShardSpec};
 use fuzz_shared::Cid;
 

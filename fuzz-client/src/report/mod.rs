@@ -10,7 +10,8 @@ pub mod status;
 pub mod summary;
 pub mod text;
 
-use crate::cli::{ReportArgs, UsageError};
+use crate::cli::ReportArgs;
+use crate::usage::UsageError;
 use analysis::Analysis;
 use std::path::{Path, PathBuf};
 

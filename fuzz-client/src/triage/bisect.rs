@@ -24,10 +24,10 @@
 
 use crate::campaign::watch::{RssAround, ServerCmd};
 use crate::campaign::{CampaignConfig, CampaignEnd};
-use crate::cli::UsageError;
 use crate::triage::initial_replay::{self, InitialReplayJob};
 use crate::triage::repro::{pcap_replay_command, replay_command, shell_quote, window_command, window_seqs_command};
 use crate::triage::trial::{isolated, isolated_measuring_rss, trial_files, TrialRuns};
+use crate::usage::UsageError;
 use fuzz_shared::bisect::{Bisector, Verdict};
 use fuzz_shared::{chain, Cid, ConnectionPlan, FuzzState, Mode, Role};
 use std::collections::HashMap;

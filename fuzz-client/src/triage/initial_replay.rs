@@ -16,8 +16,8 @@
 
 use crate::campaign::watch::{ServerCmd, ServerUnderTest};
 use crate::campaign::{self, CampaignConfig, Death, ServerWatch, StartUp};
-use crate::cli::UsageError;
 use crate::triage::capture::{self, Selected};
+use crate::usage::UsageError;
 use fuzz_shared::Cid;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
