@@ -572,15 +572,6 @@ fn usage(msg: impl Into<String>) -> UsageError {
     UsageError::new(msg)
 }
 
-/// The findings directory of a campaign without --findings: next to its log, or without one in
-/// the temporary directory (a finding is worth keeping even from an unlogged run).
-pub fn findings_dir(log: Option<&std::path::Path>) -> PathBuf {
-    match log {
-        Some(log) => campaign::next_to(log, ".findings"),
-        None => std::env::temp_dir().join(format!("fuzz-client-{}.findings", std::process::id())),
-    }
-}
-
 /// The placeholder for a port in SERVER and --server-cmd.
 pub const PORT_PLACEHOLDER: &str = "{port}";
 
@@ -739,7 +730,7 @@ impl Cli {
                 let cid = m.cid.as_deref().map(parse_cid).transpose()?;
                 Ok(Job::Merge(MergeJob { logs: m.logs, cid }))
             }
-            Some(Command::Report(r)) => Ok(Job::Report(crate::report::ReportJob::load(r)?)),
+            Some(Command::Report(r)) => Ok(Job::Report(crate::report::ReportJob::load(&r.logs, r.output, r.text)?)),
             Some(Command::Generate(g)) => Ok(Job::Generate(g.kind)),
         }
     }
@@ -823,7 +814,7 @@ impl Args {
         }
         let dir = match self.findings {
             Some(dir) => dir,
-            None => findings_dir(campaign::log_file(config.log.as_deref())),
+            None => crate::findings::store::default_dir(campaign::log_file(config.log.as_deref())),
         };
         if let Some(list) = &self.only_seqs {
             let seqs = parse_seqs(list)?;

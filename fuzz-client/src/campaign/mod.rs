@@ -30,7 +30,8 @@ pub mod watch;
 
 use crate::findings::store::{self, FindingStore};
 use crate::findings::{Occurrence, Recorded};
-use crate::quic::connection::{self, ConnReport, ConnShared, ContentSet, Timeouts};
+use crate::quic::conn_state::{ConnShared, ContentSet};
+use crate::quic::connection::{self, ConnReport, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::{Bounds, Flight};
 use crate::quic::patience::SmoothedTimes;

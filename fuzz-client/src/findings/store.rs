@@ -11,6 +11,16 @@ use fuzz_shared::signature::Signature;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// The findings directory of a campaign without --findings: next to its log (`<LOG>.findings`),
+/// or without one in the temporary directory (a finding is worth keeping even from an unlogged
+/// run).
+pub fn default_dir(log: Option<&Path>) -> PathBuf {
+    match log {
+        Some(log) => crate::campaign::next_to(log, ".findings"),
+        None => std::env::temp_dir().join(format!("fuzz-client-{}.findings", std::process::id())),
+    }
+}
+
 /// The name of the record in each finding's folder.
 pub const FINDING_FILE: &str = "finding.json";
 /// The server's stderr report of the first occurrence.

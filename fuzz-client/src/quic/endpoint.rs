@@ -20,7 +20,7 @@
 //! bound to it ([`BoundConfigs`]).
 
 use crate::quic::answer::{AnswerRules, Protocol};
-use crate::quic::connection::{ConnShared, Session};
+use crate::quic::conn_state::{ConnShared, Session};
 use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
 use crate::quic::patience::ServerSpeed;
@@ -339,7 +339,7 @@ impl s2n_quic::provider::event::Subscriber for Subscriber {
         // A probe's handshake CID rotation (RFC 9000 §5.1.2), for the hint when clean traffic
         // kills the server (`ConnStats::silent_after_retiring`). Chain connections skip it: a
         // lock per frame sent is not free.
-        let Some(conn) = context.conn.as_ref().filter(|c| c.seq == crate::quic::connection::OFF_CHAIN_SEQ) else {
+        let Some(conn) = context.conn.as_ref().filter(|c| c.seq == fuzz_shared::chain::OFF_CHAIN_SEQ) else {
             return;
         };
         if let events::Frame::NewConnectionId { sequence_number, retire_prior_to, .. } = &event.frame {

@@ -72,7 +72,7 @@ const POOL_LIMIT: usize = 512;
 /// One connection's datagrams.
 #[derive(Clone, Debug)]
 pub struct Flight<M> {
-    /// Who the connection is (the client's [`crate::quic::connection::ConnShared`]).
+    /// Who the connection is (the client's [`crate::quic::conn_state::ConnShared`]).
     pub meta: M,
     /// The order in which connections began recording.
     pub ordinal: u64,

@@ -10,7 +10,8 @@
 //! The `h3` connection driver runs alongside, reading the server's control stream.
 
 use super::answer::Received;
-use super::connection::{until_silent, Answer, ConnShared, End, Timeouts};
+use super::conn_state::ConnShared;
+use super::connection::{until_silent, Answer, End, Timeouts};
 use super::endpoint::ClientEndpoint;
 use bytes::{Buf, Bytes};
 use fuzz_s2n_glue::h3::{self as glue, ConnectionEnd};

@@ -11,7 +11,7 @@
 //! encrypted on the wire, and each datagram received, claimed by the connection whose packet
 //! `intercept_rx_payload` then sees (see the recorder for that order).
 
-use crate::quic::connection::ConnShared;
+use crate::quic::conn_state::ConnShared;
 use crate::quic::flight::{Bounds, FlightRecorder};
 use fuzz_s2n_glue::PayloadMutator;
 use fuzz_shared::FuzzState;

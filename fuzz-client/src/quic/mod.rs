@@ -1,5 +1,7 @@
 //! Talking QUIC: everything that touches s2n-quic.
 //!
+//! - [`conn_state`]: what one connection shares with the endpoint's providers (who it is, its
+//!   resumption, its counters and decisions);
 //! - [`connection`]: one connection, from its CID and plan to its requests, answers and outcome;
 //! - [`answer`]: which protocol the requests speak, and whether an answer is what was asked;
 //! - [`h3_requests`]: the requests in HTTP/3 (`--alpn h3`);
@@ -12,6 +14,7 @@
 //! - [`qlog_files`]: `--qlog-dir`, one qlog file per connection with the fuzzer's decisions.
 
 pub mod answer;
+pub mod conn_state;
 pub mod connection;
 pub mod endpoint;
 pub mod flight;

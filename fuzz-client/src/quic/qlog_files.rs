@@ -9,7 +9,8 @@
 //! culprit always comes after the last checkpoint), and those that ended in the server's
 //! INTERNAL_ERROR or a wrong answer ([`pin_if_culprit`]).
 
-use super::connection::{ConnReport, ConnShared, Session};
+use super::conn_state::{ConnShared, Session};
+use super::connection::ConnReport;
 use fuzz_s2n_glue::qlog::{QlogDir, QlogFile, QlogSource, QlogSubscriber};
 use fuzz_shared::mutate::Decision;
 use s2n_quic::provider::event::{ConnectionInfo, ConnectionMeta};

@@ -15,7 +15,8 @@
 //! 0-RTT stays unsupported: s2n-quic and s2n-tls send no early data, so a plan's `attempt_0rtt`
 //! resumes without it (the campaign counts those plans).
 
-use crate::quic::connection::{self, ConnReport, ConnShared, ContentSet, Session, Timeouts, OFF_CHAIN_SEQ};
+use crate::quic::conn_state::{ConnShared, ContentSet, Session};
+use crate::quic::connection::{self, ConnReport, Timeouts, OFF_CHAIN_SEQ};
 use crate::quic::endpoint::ClientEndpoint;
 use fuzz_shared::log::Resumption;
 use fuzz_shared::{chain, ConnectionPlan, Mode};

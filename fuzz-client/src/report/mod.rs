@@ -10,7 +10,6 @@ pub mod status;
 pub mod summary;
 pub mod text;
 
-use crate::cli::ReportArgs;
 use crate::usage::UsageError;
 use analysis::Analysis;
 use std::path::{Path, PathBuf};
@@ -24,11 +23,12 @@ pub struct ReportJob {
 }
 
 impl ReportJob {
-    /// Reads every log; an unreadable or malformed one, or one that is no client run log, is bad
-    /// input.
-    pub fn load(args: ReportArgs) -> Result<ReportJob, UsageError> {
-        let mut logs = Vec::with_capacity(args.logs.len());
-        for path in &args.logs {
+    /// Reads every log in `paths`; an unreadable or malformed one, or one that is no client run
+    /// log, is bad input. The page goes to `output`, or to `report.html` unless `text` asks for
+    /// the terminal summary only.
+    pub fn load(paths: &[PathBuf], output: Option<PathBuf>, text: bool) -> Result<ReportJob, UsageError> {
+        let mut logs = Vec::with_capacity(paths.len());
+        for path in paths {
             let name = path.display().to_string();
             let file = std::fs::File::open(path).map_err(|e| UsageError(format!("{name}: {e}")))?;
             let lines = fuzz_shared::log::read_log(std::io::BufReader::new(file))
@@ -37,10 +37,10 @@ impl ReportJob {
         }
         let mut analysis = Analysis::from_logs(&logs).map_err(UsageError)?;
         for finding in &mut analysis.findings {
-            finding.record = read_record(finding.dir.as_deref(), &args.logs);
+            finding.record = read_record(finding.dir.as_deref(), paths);
         }
-        let html = args.output.or_else(|| (!args.text).then(|| PathBuf::from("report.html")));
-        Ok(ReportJob { analysis, html, text: args.text })
+        let html = output.or_else(|| (!text).then(|| PathBuf::from("report.html")));
+        Ok(ReportJob { analysis, html, text })
     }
 
     /// Prints the summary and writes the page, as asked.
@@ -65,7 +65,7 @@ fn read_record(dir: Option<&str>, logs: &[PathBuf]) -> Option<crate::findings::r
     let dir = Path::new(dir?);
     let mut candidates = vec![dir.to_path_buf()];
     if let Some(folder) = dir.file_name() {
-        candidates.extend(logs.iter().map(|log| crate::cli::findings_dir(Some(log)).join(folder)));
+        candidates.extend(logs.iter().map(|log| crate::findings::store::default_dir(Some(log)).join(folder)));
     }
     candidates.iter().find_map(|c| crate::findings::store::read_record(c))
 }

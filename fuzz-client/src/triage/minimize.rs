@@ -18,7 +18,7 @@
 
 use crate::campaign::watch::ServerCmd;
 use crate::campaign::{CampaignConfig, CampaignEnd};
-use crate::quic::connection::ContentSet;
+use crate::quic::conn_state::ContentSet;
 use crate::triage::repro::replay_only_command;
 use crate::triage::trial::{isolated, trial_files, TrialRuns};
 use fuzz_shared::content::join_content_ids;
