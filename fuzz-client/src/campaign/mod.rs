@@ -16,42 +16,47 @@
 //! [`run`] is a reusable function of a [`CampaignConfig`] and a [`ServerWatch`] hook, so later
 //! commands (resume from a log, supervise the server, bisect, replay) drive the same runner.
 //!
+//! - [`config`]: what a campaign is told ([`CampaignConfig`], [`FindingsPolicy`]);
+//! - [`probe`](mod@probe): the clean probes that prove the server up, and the wait until it serves;
+//! - [`down`]: the server found down: its window, the crash capture, `server_down`, the finding;
 //! - [`watch`]: a campaign around a server the client starts and supervises ([`supervise`]);
 //! - [`resume`]: `--resume-from`, where an earlier run log says to restart;
 //! - [`pacing`]: busy is not down, the concurrency in force (`--concurrency auto`), and idle
 //!   limits fitted to the server's handshake time.
 
+mod config;
+mod down;
 pub mod interrupt;
 pub mod pacing;
+mod probe;
 pub mod resume;
 pub mod shard;
 pub mod supervise;
 pub mod watch;
 
-use crate::findings::store::{self, FindingStore};
-use crate::findings::{Occurrence, Recorded};
+pub use config::{CampaignConfig, FindingsPolicy, ProbePolicy, Restart, StartupTimes};
+use down::{record_down, record_start_death, DownRecord, Window};
+pub use down::{Death, StartDeath};
+use probe::{join_probe, probe, ProbeKind, ProbeResult, ProbeSettings, Verdict};
+pub use probe::{wait_until_serving, wait_until_serving_probed, wait_until_serving_timed, StartUp};
+
+use crate::findings::store::FindingStore;
+use crate::findings::Recorded;
 use crate::quic::conn_state::{ConnShared, ContentSet};
-use crate::quic::connection::{self, ConnReport, Timeouts};
+use crate::quic::connection::{ConnReport, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
-use crate::quic::flight::{Bounds, Flight};
+use crate::quic::flight::Flight;
 use crate::quic::patience::SmoothedTimes;
 use crate::quic::resumption;
 use crate::report::progress::Progress;
 use crate::report::summary::Summary;
-use crate::triage::capture::{self, CaptureFlow, FlowLabel};
-use crate::triage::repro;
 use futures::future::BoxFuture;
 use fuzz_shared::checkpoint::{CheckpointSchedule, CheckpointTracker};
 use fuzz_shared::leak::{LeakDetector, LeakRule};
-use fuzz_shared::shard::{Repeat, RepeatDetector, ShardInfo};
-use fuzz_shared::{
-    chain, Cid, ClientKnobs, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Request, ResumeRate,
-    Role,
-};
+use fuzz_shared::shard::{Repeat, RepeatDetector};
+use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogWriter, Mode, Outcome, Pacing, Role};
 use pacing::{Busyness, ConcurrencySetting, Limits, Pacer};
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,125 +93,6 @@ pub use crate::quic::connection::OFF_CHAIN_SEQ as PROBE_SEQ;
 /// How many reached checkpoints may wait for their connections before launching pauses.
 const MAX_PENDING_CHECKPOINTS: usize = 64;
 
-/// How the server is checked: `tries` clean probes, waiting `backoff[k]` before try k+1.
-#[derive(Clone, Debug)]
-pub struct ProbePolicy {
-    pub backoff: Vec<Duration>,
-    /// The idle limit of a probe: generous, a probe must not fail because the server is busy.
-    pub idle: Duration,
-}
-
-impl Default for ProbePolicy {
-    fn default() -> Self {
-        Self { backoff: [200, 400, 800].map(Duration::from_millis).to_vec(), idle: Duration::from_millis(1000) }
-    }
-}
-
-/// Everything a campaign needs; built from the command line by `cli`, or by other commands.
-#[derive(Clone, Debug)]
-pub struct CampaignConfig {
-    pub server: SocketAddr,
-    /// SERVER as given on the command line, for the log.
-    pub target: String,
-    pub server_name: String,
-    pub start_cid: Cid,
-    pub start_seq: u64,
-    pub count: Option<u64>,
-    pub duration: Option<Duration>,
-    pub concurrency: usize,
-    pub checkpoint_every: u64,
-    pub log: Option<PathBuf>,
-    /// Where the crash capture goes when the server goes down (`<log>.crash.pcap`).
-    pub crash_pcap: Option<PathBuf>,
-    pub mode: Mode,
-    /// The share of plans that resume a session: an input of the derivation (`--resume-rate`).
-    pub resume_rate: ResumeRate,
-    /// What the client's own stack does on every connection (`--handshake-cid-rotation`, ...):
-    /// like the resume rate, it changes what every connection sends (module
-    /// [`fuzz_shared::knobs`]).
-    pub knobs: ClientKnobs,
-    pub alpn: String,
-    /// `/N` must get exactly N bytes (`--expect-sizes`).
-    pub expect_sizes: bool,
-    pub ca: Option<Vec<u8>>,
-    pub timeouts: Timeouts,
-    /// The RTT assumed before the first sample (RFC 9002 §6.2.2).
-    pub initial_rtt: Duration,
-    pub probe: ProbePolicy,
-    /// Consecutive failed connections (handshake_failed, timeout, refused) after which the
-    /// server is probed early rather than burning the chain against a dead server.
-    pub failure_streak: u32,
-    pub progress: bool,
-    /// `replay`: its `server_down` repro is its own command line.
-    pub replay: bool,
-    /// No summary and no start-up chatter: for `bisect`, which runs many short campaigns.
-    pub quiet: bool,
-    /// The shard of a campaign this run is (`--shard I/N`): logged in `run_start`, and its
-    /// restart command names the shard.
-    pub shard: Option<ShardInfo>,
-    /// The original command line, program first: logged, and the base of the restart command.
-    pub argv: Vec<String>,
-    /// `--concurrency auto`: `concurrency` is where it starts, and it adapts (module `pacing`).
-    pub auto_concurrency: bool,
-    /// How long the server may stay busy (refusing connections, answering probes only with a
-    /// close) before it counts as down.
-    pub busy_timeout: Duration,
-    /// `--fixed-idle`: `timeouts.idle` is the limit as it is, not the floor of a fitted one.
-    pub fixed_idle: bool,
-    /// What the start-up probes measured: the first samples the limits are fitted to.
-    pub startup: StartupTimes,
-    /// What a death of the server becomes (module [`crate::findings`]): a campaign records a
-    /// finding and, within `max`, brings up a fresh server and goes on. `None` (replay, a
-    /// bisect trial, a minimization trial): the campaign stops at the first death.
-    pub findings: Option<FindingsPolicy>,
-    /// Mutate only these contents of each connection (`replay --only`, a minimization trial);
-    /// `None`: every content its plan targets.
-    pub only: Option<ContentSet>,
-    /// Launch only these connections of the chain (`--only-seqs`, a triage of accumulated
-    /// state); `None`: every one.
-    pub only_seqs: Option<std::collections::BTreeSet<u64>>,
-}
-
-/// How a campaign keeps going after its server goes down.
-#[derive(Clone, Debug)]
-pub struct FindingsPolicy {
-    /// The findings directory: one folder per distinct bug.
-    pub dir: PathBuf,
-    /// Stop after this many distinct findings of this run (`--max-findings`); `None`: never.
-    pub max: Option<u32>,
-    /// A server the client does not supervise: how long to wait for it to answer again (someone
-    /// else may restart it) before the campaign stops (`--down-wait`).
-    pub down_wait: Duration,
-    /// Triage new findings when the campaign ends (not `--no-triage`).
-    pub triage: bool,
-    /// When the supervised server's memory growth is a finding (`--leak-limit`, `--leak-per-conn`).
-    pub leak: fuzz_shared::leak::LeakRule,
-}
-
-/// What bringing the server back after a death gave.
-#[derive(Debug)]
-pub enum Restart {
-    /// A fresh server answers clean probes; what the start-up probes measured.
-    Serving(StartupTimes),
-    /// It could not be brought back, in words: the campaign stops.
-    NotServing(String),
-    /// The fresh server died of the clean start-up probe: clean traffic kills it. A finding of
-    /// its own (the probe's connection is the culprit; it has no decisions).
-    CleanTrafficKills(Death),
-}
-
-/// What the start-up probes measured of a server found serving: the first samples of its speed,
-/// for a campaign (and a `replay` or a `bisect` trial, campaigns of their own) that has run
-/// nothing yet.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StartupTimes {
-    /// The clean handshake time (the shorter of two, [`wait_until_serving_timed`]).
-    pub handshake: Option<Duration>,
-    /// How long the probes waited for their answers (their longest silence, module
-    /// `patience`): a server slow to answer at rest is so for the first connections too.
-    pub silence: Option<Duration>,
-}
-
 /// A hook on the server under test, called at checkpoints and when the server is down. The
 /// default does nothing; a supervisor of the server process (`--server-cmd`, [`crate::campaign::watch`])
 /// fills it in.
@@ -235,61 +121,6 @@ pub trait ServerWatch: Send {
     fn died_at_start(&mut self) -> Option<StartDeath> {
         None
     }
-}
-
-/// [`StartDeath::killed_by_clean_traffic`]: `answered` (the server sent the probes something),
-/// `cause` how it died ([`supervise::describe_exit`]).
-fn clean_traffic_killed(answered: bool, cause: Option<&str>) -> bool {
-    answered || cause.is_some_and(|c| c.starts_with("killed by signal"))
-}
-
-/// A server that died of a clean start-up probe: clean traffic kills it.
-pub struct StartDeath {
-    /// The probe that was running when it died (from the probe domain, never fuzzed).
-    pub probe_cid: Cid,
-    /// The flight recorder's connections at that moment (the start-up probes), for the crash
-    /// capture, and how many received datagrams it could attribute to none.
-    pub flights: (Vec<Flight<Arc<ConnShared>>>, u64),
-}
-
-impl StartDeath {
-    /// Whether the probes' traffic is what killed the server, rather than a server that never
-    /// started (a bad option, a busy port): it answered a probe before it died, or it died of a
-    /// signal (a crash on the first ClientHello it received) rather than with an exit status.
-    pub fn killed_by_clean_traffic(&self, cause: Option<&str>) -> bool {
-        let answered = self.flights.0.iter().any(|f| f.meta.stats.lock().expect("stats").received > 0);
-        clean_traffic_killed(answered, cause)
-    }
-
-    /// What the probe's own stack did that the server may have tripped on, as a knob that
-    /// avoids it: a probe whose last exchange was its handshake CID rotation (a NEW_CONNECTION_ID
-    /// with Retire Prior To > 0, RFC 9000 §5.1.2), after which the server sent nothing. Read
-    /// from the client's own events (what it sent, and when it last heard from the server), not
-    /// by decrypting the capture.
-    pub fn hint(&self) -> Option<String> {
-        let probe = self.flights.0.iter().find(|f| f.meta.cid == self.probe_cid)?;
-        let (seq, rpt) = probe.meta.stats.lock().expect("stats").silent_after_retiring()?;
-        Some(format!(
-            "the last thing the probe sent before the server fell silent was its handshake connection ID rotation \
-             (NEW_CONNECTION_ID sequence {seq} with Retire Prior To {rpt}, RFC 9000 §5.1.2): try \
-             --handshake-cid-rotation off"
-        ))
-    }
-}
-
-/// How the server died, as far as the client knows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Death {
-    /// Exit status or signal, in words (`killed by signal 6 (SIGABRT)`).
-    pub cause: Option<String>,
-    /// The last lines of its stderr.
-    pub stderr_tail: Vec<String>,
-    /// Its stderr as far as the supervisor kept it (the last [`REPORT_LINES`] lines): a whole
-    /// sanitizer report, for the finding's signature and folder.
-    pub report: Vec<String>,
-    /// A server alive but not answering: its CPU use while the client waited for it to exit,
-    /// in percent of one core. Near 100: hung in a loop; near 0: deadlocked or stopped.
-    pub cpu_percent: Option<u32>,
 }
 
 /// How many lines of the server's stderr a finding keeps (a sanitizer report is rarely longer).
@@ -340,147 +171,6 @@ pub struct CampaignResult {
 #[derive(Debug, thiserror::Error)]
 #[error("internal error: {0}")]
 pub struct InternalError(pub String);
-
-/// What a probe is for.
-#[derive(Debug, Clone, Copy)]
-enum ProbeKind {
-    /// The checkpoint at (seq, cid).
-    Checkpoint { seq: u64, cid: Cid },
-    /// Many consecutive failures: is the server still there?
-    Health { cid: Cid },
-    /// The end of the campaign.
-    Final { cid: Cid },
-    /// The server refused a connection: is it ready again?
-    Ready { cid: Cid },
-}
-
-impl std::fmt::Display for ProbeKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Checkpoint { seq, cid } => write!(f, "checkpoint #{seq} {cid}"),
-            Self::Health { cid } => write!(f, "health check after {cid}"),
-            Self::Final { cid } => write!(f, "end of campaign at {cid}"),
-            Self::Ready { cid } => write!(f, "readiness after refused {cid}"),
-        }
-    }
-}
-
-impl ProbeKind {
-    fn base_cid(&self) -> Cid {
-        match *self {
-            Self::Checkpoint { cid, .. } | Self::Health { cid } | Self::Final { cid } | Self::Ready { cid } => cid,
-        }
-    }
-}
-
-/// What the probes saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
-    /// A clean probe completed.
-    Up,
-    /// The server answered, but only to refuse or close: alive and busy (what was seen, in words).
-    Busy(String),
-    /// No answer at all.
-    Silent,
-}
-
-struct ProbeResult {
-    kind: ProbeKind,
-    verdict: Verdict,
-    /// Duration of the successful try.
-    probe_ms: u64,
-    /// Its handshake's duration.
-    handshake: Option<Duration>,
-    failed_tries: u64,
-}
-
-/// The plan of a probe: no mutation (the probe runs in clean mode), no resumption, one small
-/// request whose answer proves the server serves.
-fn probe_plan() -> ConnectionPlan {
-    ConnectionPlan::unfuzzed(vec![Request { path: "/1".into() }])
-}
-
-/// Runs one clean probe connection with CID `cid` (from the probe domain) to its end.
-async fn run_probe(ep: &ClientEndpoint, cid: Cid, t: Timeouts) -> ConnReport {
-    let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    connection::run(ep, shared, t, rx).await
-}
-
-/// How a probe is made: the policy, the connections' hard cap, the idle limit in force (a probe
-/// waits at least as long as the campaign's connections) and a wait before the first try (a busy
-/// server is given time).
-struct ProbeSettings {
-    policy: ProbePolicy,
-    cap: Duration,
-    idle: Duration,
-    delay: Duration,
-}
-
-/// Probes until one try succeeds, the server shows it is busy, or it looks down.
-///
-/// Try k (from 0) uses `probe^(k+1)(cid)`: every probe CID is from the probe domain, so none
-/// collides with the chain, and each retry gets a fresh CID, because a CID-seeded server (like
-/// fuzz-server) fuzzes its own side of some probe connections, which then fail. A try the server
-/// refused (CONNECTION_REFUSED) means busy at once. A try that failed otherwise although the
-/// server answered proves the server alive: the next try follows at once, up to
-/// `RESPONSIVE_TRIES` of them, and then the server counts as busy too (it answers, but only to
-/// close). A silent try counts against the backoff list (a few tries with growing waits); when
-/// it is used up, the server is down.
-async fn probe(ep: Arc<ClientEndpoint>, kind: ProbeKind, settings: ProbeSettings) -> ProbeResult {
-    const RESPONSIVE_TRIES: u64 = 16;
-    let ProbeSettings { policy, cap, idle, delay } = settings;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let idle = policy.idle.max(idle);
-    let mut cid = kind.base_cid();
-    let mut failed_tries = 0;
-    let mut silent = 0;
-    let mut responsive = 0;
-    loop {
-        cid = chain::probe(&cid);
-        let t = Timeouts::new(idle, cap.max(idle * 3));
-        let started = Instant::now();
-        let report = run_probe(&ep, cid, t).await;
-        if report.outcome.answered() {
-            let probe_ms = started.elapsed().as_millis() as u64;
-            return ProbeResult { kind, verdict: Verdict::Up, probe_ms, handshake: report.handshake, failed_tries };
-        }
-        failed_tries += 1;
-        let detail = report.detail.map(|d| format!(" ({d})")).unwrap_or_default();
-        let busy = |seen: String| ProbeResult {
-            kind,
-            verdict: Verdict::Busy(seen),
-            probe_ms: 0,
-            handshake: None,
-            failed_tries,
-        };
-        if report.outcome == Outcome::Refused {
-            return busy(format!("clean probe {cid} refused: CONNECTION_REFUSED"));
-        }
-        if report.received > 0 {
-            responsive += 1;
-            tracing::debug!(
-                "probe {cid} ({kind}) failed with the server answering: {}{detail}",
-                report.outcome.as_str()
-            );
-            if responsive < RESPONSIVE_TRIES {
-                continue;
-            }
-            return busy(format!(
-                "{responsive} clean probes failed although the server answered (the last: {}{detail})",
-                report.outcome.as_str()
-            ));
-        }
-        tracing::warn!("probe {cid} ({kind}) failed, no answer from the server: {}{detail}", report.outcome.as_str());
-        match policy.backoff.get(silent) {
-            Some(wait) => tokio::time::sleep(*wait).await,
-            None => return ProbeResult { kind, verdict: Verdict::Silent, probe_ms: 0, handshake: None, failed_tries },
-        }
-        silent += 1;
-    }
-}
 
 /// The run log, or nothing when `--log` is absent.
 struct Log(Option<LogWriter<Box<dyn std::io::Write + Send>>>);
@@ -1171,279 +861,6 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     Ok(CampaignResult { end, connections: summary.connections(), elapsed, findings: found, restarts })
 }
 
-/// A death of the server as recorded: `server_down` (and `finding`) logged, the crash capture
-/// written, the finding counted.
-struct DownRecord {
-    repro: String,
-    bisect: Option<String>,
-    death: Death,
-    crash_pcap: Option<PathBuf>,
-    finding: Option<Recorded>,
-}
-
-/// Where the server went down: the last checkpoint (or the fresh server's start) and the next
-/// seq to launch; connections between them are the finding's window.
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    from: (u64, Cid),
-    end: u64,
-    /// The first connection the server that went down saw: where the history of a death that
-    /// needs accumulated state starts.
-    server_from: (u64, Cid),
-}
-
-/// Records a death of the server: how it died (waiting a moment for a dying server's report),
-/// the crash capture of the flight recorder's connections at that moment, `server_down` with
-/// the commands that restart and bisect, and, for a campaign, the finding it is. `busy_down`:
-/// why a server still alive was called down (busy, or a leak), its cause unless it exited.
-#[allow(clippy::too_many_arguments)]
-async fn record_down(
-    c: &CampaignConfig,
-    log: &mut Log,
-    watch: &mut dyn ServerWatch,
-    store: Option<&mut FindingStore>,
-    (flights, unattributed): (Vec<Flight<Arc<ConnShared>>>, u64),
-    window: Window,
-    concurrency: usize,
-    busy_down: Option<String>,
-) -> anyhow::Result<DownRecord> {
-    let (seq, cid) = window.from;
-    // A replay reproduces itself; a campaign restarts at its last checkpoint.
-    let repro = if c.replay {
-        repro::command_line(&c.argv)
-    } else {
-        match &c.shard {
-            Some(shard) => repro::shard_restart_command(&c.argv, shard, c.start_seq, c.count, seq),
-            None => repro::restart_command(&c.argv, c.start_seq, c.count, seq, &cid),
-        }
-    };
-    // Bisect the connections started since the checkpoint, at the concurrency they ran at
-    // (the one in force when the server went down: `auto`'s too is a number then).
-    let bisect = (!c.replay && window.end > seq)
-        .then(|| repro::bisect_command(&c.argv, seq, &cid, window.end - seq, concurrency));
-    // A leak's bisect looks for the connections that grow a fresh server's memory.
-    let leak_kb = busy_down.as_deref().and_then(fuzz_shared::leak::trial_threshold_of_cause);
-    let bisect = match (bisect, leak_kb) {
-        (Some(_), Some(kb)) => {
-            let mut argv = repro::bisect_argv(&c.argv, seq, &cid, window.end - seq, concurrency);
-            argv.splice(2..2, ["--leak".to_string(), format!("{kb}K")]);
-            Some(repro::command_line(&argv))
-        }
-        (bisect, _) => bisect,
-    };
-    let mut death = watch.death().await;
-    if let Some(why) = busy_down {
-        // Alive but refusing: unless it exited meanwhile, that is the cause.
-        let exited = death.cause.as_deref().is_some_and(|c| c.starts_with("exit") || c.starts_with("killed"));
-        if !exited {
-            death.cause = Some(why);
-        }
-    }
-    let crash_pcap = c.crash_pcap.as_deref().and_then(|path| {
-        let header = crash_header(c, &death, (seq, &cid), flights.len(), unattributed);
-        match write_crash_pcap(path, &header, &flights) {
-            Ok(()) => Some(path.to_path_buf()),
-            Err(e) => {
-                tracing::warn!("the crash capture {} could not be written: {e}", path.display());
-                None
-            }
-        }
-    });
-    log.write(Event::ServerDown {
-        last_checkpoint_seq: seq,
-        last_checkpoint_cid: cid,
-        repro: repro.clone(),
-        bisect: bisect.clone(),
-        cause: death.cause.clone(),
-        cpu_percent: death.cpu_percent,
-        stderr_tail: death.stderr_tail.clone(),
-        crash_pcap: crash_pcap.as_ref().map(|p| p.display().to_string()),
-    })?;
-    let finding = match store {
-        Some(store) => {
-            let signature = fuzz_shared::signature::signature(death.cause.as_deref(), &death.report);
-            let occurrence = Occurrence {
-                at: fuzz_shared::log::timestamp(std::time::SystemTime::now()),
-                cause: death.cause.clone(),
-                window_seq: seq,
-                window_cid: cid,
-                window_end: window.end,
-                server_seq: Some(window.server_from.0),
-                server_cid: Some(window.server_from.1),
-                concurrency,
-            };
-            let recorded = store
-                .record(store::Death {
-                    signature,
-                    occurrence,
-                    target: &c.target,
-                    campaign: &c.argv,
-                    restart: repro.clone(),
-                    bisect: bisect.clone(),
-                    stderr: &death.report,
-                    crash_pcap: crash_pcap.as_deref(),
-                })
-                .map_err(|e| anyhow::anyhow!("recording the finding in {}: {e}", store.dir().display()))?;
-            log.write(Event::Finding {
-                id: recorded.id.clone(),
-                kind: recorded.kind.clone(),
-                summary: recorded.summary.clone(),
-                new: recorded.new,
-                count: recorded.count,
-                dir: Some(recorded.dir.display().to_string()),
-                window_seq: seq,
-                window_cid: cid,
-                window_end: window.end,
-                cause: death.cause.clone(),
-            })?;
-            Some(recorded)
-        }
-        None => None,
-    };
-    Ok(DownRecord { repro, bisect, death, crash_pcap, finding })
-}
-
-/// A supervised server that died of the clean start-up probe before any connection of the
-/// campaign ran: clean traffic kills it. A finding like any other ([`record_down`] with an empty
-/// window: the stderr report, the crash capture of the probes, `server_down` and `finding` in the
-/// log), whose verdict is known without a triage: the probe's connection is the culprit and it
-/// has no decisions. The verdict names the probe's CID and, when the client saw what the server
-/// tripped on, the knob that avoids it ([`StartDeath::hint`]).
-async fn record_start_death(
-    c: &CampaignConfig,
-    log: &mut Log,
-    watch: &mut dyn ServerWatch,
-    dead: StartDeath,
-) -> anyhow::Result<CampaignResult> {
-    let started = Instant::now();
-    let mut store = match &c.findings {
-        Some(f) => Some(FindingStore::open(&f.dir)?),
-        None => None,
-    };
-    let hint = dead.hint();
-    let probe_cid = dead.probe_cid;
-    let window = Window { from: (c.start_seq, c.start_cid), end: c.start_seq, server_from: (c.start_seq, c.start_cid) };
-    let record = record_down(c, log, watch, store.as_mut(), dead.flights, window, c.concurrency, None).await?;
-    let cause = record.death.cause.as_deref().unwrap_or("it stopped answering");
-    let mut detail = format!(
-        "clean traffic kills the server: it died ({cause}) of the clean start-up probe {probe_cid}, a connection \
-         that mutates nothing, before the campaign ran a connection"
-    );
-    if let Some(hint) = &hint {
-        detail.push_str("; ");
-        detail.push_str(hint);
-    }
-    tracing::warn!("{detail}");
-    if let (Some(store), Some(f)) = (store.as_mut(), record.finding.as_ref().filter(|f| f.new)) {
-        // The campaign's own command reproduces it: its first probe kills a fresh server.
-        let reproduce = record.repro.clone();
-        store::write_reproduce_script(&f.dir, &format!("{}\n{detail}", f.summary), &reproduce)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", f.dir.display()))?;
-        let triage = crate::findings::record::Triage {
-            verdict: "clean_traffic_kills".into(),
-            detail,
-            culprit_seq: None,
-            culprit_cid: Some(probe_cid),
-            history_seq: None,
-            history_count: None,
-            history_seqs: Vec::new(),
-            decisions: Vec::new(),
-            reproduce: Some(reproduce),
-            trials: 0,
-            elapsed_s: started.elapsed().as_secs_f64(),
-        };
-        store
-            .update(&f.id, |r| r.triage = Some(triage))
-            .map_err(|e| anyhow::anyhow!("recording the finding in {}: {e}", store.dir().display()))?;
-    }
-    let elapsed = started.elapsed();
-    log.write(Event::RunEnd {
-        connections: 0,
-        fuzzed_connections: 0,
-        elapsed_s: elapsed.as_secs_f64(),
-        conn_per_s: 0.0,
-        server_up: false,
-    })?;
-    let DownRecord { repro, bisect, death, crash_pcap, finding } = record;
-    Ok(CampaignResult {
-        end: CampaignEnd::ServerDown { repro, bisect, death, crash_pcap },
-        connections: 0,
-        elapsed,
-        findings: finding.into_iter().collect(),
-        restarts: 0,
-    })
-}
-
-/// The section comment of a crash capture: the run, the server's death, the bounds, and the
-/// culprit when the run had a single connection (`replay`, a bisect trial of one).
-fn crash_header(
-    c: &CampaignConfig,
-    death: &Death,
-    last_cp: (u64, &Cid),
-    connections: usize,
-    unattributed: u64,
-) -> String {
-    let b = Bounds::CLIENT;
-    let mut lines = vec![
-        format!("fuzz-client {}: {}", fuzz_shared::VERSION, repro::command_line(&c.argv)),
-        format!(
-            "server {} ({}): {}",
-            c.target,
-            c.server,
-            death.cause.as_deref().unwrap_or("stopped answering clean probes")
-        ),
-        format!(
-            "run from cid {} (seq {}), last checkpoint seq {} cid {}",
-            c.start_cid, c.start_seq, last_cp.0, last_cp.1
-        ),
-        format!(
-            "{connections} connections: those in flight and the last {} that ended; of each the first {} and the last {} \
-             datagrams; received datagrams attributed to none: {unattributed}",
-            b.ended, b.head, b.tail
-        ),
-        "client ports: 10000 + seq mod 50000, probes 60000 + n (on the wire all shared one socket)".to_string(),
-    ];
-    if c.count == Some(1) {
-        lines.push(format!("{} (the only connection of the run)", capture::culprit_line(c.start_seq, &c.start_cid)));
-    }
-    lines.join("\n")
-}
-
-/// Writes the flight recorder's connections as a pcapng capture at `path`.
-fn write_crash_pcap(path: &Path, header: &str, flights: &[Flight<Arc<ConnShared>>]) -> std::io::Result<()> {
-    let flows: Vec<CaptureFlow> = flights
-        .iter()
-        .map(|f| {
-            let conn = &f.meta;
-            let stats = conn.stats.lock().expect("stats");
-            let fuzzer = stats.fuzzer.as_ref();
-            let mode = if fuzzer.is_some() { Mode::Fuzz } else { Mode::Clean };
-            let decisions = fuzzer
-                .map_or(&[][..], |f| f.decisions())
-                .iter()
-                .map(|d| serde_json::to_string(d).unwrap_or_default())
-                .collect();
-            drop(stats);
-            CaptureFlow {
-                label: FlowLabel {
-                    seq: (conn.seq != PROBE_SEQ).then_some(conn.seq),
-                    cid: conn.cid,
-                    fuzz_state: conn.plan.fuzz_state,
-                    mode,
-                    decisions,
-                },
-                server: f.server,
-                local_ip: f.local.ip(),
-                datagrams: f.datagrams().cloned().collect(),
-                skipped: f.skipped,
-            }
-        })
-        .collect();
-    let file = std::io::BufWriter::new(File::create(path)?);
-    capture::write_capture(file, header, &flows)?;
-    Ok(())
-}
-
 /// Starts connection `seq` (`cid`, `plan`); its report goes to `done`.
 #[allow(clippy::too_many_arguments)]
 fn spawn_connection(
@@ -1524,124 +941,9 @@ fn start_endpoint(c: &CampaignConfig) -> anyhow::Result<Arc<ClientEndpoint>> {
     })
 }
 
-/// Whether a freshly started server came up; see [`wait_until_serving`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartUp {
-    /// A clean probe completed.
-    Serving,
-    /// The watched process exited first.
-    Exited,
-    /// No probe completed within the limit.
-    Silent,
-}
-
-/// Probes a freshly started server until a clean probe connection completes, the watched process
-/// exits, or `limit` passes. A server needs a moment to bind and load its certificate; the
-/// campaign must not count its first connections against a server that is not there yet.
-///
-/// The probe CIDs are `probe^k(start_cid)`, from the probe domain like every probe: none collides
-/// with the chain. A try that fails gets a fresh CID at once (a CID-seeded server fuzzes some
-/// probes); a silent one is retried after a short pause.
-pub async fn wait_until_serving(
-    c: &CampaignConfig,
-    watch: &mut dyn ServerWatch,
-    limit: Duration,
-) -> anyhow::Result<StartUp> {
-    Ok(wait_until_serving_timed(c, watch, limit).await?.0)
-}
-
-/// [`wait_until_serving`], and what its probes measured once the server serves: the first
-/// samples of its speed, to which a campaign fits its limits (module `pacing`).
-pub async fn wait_until_serving_timed(
-    c: &CampaignConfig,
-    watch: &mut dyn ServerWatch,
-    limit: Duration,
-) -> anyhow::Result<(StartUp, StartupTimes)> {
-    let (up, times, _) = wait_until_serving_probed(c, watch, limit).await?;
-    Ok((up, times))
-}
-
-/// [`wait_until_serving_timed`], and when the watched process exited during a probe, that probe
-/// and the flight recorder's connections ([`StartDeath`]).
-pub async fn wait_until_serving_probed(
-    c: &CampaignConfig,
-    watch: &mut dyn ServerWatch,
-    limit: Duration,
-) -> anyhow::Result<(StartUp, StartupTimes, Option<StartDeath>)> {
-    let ep = start_endpoint(c)?;
-    let died = |ep: &ClientEndpoint, probe_cid: Cid| Some(StartDeath { probe_cid, flights: ep.flights() });
-    let none = StartupTimes::default();
-    let deadline = tokio::time::Instant::now() + limit;
-    // A probe's patience: a slow server's handshake may take a second (twice the idle period);
-    // a server not listening yet loses the first Initial, which s2n-quic sends again at its
-    // probe timeout (RFC 9002 §6.2), well within the idle period.
-    let idle = ProbePolicy::default().idle;
-    let t = Timeouts::new(idle, idle * 4);
-    let mut cid = c.start_cid;
-    loop {
-        cid = chain::probe(&cid);
-        let attempt = async {
-            let report = run_probe(&ep, cid, t).await;
-            if !report.outcome.answered() {
-                tracing::debug!("start-up probe {cid}: {}", report.outcome.as_str());
-                if report.received == 0 {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-            report.outcome.answered().then_some(report.handshake)
-        };
-        let first = tokio::select! {
-            up = attempt => up,
-            _ = watch.exited() => return Ok((StartUp::Exited, none, died(&ep, cid))),
-            _ = tokio::time::sleep_until(deadline) => return Ok((StartUp::Silent, none, None)),
-        };
-        if let Some(first) = first {
-            // The handshake that found the server serving may include its start-up: an Initial
-            // sent before it listened is answered only after s2n-quic's probe timeout, and a
-            // server's first handshake may load what later ones reuse. The campaign's limits are
-            // fitted to this time (module `pacing`), so a second clean handshake measures the
-            // server as it will be; the shorter of the two is its speed.
-            cid = chain::probe(&cid);
-            let second = tokio::select! {
-                report = run_probe(&ep, cid, t) => report.outcome.answered().then_some(report.handshake).flatten(),
-                _ = watch.exited() => return Ok((StartUp::Exited, none, died(&ep, cid))),
-            };
-            let handshake = [first, second].into_iter().flatten().min();
-            return Ok((StartUp::Serving, StartupTimes { handshake, silence: ep.recent_silence() }, None));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok((StartUp::Silent, none, None));
-        }
-    }
-}
-
-/// Waits for the running probe; never resolves when there is none.
-async fn join_probe(task: &mut Option<JoinHandle<ProbeResult>>) -> anyhow::Result<ProbeResult> {
-    match task.as_mut() {
-        Some(t) => t.await.map_err(|e| InternalError(format!("the probe task failed: {e}")).into()),
-        None => std::future::pending().await,
-    }
-}
-
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_server_that_never_started_is_not_killed_by_clean_traffic() {
-        // It answered a probe, then died: the probes' traffic did it, however it died.
-        assert!(clean_traffic_killed(true, Some("killed by signal 6 (SIGABRT)")));
-        assert!(clean_traffic_killed(true, Some("exit status 1")));
-        // Nothing answered: a crash on the first ClientHello, or a server that never started.
-        assert!(clean_traffic_killed(false, Some("killed by signal 11 (SIGSEGV)")));
-        assert!(!clean_traffic_killed(false, Some("exit status 2")), "a bad option or a busy port");
-        assert!(!clean_traffic_killed(false, None));
     }
 }

@@ -9,7 +9,7 @@
 //! - [`ClientEndpoint::connect`] holds an async mutex across "queue the CID" and "poll the
 //!   connect future once" (which hands the request to the endpoint, FIFO), so the queue and the
 //!   endpoint's requests stay in the same order;
-//! - [`Subscriber::create_connection_context`] runs right after the fill with the connection's
+//! - `Subscriber::create_connection_context` runs right after the fill with the connection's
 //!   application context (its [`ConnShared`]): it compares the CID filled with the CID intended
 //!   and records a mismatch, which the campaign treats as a fatal bug (exit 1). The server's
 //!   `original_destination_connection_id` transport parameter is checked again later.

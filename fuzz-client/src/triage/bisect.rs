@@ -2,7 +2,7 @@
 //!
 //! The pure search proposes trials (connections `start..start+count` of the window, in the
 //! original numbering); each trial here is a short campaign against a *fresh* server started by
-//! [`watch::run`], because the question is what a server that has seen only those connections
+//! [`crate::campaign::watch::run`], because the question is what a server that has seen only those connections
 //! does. Connection #seq has CID `chain::nth(from, seq - from_seq)`. A trial kills the server if
 //! any of its `--tries` runs ends with the server down (its process exited, or it stopped
 //! answering clean probes). Progress goes to stderr, one line per trial, then the verdict with

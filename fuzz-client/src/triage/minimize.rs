@@ -9,7 +9,7 @@
 //!
 //! Each trial is a campaign of that one connection (`count` 1 at its seq and CID) mutating only
 //! the trial's contents ([`CampaignConfig::only`]), against a *fresh* server, run `--tries` times
-//! like bisect's trials ([`trial`]). The first trial runs it unrestricted: if the server survives,
+//! like bisect's trials ([`super::trial`]). The first trial runs it unrestricted: if the server survives,
 //! the crash did not reproduce; if it dies, that trial's `cid_end` (`mutated`) names the contents
 //! the search is over (those of every run that killed, in a stable order). Every trial logs to a
 //! file of its own: `<log>.min-trial-N` (`.N.R` with several tries) with `--log`, else in a
