@@ -21,6 +21,9 @@ cargo build --release --workspace --all-targets --locked
 echo "== clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
+echo "== rustdoc (intra-doc links resolve, private items too)"
+RUSTDOCFLAGS="-D warnings" cargo doc --release --workspace --no-deps --document-private-items --locked
+
 echo "== tests (release)"
 # One test binary at a time keeps the end-to-end tests' timing honest on a 2-core machine.
 cargo test --release --workspace --locked -- --test-threads=1 "$@"

@@ -55,7 +55,7 @@ pub struct Args {
     #[arg(long, value_name = "PEM")]
     pub write_cert: Option<PathBuf>,
 
-    /// Directory of files to serve: `GET /a/b` returns <DIR>/a/b. Paths that name no file but
+    /// Directory of files to serve: `GET /a/b` returns `<DIR>/a/b`. Paths that name no file but
     /// are a number N (`/1000`) get a generated body of N bytes (at most 1 GiB), as with
     /// picoquic's demo server; anything else gets a stream reset. Without --www only `/N` works.
     #[arg(long, value_name = "DIR")]
