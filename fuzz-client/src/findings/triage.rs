@@ -154,6 +154,24 @@ async fn triage_one(finding: &Finding, dir: &std::path::Path) -> anyhow::Result<
             };
             if let Some((seqs, trials)) = shrunk {
                 triage.trials += trials;
+                if let [seq] = seqs[..] {
+                    // Alone, at its place in the chain (`--only-seqs`), it kills a fresh server,
+                    // though windows of the bisection that held it did not: the crash depends on
+                    // timing or on what runs beside it. It is a culprit of its own all the same,
+                    // and its decisions are minimized as any culprit's are.
+                    let cid = chain::nth(job.from, seq - job.from_seq);
+                    triage.verdict = "single_culprit".into();
+                    triage.detail = format!(
+                        "connection seq {seq} (cid {cid}) alone kills a fresh server (some bisection windows that held \
+                         it did not: the crash depends on timing)"
+                    );
+                    (triage.culprit_seq, triage.culprit_cid) = (Some(seq), Some(cid));
+                    (triage.history_seq, triage.history_count) = (None, None);
+                    triage.reproduce = Some(repro::replay_command(&argv, seq, &cid));
+                    minimize_culprit(&argv, (seq, &cid), dir, &mut triage).await?;
+                    triage.elapsed_s = started.elapsed().as_secs_f64();
+                    return Ok(triage);
+                }
                 triage.detail = format!(
                     "{}; {} of them, in chain order, do it: seq {}",
                     triage.detail,
