@@ -2,7 +2,7 @@
 # Installs the third-party QUIC peers that scripts/interop/peer.sh starts, and what they need;
 # idempotent and non-interactive (CI runs it as root on a fresh Debian machine).
 #
-#   scripts/interop/install.sh [PEER...]     # default: every peer (ngtcp2 aioquic)
+#   scripts/interop/install.sh [PEER...]     # default: every peer (ngtcp2 ngtcp2-asan aioquic)
 #
 # Peers:
 # - ngtcp2: Debian's ngtcp2 example client (ngtcp2-client: `gtlsclient`, HTTP/3, which
@@ -13,6 +13,11 @@
 #   $INTEROP_DIR/bin/h09gtlsserver (about 15 s on two cores). One change to the source: the
 #   GnuTLS server session of that version offers the ALPN "h3" whatever the application (its
 #   code says "TODO Set all available ALPN based on app_proto"); the build offers "hq-interop".
+# - ngtcp2-asan: the same h09server with the whole of libngtcp2 and its GnuTLS crypto helper
+#   compiled from the same source with AddressSanitizer (gcc -fsanitize=address, -O1 -g) and
+#   linked in statically, into $INTEROP_DIR/bin/h09gtlsserver-asan (about 40 s on two cores):
+#   a real third-party server whose memory faults and internal assertions (`ngtcp2_unreachable`,
+#   `assert`) abort it with a report that the findings' signatures read.
 # - aioquic: the Python package from PyPI (pinned: AIOQUIC_VERSION, default 1.7.2), served by
 #   scripts/interop/aioquic_server.py.
 # Both use a self-signed certificate that peer.sh makes with openssl (installed here).
@@ -26,7 +31,7 @@ cd "$(dirname "$0")/../.."
 interop_dir=${INTEROP_DIR:-target/interop}
 aioquic_version=${AIOQUIC_VERSION:-1.7.2}
 peers=("$@")
-[[ ${#peers[@]} -gt 0 ]] || peers=(ngtcp2 aioquic)
+[[ ${#peers[@]} -gt 0 ]] || peers=(ngtcp2 ngtcp2-asan aioquic)
 
 fail() {
     echo "install.sh: $*" >&2
@@ -104,13 +109,10 @@ install_ngtcp2() {
         echo "install.sh: ngtcp2 h09gtlsserver $version is built ($bin)" >&2
         return 0
     fi
-    enable_deb_src
     local src=$interop_dir/src
-    rm -rf "$src"
-    mkdir -p "$src" "$interop_dir/bin"
+    mkdir -p "$interop_dir/bin"
     echo "install.sh: building ngtcp2's h09server (hq-interop) $version from Debian's source" >&2
-    (cd "$src" && apt-get source -q "ngtcp2=$version" >apt-source.log 2>&1) ||
-        fail "apt-get source ngtcp2=$version failed: $(tail -3 "$src/apt-source.log")"
+    ngtcp2_source "$version"
     local ex
     ex=$(echo "$src"/ngtcp2-*/examples)
     [[ -f $ex/h09server.cc ]] || fail "no examples/h09server.cc in Debian's ngtcp2 source"
@@ -130,6 +132,70 @@ install_ngtcp2() {
             -o h09gtlsserver $(pkg-config --libs $deps) -lev
     ) >"$src/build.log" 2>&1 || fail "building h09server failed: $(grep -m3 error "$src/build.log")"
     install -m 755 "$ex/h09gtlsserver" "$bin"
+    echo "$version" >"$stamp"
+    echo "install.sh: built $bin" >&2
+}
+
+# The source of the installed libngtcp2, unpacked under $INTEROP_DIR/src (shared by the builds).
+ngtcp2_source() {
+    local version=$1 src=$interop_dir/src
+    if [[ $(cat "$src/version" 2>/dev/null) == "$version" ]] && compgen -G "$src/ngtcp2-*/examples" >/dev/null; then
+        return 0
+    fi
+    enable_deb_src
+    rm -rf "$src"
+    mkdir -p "$src"
+    (cd "$src" && apt-get source -q "ngtcp2=$version" >apt-source.log 2>&1) ||
+        fail "apt-get source ngtcp2=$version failed: $(tail -3 "$src/apt-source.log")"
+    echo "$version" >"$src/version"
+}
+
+install_ngtcp2_asan() {
+    install_ngtcp2
+    local bin=$interop_dir/bin/h09gtlsserver-asan version stamp
+    version=$(dpkg-query -W -f='${Version}' libngtcp2-dev)
+    stamp=$bin.version
+    if [[ -x $bin && $(cat "$stamp" 2>/dev/null) == "$version" ]]; then
+        echo "install.sh: ngtcp2 h09gtlsserver-asan $version is built ($bin)" >&2
+        return 0
+    fi
+    ngtcp2_source "$version"
+    local top upstream
+    top=$(echo "$interop_dir"/src/ngtcp2-*)
+    upstream=${version%%+*}
+    upstream=${upstream%%-*}
+    echo "install.sh: building libngtcp2 $version and h09server with AddressSanitizer" >&2
+    (
+        set -e
+        cd "$top"
+        # What configure would write: the version header, and the platform's headers as macros.
+        local num
+        num=$(echo "$upstream" | awk -F. '{ printf "0x%02x%02x%02x", $1, $2, $3 }')
+        sed "s/@PACKAGE_VERSION@/$upstream/; s/@PACKAGE_VERSION_NUM@/$num/" lib/includes/ngtcp2/version.h.in \
+            >lib/includes/ngtcp2/version.h
+        local asan="-O1 -g -fsanitize=address -fno-omit-frame-pointer -DNGTCP2_STATICLIB"
+        local have="-DHAVE_ARPA_INET_H -DHAVE_NETINET_IN_H -DHAVE_UNISTD_H -DHAVE_ENDIAN_H -DHAVE_BYTESWAP_H"
+        have+=" -DHAVE_BSWAP_64 -DHAVE_BE64TOH"
+        rm -rf asan-obj
+        mkdir asan-obj
+        local c
+        for c in lib/*.c crypto/shared.c crypto/gnutls/gnutls.c; do
+            # shellcheck disable=SC2086 # flags
+            gcc $asan $have -Ilib -Ilib/includes -Icrypto -Icrypto/includes -c "$c" -o "asan-obj/$(basename "$c" .c).o"
+        done
+        cc -O1 -Ithird-party -c third-party/http-parser/http_parser.c -o asan-obj/http_parser.o
+        cd examples
+        sed 's/H3_ALPN_V1/HQ_ALPN_V1/g' tls_server_session_gnutls.cc >tls_server_session_gnutls_hq.cc
+        # shellcheck disable=SC2046,SC2086 # pkg-config prints several flags
+        g++ -std=c++20 $asan -DENABLE_EXAMPLE_GNUTLS -DWITH_EXAMPLE_GNUTLS -DHAVE_ARPA_INET_H -DHAVE_NETINET_IN_H \
+            -DHAVE_SYS_SOCKET_H -DHAVE_ASM_TYPES_H -DHAVE_LINUX_NETLINK_H -DHAVE_LINUX_RTNETLINK_H \
+            -I. -I../third-party -I../lib/includes -I../crypto/includes $(pkg-config --cflags gnutls libnghttp3) \
+            h09server.cc server_base.cc debug.cc util.cc shared.cc http.cc tls_server_context_gnutls.cc \
+            tls_server_session_gnutls_hq.cc tls_session_base_gnutls.cc util_gnutls.cc ../asan-obj/*.o \
+            -o h09gtlsserver-asan $(pkg-config --libs gnutls libnghttp3) -lev
+    ) >"$interop_dir/src/asan-build.log" 2>&1 ||
+        fail "building ngtcp2 with AddressSanitizer failed: $(grep -m3 error "$interop_dir/src/asan-build.log")"
+    install -m 755 "$top/examples/h09gtlsserver-asan" "$bin"
     echo "$version" >"$stamp"
     echo "install.sh: built $bin" >&2
 }
@@ -155,10 +221,11 @@ install_aioquic() {
 for peer in "${peers[@]}"; do
     case $peer in
         ngtcp2 | ngtcp2-h3) install_ngtcp2 ;;
+        ngtcp2-asan) install_ngtcp2_asan ;;
         aioquic) install_aioquic ;;
         fuzz-server) ;; # built by cargo
         *)
-            echo "install.sh: unknown peer '$peer' (known: ngtcp2 aioquic)" >&2
+            echo "install.sh: unknown peer '$peer' (known: ngtcp2 ngtcp2-asan aioquic)" >&2
             exit 2
             ;;
     esac

@@ -11,6 +11,10 @@
 # the server itself (README: "Restart, supervise, bisect, replay"):
 #
 #   fuzz-client --server-cmd "$(scripts/interop/peer.sh cmd ngtcp2 4433)" 127.0.0.1:4433
+#   fuzz-client --server-cmd "$(scripts/interop/peer.sh cmd ngtcp2-asan '{port}')" '127.0.0.1:{port}'
+#
+# PORT `{port}` stays as it is, for fuzz-client to fill with a free port (the triage of a
+# finding runs fresh servers of its own beside the campaign's).
 #
 # Every peer listens on 127.0.0.1:PORT, serves hq-interop (`GET /N` gets N bytes) and has an
 # idle timeout of 5 s, as fuzz-server does; extra OPTIONs go to the server. The third-party
@@ -39,6 +43,7 @@ peers_table() {
     cat <<'EOF'
 fuzz-server|this project's instrumented s2n-quic server (target/release/fuzz-server; cargo build --release)
 ngtcp2|ngtcp2's h09server (hq-interop) built on Debian's libngtcp2 with GnuTLS (install.sh ngtcp2)
+ngtcp2-asan|the same h09server, libngtcp2 and all built with AddressSanitizer (install.sh ngtcp2-asan)
 ngtcp2-h3|Debian's ngtcp2 gtlsserver: HTTP/3 only (fuzz-client --alpn h3) (install.sh ngtcp2)
 aioquic|scripts/interop/aioquic_server.py on aioquic from PyPI: hq-interop and h3 (install.sh aioquic)
 EOF
@@ -49,6 +54,8 @@ missing() {
     case $1 in
         fuzz-server) [[ -x $target_dir/release/fuzz-server ]] || echo "no $target_dir/release/fuzz-server: run cargo build --release" ;;
         ngtcp2) [[ -x $interop_dir/bin/h09gtlsserver ]] || echo "ngtcp2's h09server is not built: run scripts/interop/install.sh ngtcp2" ;;
+        ngtcp2-asan) [[ -x $interop_dir/bin/h09gtlsserver-asan ]] ||
+            echo "ngtcp2's h09server with AddressSanitizer is not built: run scripts/interop/install.sh ngtcp2-asan" ;;
         ngtcp2-h3) command -v gtlsserver >/dev/null || [[ -x /usr/sbin/gtlsserver ]] ||
             echo "gtlsserver is not installed: run scripts/interop/install.sh ngtcp2" ;;
         aioquic) python3 -c 'import aioquic' 2>/dev/null || echo "aioquic is not installed: run scripts/interop/install.sh aioquic" ;;
@@ -89,16 +96,21 @@ command_line() {
     local why
     why=$(missing "$name")
     [[ -z $why ]] || { echo "peer.sh: $why" >&2; exit 2; }
-    [[ $port =~ ^[0-9]+$ && $port -gt 0 && $port -lt 65536 ]] || { echo "peer.sh: bad port '$port'" >&2; exit 2; }
+    # `{port}`: left for fuzz-client --server-cmd to fill with a free port (a server per triage trial).
+    [[ $port == "{port}" || ($port =~ ^[0-9]+$ && $port -gt 0 && $port -lt 65536) ]] ||
+        { echo "peer.sh: bad port '$port'" >&2; exit 2; }
     local argv
     case $name in
         fuzz-server) argv=("$target_dir/release/fuzz-server" --listen "127.0.0.1:$port" "$@") ;;
-        ngtcp2 | ngtcp2-h3)
+        ngtcp2 | ngtcp2-h3 | ngtcp2-asan)
             prepare
             local bin=$interop_dir/bin/h09gtlsserver
             [[ $name == ngtcp2-h3 ]] && bin=$(command -v gtlsserver || echo /usr/sbin/gtlsserver)
+            argv=()
+            # LeakSanitizer would report every allocation still held when the campaign stops it.
+            [[ $name == ngtcp2-asan ]] && argv=(env ASAN_OPTIONS=detect_leaks=0) bin=$bin-asan
             # -q: without it every packet is printed; --timeout: the idle timeout.
-            argv=("$bin" -q --timeout=5s -d "$interop_dir/www" "$@" 127.0.0.1 "$port" "$interop_dir/key.pem" "$interop_dir/cert.pem")
+            argv+=("$bin" -q --timeout=5s -d "$interop_dir/www" "$@" 127.0.0.1 "$port" "$interop_dir/key.pem" "$interop_dir/cert.pem")
             ;;
         aioquic)
             prepare
@@ -108,7 +120,9 @@ command_line() {
             ;;
     esac
     local out="" a
-    for a in "${argv[@]}"; do out+="${out:+ }$(printf '%q' "$a")"; done
+    for a in "${argv[@]}"; do
+        if [[ $a == "{port}" ]]; then out+=" $a"; else out+="${out:+ }$(printf '%q' "$a")"; fi
+    done
     echo "$out"
 }
 

@@ -15,6 +15,14 @@
 //! then exactly N bytes for `/N`: `--expect-sizes`), and a fuzz campaign of 300 connections runs
 //! with checkpoints, each of which finds the server up. Against aioquic, which issues session
 //! tickets, resuming plans offer their priming connection's ticket and the server accepts it.
+//!
+//! A real bug in a real server: ngtcp2's h09server with libngtcp2 built from Debian's source
+//! with AddressSanitizer (peer `ngtcp2-asan`). A short stretch of a campaign's chain that took it
+//! down (found by a 180-s campaign: the chain from 4b8106942e7c917f, seq 1018) becomes one
+//! finding signed by ngtcp2's own assertion, triaged to that connection and to the one decision
+//! that does it, and its `reproduce.sh` takes a fresh server down again. The CIDs are a
+//! known answer of the mutation engine: a change of its decisions (a derivation bump) needs a
+//! new stretch, found the same way.
 
 use fuzz_e2e::{digest_agreement, free_udp_port, run_client, scratch_dir, workspace, ClientRun};
 use fuzz_shared::{Event, Outcome};
@@ -26,8 +34,13 @@ const COUNT: &str = "200";
 /// The command line that starts `peer` on `port`, or `None` (with a loud message) when the peer
 /// is not installed.
 fn peer_cmd(peer: &str, port: u16) -> Option<String> {
+    peer_cmd_at(peer, &port.to_string())
+}
+
+/// [`peer_cmd`] with the port as given: a number, or `{port}` for fuzz-client to fill.
+fn peer_cmd_at(peer: &str, port: &str) -> Option<String> {
     let script = workspace().join("scripts/interop/peer.sh");
-    let out = Command::new("bash").arg(&script).args(["cmd", peer, &port.to_string()]).output().expect("run peer.sh");
+    let out = Command::new("bash").arg(&script).args(["cmd", peer, port]).output().expect("run peer.sh");
     if !out.status.success() {
         eprintln!(
             "SKIPPED: the {peer} peer is not installed (scripts/interop/install.sh {peer}): {}",
@@ -203,4 +216,56 @@ fn aioquic_accepts_primed_resumption() {
     println!("aioquic: resumption offered {offered}/60, accepted {accepted}");
     assert!(offered >= 57, "aioquic issued tickets to only {offered} of 60 priming connections");
     assert!(accepted * 100 >= offered * 95, "aioquic accepted {accepted} of {offered} offers");
+}
+
+/// ngtcp2 0.12.1 (Debian's) asserts `conn->negotiated_version` in `conn_write_pkt` when a
+/// ClientHello lacks an extension it relies on. The campaign records it once, signed by that
+/// assertion, triages it to seq 1018 and to its one decision in the Initial's CRYPTO data, and
+/// the finding's `reproduce.sh` kills a fresh server.
+#[test]
+fn ngtcp2_asan_assertion_is_found_signed_and_triaged() {
+    let Some(cmd) = peer_cmd_at("ngtcp2-asan", "{port}") else { return };
+    let dir = scratch_dir("interop-ngtcp2-asan");
+    // seq 999 of the chain from 4b8106942e7c917f (cid-chain --start-cid 4b8106942e7c917f).
+    let run = run_client(
+        &dir.join("run.jsonl"),
+        &[
+            "--start-cid",
+            "9a3b25aa64489d56",
+            "--start-seq",
+            "999",
+            "--count",
+            "40",
+            "--concurrency",
+            "16",
+            "--max-findings",
+            "1",
+            "--no-progress",
+            "--server-cmd",
+            &cmd,
+            "127.0.0.1:{port}",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(3), "the server went down; stderr:\n{}", run.stderr);
+    let folders: Vec<_> =
+        std::fs::read_dir(dir.join("run.jsonl.findings")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(folders.len(), 1, "one finding: {folders:?}");
+    let finding: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folders[0].join("finding.json")).unwrap()).unwrap();
+    let signature = &finding["signature"];
+    assert_eq!(signature["kind"], "assertion", "{signature}");
+    assert_eq!(
+        signature["summary"], "assertion `conn->negotiated_version' failed in conn_write_pkt (ngtcp2_conn.c)",
+        "{signature}"
+    );
+    let triage = &finding["triage"];
+    assert_eq!(triage["verdict"], "single_culprit", "{triage}");
+    assert_eq!(triage["culprit_seq"], 1018, "{triage}");
+    assert_eq!(triage["culprit_cid"], "a802f424c2ef6323", "{triage}");
+    let decisions: Vec<&str> = triage["decisions"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert_eq!(decisions.len(), 1, "one decision does it: {triage}");
+    assert!(decisions[0].starts_with("initial/crypto@0: tls:"), "a ClientHello mutation: {decisions:?}");
+    let out = fuzz_e2e::shell(&format!("sh {}", folders[0].join("reproduce.sh").display()));
+    assert_eq!(out.status.code(), Some(3), "reproduce.sh kills a fresh server; stderr:\n{}", out.stderr);
+    assert!(out.stderr.contains("conn->negotiated_version"), "by the same assertion:\n{}", out.stderr);
 }
