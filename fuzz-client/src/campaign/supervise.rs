@@ -33,13 +33,19 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Starts `command` with `sh -c 'exec <command>'`: `exec` makes the server the process we
-    /// watch, not a shell around it. Its stderr is kept (the last lines in memory, all of it
+    /// watch, not a shell around it. A command that starts with variable assignments
+    /// (`ASAN_OPTIONS=... ./server`, which `exec` alone would take for the program) runs as
+    /// `exec env <command>`, the same process with them in its environment. Its stderr is kept (the last lines in memory, all of it
     /// appended to `stderr_copy` when given, after a line naming the command, so that a restarted
     /// run adds to the file of the run it repeats); its stdout is discarded.
     pub async fn start(command: &str, stderr_copy: Option<&Path>) -> io::Result<Self> {
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(format!("exec {command}"))
+            .arg(if starts_with_assignment(command) {
+                format!("exec env {command}")
+            } else {
+                format!("exec {command}")
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -205,9 +211,38 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
+/// Whether a shell command line's first word is a variable assignment (`NAME=value`, POSIX
+/// shell names: letters, digits and underscores, not starting with a digit).
+fn starts_with_assignment(command: &str) -> bool {
+    let word = command.trim_start().split(|c: char| c.is_whitespace()).next().unwrap_or("");
+    let Some((name, _)) = word.split_once('=') else { return false };
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leading_assignments_are_recognized() {
+        assert!(starts_with_assignment("ASAN_OPTIONS=detect_leaks=0 ./server 4433"));
+        assert!(starts_with_assignment("  _X=1 server"));
+        assert!(!starts_with_assignment("./server --opt=1"));
+        assert!(!starts_with_assignment("1X=2 server"));
+        assert!(!starts_with_assignment("'a=b' server"));
+        assert!(!starts_with_assignment(""));
+    }
+
+    #[tokio::test]
+    async fn a_command_may_start_with_variable_assignments() {
+        let mut server =
+            Supervisor::start("MARK=seen OTHER=too sh -c 'echo $MARK $OTHER >&2; exit 3'", None).await.unwrap();
+        let status = server.wait_exit(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(describe_exit(status), "exit status 3");
+        assert_eq!(server.stderr_tail(), vec!["seen too".to_string()]);
+    }
 
     #[test]
     fn cpu_time_is_read_from_proc_stat() {
