@@ -427,12 +427,10 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
             let finding = record.finding.clone();
             // Nor may a connection the endpoint still holds (an attempt given up on goes on
-            // sending its Initials until its handshake times out): wait for them to go, within
-            // the longest they can last.
-            let linger = tokio::time::Instant::now() + c.timeouts.cap + transport_idle(c);
-            while ep.live_connections() > 0 && tokio::time::Instant::now() < linger {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            // sending its Initials until its handshake times out, up to the connection cap):
+            // they are muted, which waiting for them to go would cost seconds per death.
+            let muted = ep.mute_live_connections();
+            tracing::debug!("{muted} connection(s) of the dead server muted before the restart");
             let wait = c.findings.as_ref().map_or(Duration::ZERO, |f| f.down_wait);
             let restart = tokio::select! {
                 r = watch.restart(c, wait) => Some(r?),
@@ -797,9 +795,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             _ = watch.exited(), if !server_down => {
                 // Faster and more exact than probes timing out: the process is gone.
                 if c.quiet {
-                    tracing::debug!("the supervised server exited: stopping the campaign");
+                    tracing::debug!("the supervised server exited: the connections in flight are cancelled");
                 } else {
-                    tracing::warn!("the supervised server exited: stopping the campaign");
+                    tracing::warn!("the supervised server exited: the connections in flight are cancelled");
                 }
                 server_down = true;
                 stopping = true;

@@ -578,10 +578,11 @@ impl ClientEndpoint {
         (ms > 0).then(|| Duration::from_millis(ms))
     }
 
-    /// Connections the endpoint still holds, whatever became of their tasks: a connection
-    /// attempt given up on may go on sending its Initials until its handshake times out.
-    pub fn live_connections(&self) -> usize {
-        self.registry.live()
+    /// Mutes the connections the endpoint still holds, whatever became of their tasks (an attempt
+    /// given up on may go on sending its Initials until its handshake times out): what they send from now on leaves as
+    /// datagrams every server discards (module `crate::quic::interceptor`). Returns how many.
+    pub fn mute_live_connections(&self) -> usize {
+        self.registry.mute_all()
     }
 
     /// The flight recorder's connections (the last ones that ended and those in flight), copied,

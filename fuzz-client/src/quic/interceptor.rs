@@ -19,7 +19,8 @@ use s2n_codec::DecoderBufferMut;
 use s2n_quic::provider::event::events::Subject;
 use s2n_quic::provider::packet_interceptor::PacketInterceptor;
 use s2n_quic_core::packet::interceptor::{Datagram, Packet};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,11 +30,20 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Registry {
     map: Mutex<HashMap<u64, Arc<ConnShared>>>,
     pub flights: Mutex<FlightRecorder<Arc<ConnShared>>>,
+    /// Connections whose datagrams go out blanked ([`Registry::mute_all`]), and whether there
+    /// are any, so that the common case costs one atomic load per datagram.
+    muted: Mutex<HashSet<u64>>,
+    any_muted: AtomicBool,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        Self { map: Mutex::default(), flights: Mutex::new(FlightRecorder::new(Bounds::CLIENT)) }
+        Self {
+            map: Mutex::default(),
+            flights: Mutex::new(FlightRecorder::new(Bounds::CLIENT)),
+            muted: Mutex::default(),
+            any_muted: AtomicBool::new(false),
+        }
     }
 }
 
@@ -42,15 +52,33 @@ impl Registry {
         self.map.lock().expect("registry").insert(id, conn);
     }
 
-    /// Connections s2n-quic still holds (handshaking, open, closing or draining): each is in the
-    /// map from its creation until s2n-quic frees it.
-    pub fn live(&self) -> usize {
-        self.map.lock().expect("registry").len()
-    }
-
     pub fn remove(&self, id: u64) {
         self.map.lock().expect("registry").remove(&id);
         self.flights.lock().expect("flights").end(id);
+        if self.any_muted.load(Ordering::Relaxed) {
+            let mut muted = self.muted.lock().expect("muted");
+            muted.remove(&id);
+            self.any_muted.store(!muted.is_empty(), Ordering::Relaxed);
+        }
+    }
+
+    /// Mutes every connection s2n-quic holds now (handshaking, open, closing or draining: each
+    /// is in the map from its creation until s2n-quic frees it); returns how many. A muted connection lives on
+    /// until s2n-quic frees it (one given up on in its handshake keeps retransmitting its
+    /// Initials until its handshake times out, up to the connection cap), but every datagram it
+    /// sends leaves as zeros ([`blank`]), which no server may parse: so a fresh server started
+    /// after a death meets none of the dead server's fuzzed packets, without the campaign
+    /// waiting seconds for those connections to go.
+    pub fn mute_all(&self) -> usize {
+        let map = self.map.lock().expect("registry");
+        let mut muted = self.muted.lock().expect("muted");
+        muted.extend(map.keys().copied());
+        self.any_muted.store(!muted.is_empty(), Ordering::Relaxed);
+        map.len()
+    }
+
+    fn is_muted(&self, id: u64) -> bool {
+        self.any_muted.load(Ordering::Relaxed) && self.muted.lock().expect("muted").contains(&id)
     }
 
     fn get(&self, subject: &Subject) -> Option<Arc<ConnShared>> {
@@ -59,6 +87,14 @@ impl Registry {
             _ => None,
         }
     }
+}
+
+/// Blanks a muted connection's datagram. RFC 9000 §17.3.1 (and §17.2 for long headers): "Fixed
+/// Bit: The next bit (0x40) of byte 0 is set to 1. Packets containing a zero value for this bit
+/// are not valid packets in this version and MUST be discarded." An all-zero datagram is such a
+/// packet, and carries no connection ID, version or token a server could act on.
+fn blank(bytes: &mut [u8]) {
+    bytes.fill(0);
 }
 
 pub struct FuzzInterceptor {
@@ -161,8 +197,12 @@ impl PacketInterceptor for FuzzInterceptor {
         payload: &mut s2n_codec::EncoderBuffer,
     ) {
         let Subject::Connection { id, .. } = subject else { return };
-        let at = SystemTime::now();
         let bytes = payload.as_mut_slice();
+        if self.registry.is_muted(*id) {
+            blank(bytes);
+            return;
+        }
+        let at = SystemTime::now();
         if self.registry.flights.lock().expect("flights").sent(*id, at, bytes) {
             return;
         }
@@ -185,5 +225,42 @@ impl PacketInterceptor for FuzzInterceptor {
         let bytes = payload.into_less_safe_slice();
         self.registry.flights.lock().expect("flights").received(SystemTime::now(), bytes);
         DecoderBufferMut::new(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quic::conn_state::Session;
+    use fuzz_shared::{Cid, ConnectionPlan, Mode, Role};
+
+    fn conn(hex: &str) -> Arc<ConnShared> {
+        let cid: Cid = hex.parse().unwrap();
+        let plan = ConnectionPlan::from_cid(&cid, Role::Client);
+        ConnShared::with_session(0, cid, plan, Mode::Clean, Session::Prime { of: 0 })
+    }
+
+    #[test]
+    fn muting_covers_the_connections_held_then_and_ends_with_them() {
+        let registry = Registry::default();
+        registry.insert(1, conn("0000000000000001"));
+        registry.insert(2, conn("0000000000000002"));
+        assert!(!registry.is_muted(1));
+        assert_eq!(registry.mute_all(), 2);
+        // A connection made after (the fresh server's probe, the campaign going on) is not muted.
+        registry.insert(3, conn("0000000000000003"));
+        assert!(registry.is_muted(1) && registry.is_muted(2) && !registry.is_muted(3));
+        registry.remove(1);
+        assert!(!registry.is_muted(1) && registry.is_muted(2));
+        registry.remove(2);
+        assert!(!registry.any_muted.load(Ordering::Relaxed), "nothing muted is left: the fast path again");
+    }
+
+    #[test]
+    fn a_blanked_datagram_is_a_packet_every_server_must_discard() {
+        let mut datagram = vec![0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0x44, 0xd0];
+        blank(&mut datagram);
+        assert!(datagram.iter().all(|&b| b == 0));
+        assert_eq!(datagram[0] & 0x40, 0, "the fixed bit is clear (RFC 9000 §17.3.1)");
     }
 }
