@@ -199,8 +199,9 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub down_wait: f64,
 
-    /// Do not triage new findings when the campaign ends. By default each new finding (with
-    /// --server-cmd) is bisected to its culprit CID against fresh servers and the culprit's
+    /// Do not triage new findings. By default each new finding (with --server-cmd) is bisected
+    /// to its culprit CID against fresh servers of its own while the campaign goes on (one
+    /// finding at a time; the campaign waits for the last before it ends) and the culprit's
     /// decisions minimized; the verdict and its command go into the finding's folder.
     #[arg(long)]
     pub no_triage: bool,

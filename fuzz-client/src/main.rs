@@ -148,10 +148,16 @@ fn main() -> ExitCode {
     let outcome = match job {
         cli::Job::Campaign { config, server } => runtime
             .block_on(async {
+                let mut config = config;
                 let policy = config.findings.clone();
+                if server.is_none() {
+                    // Triage needs fresh servers of its own: said below, if anything was found.
+                    config.findings.iter_mut().for_each(|f| f.triage = false);
+                }
                 let result = watch::run(config, server.as_ref()).await?;
-                // Triage each new finding against fresh servers of its own, now that the
-                // campaign's server is stopped (module `findings::triage`).
+                // The campaign triaged its new findings while it went on (module
+                // `findings::triage`); what it left (a server that died of the start-up probe)
+                // is triaged now.
                 let new: Vec<String> = result.findings.iter().filter(|f| f.new).map(|f| f.id.clone()).collect();
                 if let Some(policy) = policy.as_ref().filter(|p| p.triage && !new.is_empty()) {
                     if server.is_some() && result.end != CampaignEnd::Interrupted {

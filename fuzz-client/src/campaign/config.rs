@@ -99,7 +99,7 @@ pub struct FindingsPolicy {
     /// A server the client does not supervise: how long to wait for it to answer again (someone
     /// else may restart it) before the campaign stops (`--down-wait`).
     pub down_wait: Duration,
-    /// Triage new findings when the campaign ends (not `--no-triage`).
+    /// Triage new findings while the campaign goes on (not `--no-triage`; only with `--server-cmd`).
     pub triage: bool,
     /// When the supervised server's memory growth is a finding (`--leak-limit`, `--leak-per-conn`).
     pub leak: fuzz_shared::leak::LeakRule,

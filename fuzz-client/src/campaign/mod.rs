@@ -41,6 +41,7 @@ use probe::{join_probe, probe, ProbeKind, ProbeResult, ProbeSettings, Verdict};
 pub use probe::{wait_until_serving, wait_until_serving_probed, wait_until_serving_timed, StartUp};
 
 use crate::findings::store::FindingStore;
+use crate::findings::triage::{self, TriageQueue};
 use crate::findings::Recorded;
 use crate::quic::conn_state::{ConnShared, ContentSet};
 use crate::quic::connection::{ConnReport, Timeouts};
@@ -331,6 +332,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         None => None,
     };
     let mut found: Vec<Recorded> = Vec::new();
+    // New findings are triaged while the campaign goes on (module `crate::findings::triage`).
+    let triage_wanted = c.findings.as_ref().is_some_and(|f| f.triage);
+    let mut triage_queue = TriageQueue::default();
     let mut restarts = 0u64;
     let mut server_since = c.start_seq;
     let mut server_since_cid = c.start_cid;
@@ -396,6 +400,9 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     f.dir.display()
                 ));
                 found.push(f.clone());
+                if let (true, Some(store)) = (f.new && triage_wanted && !interrupted, findings.as_ref()) {
+                    triage_queue.push(store, &f.id);
+                }
             }
             // Distinct bugs this run met, whether the findings directory knew them already or not:
             // a restart of a run that stopped at its first finding stops at it again.
@@ -808,6 +815,11 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             _ = sleep_until_opt(deadline), if !stopping => {
                 stopping = true;
             }
+            triaged = triage_queue.next(), if triage_queue.is_busy() => {
+                if let Some(store) = findings.as_mut() {
+                    triage::apply(store, triaged)?;
+                }
+            }
             _ = &mut ctrl_c, if !interrupted => {
                 tracing::warn!("interrupted: closing the connections in flight");
                 interrupted = true;
@@ -823,6 +835,25 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         tracker.finish(report.seq);
         summary.add(&report);
     }
+    // The triage of what this run found ends before the campaign does (Ctrl-C stops it: its
+    // servers are killed, its findings stay untriaged).
+    if !interrupted && triage_queue.len() > 0 {
+        progress.println(&format!("waiting for the triage of {} finding(s)", triage_queue.len()));
+        while triage_queue.is_busy() {
+            let triaged = tokio::select! {
+                t = triage_queue.next() => t,
+                _ = &mut ctrl_c => {
+                    tracing::warn!("interrupted: the triage stops");
+                    interrupted = true;
+                    break;
+                }
+            };
+            if let Some(store) = findings.as_mut() {
+                triage::apply(store, triaged)?;
+            }
+        }
+    }
+    drop(triage_queue);
     summary.busy_periods = pacer.busy_periods;
     summary.refusals = pacer.refusals;
     summary.concurrency = Some((pacer.concurrency(), c.auto_concurrency));
