@@ -58,7 +58,10 @@ fn campaign(peer: &str, name: &str, extra: &[&str]) -> Option<ClientRun> {
 fn campaign_of(count: &str, peer: &str, name: &str, extra: &[&str]) -> Option<ClientRun> {
     let port = free_udp_port();
     let cmd = peer_cmd(peer, port)?;
-    let dir = scratch_dir(&format!("interop-{peer}"));
+    // Its own folder per peer, run and protocol: the peer's hq-interop and h3 tests run at once,
+    // and the scratch folder is emptied when made.
+    let alpn = if extra.contains(&"h3") { "h3" } else { "hq" };
+    let dir = scratch_dir(&format!("interop-{peer}-{alpn}-{name}"));
     let addr = format!("127.0.0.1:{port}");
     let mut args = vec!["--start-cid", START, "--count", count, "--concurrency", "16", "--no-progress"];
     args.extend_from_slice(extra);
