@@ -835,10 +835,16 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         tracker.finish(report.seq);
         summary.add(&report);
     }
+    summary.busy_periods = pacer.busy_periods;
+    summary.refusals = pacer.refusals;
+    summary.concurrency = Some((pacer.concurrency(), c.auto_concurrency));
+    progress.finish();
+    // The campaign's own time (its rate in run_end and the summary), without the triage's.
+    let elapsed = started.elapsed();
     // The triage of what this run found ends before the campaign does (Ctrl-C stops it: its
     // servers are killed, its findings stay untriaged).
     if !interrupted && triage_queue.len() > 0 {
-        progress.println(&format!("waiting for the triage of {} finding(s)", triage_queue.len()));
+        eprintln!("{}", &format!("waiting for the triage of {} finding(s)", triage_queue.len()));
         while triage_queue.is_busy() {
             let triaged = tokio::select! {
                 t = triage_queue.next() => t,
@@ -854,11 +860,6 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         }
     }
     drop(triage_queue);
-    summary.busy_periods = pacer.busy_periods;
-    summary.refusals = pacer.refusals;
-    summary.concurrency = Some((pacer.concurrency(), c.auto_concurrency));
-    progress.finish();
-    let elapsed = started.elapsed();
     let end = if let Some(down) = down.take() {
         let DownRecord { repro, bisect, death, crash_pcap, .. } = down;
         CampaignEnd::ServerDown { repro, bisect, death, crash_pcap }
