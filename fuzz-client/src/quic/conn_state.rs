@@ -98,6 +98,14 @@ impl ConnShared {
         stats.fuzzer = stats.fuzzer.take().map(|f| f.restricted_to(only.clone()));
     }
 
+    /// A clean client connection of `hex` without a session, for the tests of its users.
+    #[cfg(test)]
+    pub fn for_test(hex: &str) -> Arc<Self> {
+        let cid: Cid = hex.parse().expect("a CID in hex");
+        let plan = ConnectionPlan::from_cid(&cid, Role::Client);
+        Self::with_session(0, cid, plan, Mode::Clean, Session::Prime { of: 0 })
+    }
+
     pub fn with_session(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode, session: Session) -> Arc<Self> {
         let offers = matches!(session, Session::Offer(_));
         Arc::new(Self {

@@ -601,12 +601,9 @@ impl ClientEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fuzz_shared::{ConnectionPlan, Mode, Role};
 
     fn conn(hex: &str) -> Arc<ConnShared> {
-        let cid: Cid = hex.parse().unwrap();
-        let plan = ConnectionPlan::from_cid(&cid, Role::Client);
-        ConnShared::with_session(0, cid, plan, Mode::Clean, Session::Prime { of: 0 })
+        ConnShared::for_test(hex)
     }
 
     /// A bound config serves one connection until s2n-tls initializes it (or it is gone).

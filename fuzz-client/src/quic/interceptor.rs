@@ -231,13 +231,9 @@ impl PacketInterceptor for FuzzInterceptor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quic::conn_state::Session;
-    use fuzz_shared::{Cid, ConnectionPlan, Mode, Role};
 
     fn conn(hex: &str) -> Arc<ConnShared> {
-        let cid: Cid = hex.parse().unwrap();
-        let plan = ConnectionPlan::from_cid(&cid, Role::Client);
-        ConnShared::with_session(0, cid, plan, Mode::Clean, Session::Prime { of: 0 })
+        ConnShared::for_test(hex)
     }
 
     #[test]
