@@ -5,6 +5,7 @@
 //! decision a fuzzed connection makes is computed here, from the CID, and tested without sockets.
 //!
 //! - [`cid`]: connection IDs, 8 to 20 bytes, parsed from and printed as hex.
+//! - [`application`]: the application protocol a connection speaks (hq-interop, HTTP/3).
 //! - [`initial`]: the cleartext long header of QUIC v1 packets (Initial packets above all).
 //! - [`chain`]: each connection's CID derived from the one before it, and the probe CIDs.
 //! - [`seed`]: from a CID to the generators of its plan and of each content its packets carry.
@@ -21,6 +22,7 @@
 //! - [`minimize`]: shrinking a culprit connection's mutated contents to a 1-minimal set (ddmin).
 //! - [`shard`]: one campaign split into disjoint chains (shards) of one root CID.
 
+pub mod application;
 pub mod bisect;
 pub mod chain;
 pub mod checkpoint;

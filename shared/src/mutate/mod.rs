@@ -27,6 +27,11 @@
 //!   `havoc:random_bytes`, `havoc:truncate`, `havoc:flip_byte`): plain bytes ([`havoc`]), also
 //!   the fallback when the payload does not parse or the operator drawn has nothing to work on.
 //!
+//! - `h3:<op>` and `qpack:<op>`: HTTP/3 frames and QPACK field sections and instructions in the
+//!   data of a STREAM frame at the start of an HTTP/3 stream ([`h3`]). These operators are
+//!   built and tested but not drawn yet: drawing them changes the decisions of existing CIDs, so
+//!   they arrive with the next derivation version.
+//!
 //! A decision's offset is where the operator applied, counted from the start of the frame it
 //! falls in, in the payload as it was at that moment (for `havoc:truncate`, the new length);
 //! offsets from the payload's start would shift with timing-dependent frames before the target.
@@ -39,6 +44,7 @@ pub mod digest;
 pub mod edit;
 pub mod field;
 pub mod frame;
+pub mod h3;
 pub mod havoc;
 pub mod library;
 pub mod structure;
