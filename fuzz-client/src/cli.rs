@@ -388,9 +388,12 @@ pub struct ConnArgs {
     /// The ALPN to offer; it also chooses the protocol of the requests: `h3` is HTTP/3 (control
     /// stream and SETTINGS, QPACK, a GET of each path), anything else hq-interop
     /// (`GET /path\r\n`). A request is `completed` only with a checked answer: the stream's end
-    /// after the body (h3: after a response with a status); otherwise `wrong_answer`.
-    #[arg(long, value_name = "ALPN", default_value = "hq-interop")]
-    pub alpn: String,
+    /// after the body (h3: after a response with a status); otherwise `wrong_answer`. An input
+    /// of the derivation: an HTTP/3 campaign fuzzes its established connections more often, and
+    /// its STREAM data as HTTP/3 and QPACK; `--resume-from` keeps the log's [default:
+    /// hq-interop].
+    #[arg(long, value_name = "ALPN")]
+    pub alpn: Option<String>,
 
     /// The share of connections whose plan resumes a TLS session (0 to 1; default 0.25, the
     /// plans' own). Each runs a clean priming connection first for its session ticket. An input
@@ -511,6 +514,30 @@ impl ConnArgs {
     /// `--resume-from`: the knobs are the log's run's. A knob given on the command line must be
     /// the same (a restart that changed one would not repeat the run); the others are taken from
     /// the log and added to the logged command line, so that this run's restart keeps them.
+    /// The ALPN of a restart: the log's, which `--alpn` may only repeat (what the connections
+    /// speak is an input of the derivation). A log that did not record it leaves `--alpn` as
+    /// given.
+    fn take_alpn_from(
+        &mut self,
+        log: &std::path::Path,
+        theirs: Option<&str>,
+        argv: &mut Vec<String>,
+    ) -> Result<(), UsageError> {
+        let Some(theirs) = theirs else { return Ok(()) };
+        match &self.alpn {
+            Some(ours) if ours != theirs => {
+                Err(usage(format!("--alpn {ours}: {} ran with --alpn {theirs}; a restart must keep it", log.display())))
+            }
+            Some(_) => Ok(()),
+            None => {
+                self.alpn = Some(theirs.to_string());
+                // Kept in the logged command line, so that this run's restart keeps it.
+                argv.extend(["--alpn".to_string(), theirs.to_string()]);
+                Ok(())
+            }
+        }
+    }
+
     fn take_knobs_from(
         &mut self,
         log: &std::path::Path,
@@ -737,6 +764,9 @@ impl Cli {
     }
 }
 
+/// What `--alpn` offers when it is not given.
+const DEFAULT_ALPN: &str = "hq-interop";
+
 const NO_ROOT: &str =
     "a shard needs --start-cid, the campaign's root: every shard of a campaign must be given the same";
 
@@ -768,6 +798,7 @@ impl Args {
                     }
                 }
                 self.conn.take_knobs_from(log, point.knobs, &mut argv)?;
+                self.conn.take_alpn_from(log, point.alpn.as_deref(), &mut argv)?;
                 (point.cid, point.seq)
             }
             (None, Some(s)) => (parse_start_cid(s)?, self.start_seq),
@@ -990,7 +1021,8 @@ impl ConnArgs {
         if !(b.is_finite() && b > 0.0 && b <= 86_400.0) {
             return Err(usage(format!("--busy-timeout {b}: must be a positive number of seconds (at most a day)")));
         }
-        if self.alpn.is_empty() || self.alpn.len() > 255 {
+        let alpn = self.alpn.clone().unwrap_or_else(|| DEFAULT_ALPN.to_string());
+        if alpn.is_empty() || alpn.len() > 255 {
             return Err(usage("--alpn must be 1 to 255 bytes (RFC 7301 §3.1)"));
         }
         let ca = match &self.ca {
@@ -1024,7 +1056,7 @@ impl ConnArgs {
             mode: self.mode.into(),
             resume_rate: self.resume_rate.unwrap_or_default(),
             knobs: self.knobs(),
-            alpn: self.alpn.clone(),
+            alpn,
             expect_sizes: self.expect_sizes,
             ca,
             timeouts: Timeouts::new(Duration::from_millis(self.idle_ms), Duration::from_millis(self.max_conn_ms))
@@ -1104,6 +1136,7 @@ mod tests {
             shard: None,
             pacing: None,
             client_knobs: Some(knobs),
+            alpn: None,
         })
         .unwrap();
         drop(w);

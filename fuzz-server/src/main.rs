@@ -96,6 +96,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         shard: None,
         pacing: None,
         client_knobs: None,
+        alpn: None,
     });
     let delays: String = [(args.delay_ms, "handshakes"), (args.answer_delay_ms, "answers")]
         .into_iter()

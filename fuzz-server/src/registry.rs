@@ -8,6 +8,7 @@
 //! connections, not the length of the run.
 
 use crate::planted::Faults;
+use fuzz_shared::application::Application;
 use fuzz_shared::mutate;
 use fuzz_shared::{Cid, ConnectionFuzzer, Event, LogWriter, Outcome, Role};
 use s2n_quic::provider::event::{events, ConnectionInfo, ConnectionMeta, Location, Subscriber};
@@ -124,7 +125,9 @@ impl Registry {
                 (None, None)
             }
         };
-        let fuzzer = cid.map(|cid| ConnectionFuzzer::new(&cid, Role::Server));
+        // Its plan is drawn now, before the handshake says what the connection speaks
+        // (`on_application_protocol_information` tells the fuzzer).
+        let fuzzer = cid.map(|cid| ConnectionFuzzer::new(&cid, Role::Server, Application::HqInterop));
         if let (Some(cid), Some(fuzzer)) = (cid, &fuzzer) {
             self.write(Event::CidStart { seq, cid, plan: fuzzer.plan().clone() });
         }
@@ -244,6 +247,20 @@ impl Subscriber for RegistrySubscriber {
         let mismatch = matches!(reg.conns.get(&meta.id), Some(Conn { remote: Some(r), .. }) if Some(*r) != remote);
         if mismatch {
             reg.stats.address_mismatches += 1;
+        }
+    }
+
+    /// The ALPN is chosen when the ClientHello is read, before any 1-RTT packet leaves: from
+    /// then on the fuzzer mutates the streams as what they carry (HTTP/3 on `h3`).
+    fn on_application_protocol_information(
+        &mut self,
+        _: &mut (),
+        meta: &ConnectionMeta,
+        event: &events::ApplicationProtocolInformation,
+    ) {
+        let application = Application::of_alpn(event.chosen_application_protocol);
+        if let Some(Conn { fuzzer: Some(fuzzer), .. }) = self.shared.lock().conns.get_mut(&meta.id) {
+            fuzzer.set_application(application);
         }
     }
 

@@ -5,6 +5,7 @@
 //! ordered, the targeted frame mutated alone), on a connection whose plan fuzzes that packet.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fuzz_shared::application::Application;
 use fuzz_shared::fuzzer::PacketMutator;
 use fuzz_shared::mutate::{corpus, Decision, Mutator};
 use fuzz_shared::{ConnectionFuzzer, ConnectionSeed, ContentKey, FuzzState, Role};
@@ -34,7 +35,9 @@ fn mutate(c: &mut Criterion) {
     }
     // A client connection whose plan fuzzes its Initial, and its first Initial packet.
     let cid = fuzz_shared::chain::iter("0123456789abcdef".parse().expect("cid"))
-        .find(|c| ConnectionFuzzer::new(c, Role::Client).plan().fuzz_state == FuzzState::Initial)
+        .find(|c| {
+            ConnectionFuzzer::new(c, Role::Client, Application::HqInterop).plan().fuzz_state == FuzzState::Initial
+        })
         .expect("an Initial plan");
     let sample = corpus::client_initial(1);
     let original = sample.buffer();
@@ -43,7 +46,7 @@ fn mutate(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("fuzzer", sample.name), |b| {
         b.iter(|| {
             buf.copy_from_slice(&original);
-            let mut fuzzer = ConnectionFuzzer::new(&cid, Role::Client);
+            let mut fuzzer = ConnectionFuzzer::new(&cid, Role::Client, Application::HqInterop);
             let sent = fuzzer.on_packet(&mut mutator, sample.packet.space, &mut buf, sample.payload.len());
             black_box((sent, &buf));
         })

@@ -14,7 +14,8 @@
 //!
 //! Timing frames ([`is_timing_frame`]) have no key: ACK, PING and PADDING, and the flow-control
 //! credits (MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS and the BLOCKED frames), whose presence and
-//! values follow how fast the peer's data arrived and was read. They are never fuzzed targets,
+//! values follow how fast the peer's data arrived and was read; so has a STREAM frame with
+//! neither data nor FIN, which only opens its stream. They are never fuzzed targets,
 //! so a packet that timing adds neither takes nor shifts another packet's decision.
 //!
 //! A plan counts candidates the same way: the k-th *distinct* key of the plan's fuzz state
@@ -92,7 +93,7 @@ pub fn frames(payload: &[u8], mut each: impl FnMut(FrameContent)) -> Option<()> 
     let mut at = 0;
     while at < payload.len() {
         let (t, end) = frame::parse_one(payload, at, None)?;
-        let key = (!is_timing_frame(t)).then(|| key_of(payload, at, t));
+        let key = (!is_timing_frame(t) && !opens_stream_only(payload, at, end, t)).then(|| key_of(payload, at, t));
         each(FrameContent { at, end, frame_type: t, key });
         at = end;
     }
@@ -104,6 +105,29 @@ pub fn frames(payload: &[u8], mut each: impl FnMut(FrameContent)) -> Option<()> 
 pub fn closes_connection(payload: &[u8]) -> bool {
     let mut closes = false;
     frames(payload, |f| closes |= is_close(f.frame_type)).is_some() && closes
+}
+
+/// Whether the frame of type `t` in `payload[at..end]` is a STREAM frame without data and
+/// without FIN (RFC 9000 §19.8): it carries nothing but the stream's existence, and s2n-quic
+/// sends one when an application opens a stream before writing to it. It is timing: had it a
+/// key, it would be `stream:id@0`, the key of the data that follow at offset 0.
+fn opens_stream_only(payload: &[u8], at: usize, end: usize, t: u64) -> bool {
+    if !ty::is_stream(t) || t & 0x01 != 0 {
+        return false;
+    }
+    let field = |p: usize| varint::decode(&payload[..end], p);
+    let Some((_, tw)) = field(at) else { return false };
+    let Some((_, iw)) = field(at + tw) else { return false };
+    let mut p = at + tw + iw;
+    if t & 0x04 != 0 {
+        let Some((_, ow)) = field(p) else { return false };
+        p += ow;
+    }
+    if t & 0x02 != 0 {
+        field(p).is_some_and(|(n, _)| n == 0)
+    } else {
+        p == end
+    }
 }
 
 /// The key of the frame of type `t` that starts at `at` (it parsed, so its fields are there).
@@ -353,6 +377,13 @@ mod tests {
         with_ack.extend_from_slice(CRYPTO_0);
         with_ack.extend_from_slice(&[0; 40]);
         assert_eq!(keys(&with_ack), Some(vec![None, Some(ContentKey::new(ty::CRYPTO, 0, 0)), None]));
+        // A STREAM frame that only opens its stream, then the stream's data at offset 0: only
+        // the data have the key `stream:0@0`.
+        let open_then_data = [0x0a, 0x00, 0x00, 0x0a, 0x00, 0x01, 0xaa];
+        assert_eq!(keys(&open_then_data), Some(vec![None, Some(ContentKey::new(ty::STREAM, 0, 0))]));
+        assert_eq!(keys(&[0x0e, 0x04, 0x00, 0x00]), Some(vec![None]), "OFF 0, LEN 0");
+        assert_eq!(keys(&[0x08, 0x04]), Some(vec![None]), "no LEN, nothing to the end");
+        assert_eq!(keys(&[0x0b, 0x04, 0x00]), Some(vec![Some(ContentKey::new(ty::STREAM, 4, 0))]), "a FIN is content");
     }
 
     #[test]

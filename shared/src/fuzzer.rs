@@ -7,7 +7,8 @@
 //! - a frame's fuzz state is its packet number space's, or `closing` for a CONNECTION_CLOSE
 //!   ([`FuzzState::of_packet`] of the frame alone);
 //! - in the plan's fuzz state, each content key gets an ordinal, its place among the distinct
-//!   keys of that state in the order they were first sent; the plan fuzzes ordinals
+//!   keys of that state in the order they were first sent (among the STREAM contents only, for
+//!   a plan that says [`ConnectionPlan::streams_only`]); the plan fuzzes ordinals
 //!   `wait_packets..wait_packets + fuzz_packets`;
 //! - a fuzzed frame is mutated alone, as if it were the whole payload (the engine may grow it
 //!   into several frames, remove it, or rewrite its bytes), with the generator of its content,
@@ -25,10 +26,11 @@
 //! [`ROOM_TO_GROW`] bytes, so a fuller packet (less room than that) can change what the engine
 //! manages to do.
 
+use crate::application::Application;
 use crate::cid::Cid;
 use crate::content::{self, ContentId, ContentOrder, FrameContent};
 use crate::mutate::{self, Decision, Mutator, PacketInfo, MIN_PAYLOAD_LEN};
-use crate::plan::{ConnectionPlan, FuzzState};
+use crate::plan::{ConnectionPlan, FuzzState, Inputs};
 use crate::seed::{ConnectionSeed, PacketSpace, Role};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub const ROOM_TO_GROW: usize = 512;
 #[derive(Clone, Debug)]
 pub struct ConnectionFuzzer {
     role: Role,
+    /// What the connection speaks, which decides whether STREAM data are mutated as HTTP/3.
+    application: Application,
     seed: ConnectionSeed,
     plan: ConnectionPlan,
     order: ContentOrder,
@@ -61,12 +65,15 @@ pub struct Sent {
 }
 
 impl ConnectionFuzzer {
-    /// The fuzzer of `role`'s end of the connection whose initial CID is `cid`.
-    pub fn new(cid: &Cid, role: Role) -> Self {
+    /// The fuzzer of `role`'s end of the connection whose initial CID is `cid`, speaking
+    /// `application` (a client's plan depends on it, [`ConnectionPlan::from_cid_at`]).
+    pub fn new(cid: &Cid, role: Role, application: Application) -> Self {
         Self {
             role,
+            application,
             seed: ConnectionSeed::from_cid(cid),
-            plan: ConnectionPlan::from_cid(cid, role),
+            // The resumption rate draws nothing the fuzzer uses: the plan's fuzzing comes first.
+            plan: ConnectionPlan::from_cid_at(cid, role, Inputs::speaking(application)),
             order: ContentOrder::default(),
             decisions: Vec::new(),
             repeated: Vec::new(),
@@ -80,6 +87,13 @@ impl ConnectionFuzzer {
     pub fn restricted_to(mut self, only: Arc<BTreeSet<ContentId>>) -> Self {
         self.only = Some(only);
         self
+    }
+
+    /// What the connection speaks, once it is known: a server learns it from the handshake
+    /// (the negotiated ALPN) after its plan is drawn, which does not depend on it. Mutations
+    /// made from then on follow it.
+    pub fn set_application(&mut self, application: Application) {
+        self.application = application;
     }
 
     /// The contents this fuzzer may mutate, when restricted.
@@ -170,7 +184,10 @@ impl ConnectionFuzzer {
         scratch.targets.clear();
         for f in &scratch.frames {
             let target = match f.key {
-                Some(key) if FuzzState::of_packet(space, content::is_close(f.frame_type)) == self.plan.fuzz_state => {
+                Some(key)
+                    if FuzzState::of_packet(space, content::is_close(f.frame_type)) == self.plan.fuzz_state
+                        && (!self.plan.streams_only || key.frame_type == crate::mutate::frame::ty::STREAM) =>
+                {
                     let ordinal = self.order.ordinal(key, limit);
                     // The ordinal is counted whether or not the restriction lets the content be
                     // mutated: the kept contents' ordinals, and so the plan's window, stay put.
@@ -214,7 +231,7 @@ impl ConnectionFuzzer {
             scratch.piece.extend_from_slice(bytes);
             scratch.piece.resize(room, 0);
             let mut rng = self.seed.content_rng(self.role, space, &key);
-            let info = PacketInfo { role: self.role, space, content: key };
+            let info = PacketInfo { role: self.role, space, content: key, application: self.application };
             let decisions = if *first {
                 &mut self.decisions
             } else {

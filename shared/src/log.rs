@@ -139,6 +139,11 @@ pub enum Event {
         /// the defaults.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_knobs: Option<crate::knobs::ClientKnobs>,
+        /// The ALPN the client offers (`--alpn`), an input of the derivation: an HTTP/3
+        /// client's plans differ ([`crate::plan::Inputs`]). Absent on the server, and in logs
+        /// written before it was logged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alpn: Option<String>,
     },
     CidStart {
         seq: u64,

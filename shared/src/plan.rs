@@ -9,8 +9,10 @@
 //! are decided by its content's generator (see [`crate::seed`]); the plan only says which
 //! packets are candidates ([`crate::fuzzer`] applies it).
 
+use crate::application::Application;
 use crate::cid::Cid;
 use crate::seed::{ConnectionSeed, PacketSpace, Role};
+use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -139,6 +141,27 @@ impl<'de> Deserialize<'de> for ResumeRate {
     }
 }
 
+/// What a campaign sets that its client plans depend on besides the CID; each is logged in
+/// `run_start`, so a log says how to derive its plans again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Inputs {
+    pub resume_rate: ResumeRate,
+    /// What the client speaks: an HTTP/3 client fuzzes its established connection more often,
+    /// where its HTTP/3 and QPACK data are ([`crate::mutate::h3`]).
+    pub application: Application,
+}
+
+impl Inputs {
+    pub fn new(resume_rate: ResumeRate, application: Application) -> Self {
+        Self { resume_rate, application }
+    }
+
+    /// The campaign's defaults with `application`.
+    pub fn speaking(application: Application) -> Self {
+        Self { application, ..Self::default() }
+    }
+}
+
 /// Everything one end of a connection does besides the mutations, derived from the CID.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionPlan {
@@ -158,26 +181,37 @@ pub struct ConnectionPlan {
     pub attempt_0rtt: bool,
     /// The client's requests, sent on one bidirectional stream each; empty for the server.
     pub requests: Vec<Request>,
+    /// A `ready` plan's packets are counted, and fuzzed, among the STREAM contents only: an
+    /// end's first 1-RTT contents are otherwise its NEW_CONNECTION_ID and RETIRE_CONNECTION_ID
+    /// frames, and its streams (the requests and responses, HTTP/3's control and QPACK streams)
+    /// come after the window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub streams_only: bool,
 }
 
 impl ConnectionPlan {
-    /// The plan of `role`'s end of the connection whose initial CID is `cid`, at the default
-    /// [`ResumeRate`].
+    /// The plan of `role`'s end of the connection whose initial CID is `cid`, with the default
+    /// [`Inputs`] (hq-interop, the default [`ResumeRate`]).
     pub fn from_cid(cid: &Cid, role: Role) -> Self {
-        Self::from_cid_at(cid, role, ResumeRate::DEFAULT)
+        Self::from_cid_at(cid, role, Inputs::default())
     }
 
-    /// The plan of `role`'s end of the connection whose initial CID is `cid`, resuming sessions
-    /// at `rate` (a client's; the server's plan never resumes).
-    pub fn from_cid_at(cid: &Cid, role: Role, rate: ResumeRate) -> Self {
+    /// The plan of `role`'s end of the connection whose initial CID is `cid`, for a campaign's
+    /// `inputs`. Only a client's plan depends on them: the server's plan is drawn before the
+    /// server knows what the connection speaks, and it never resumes.
+    pub fn from_cid_at(cid: &Cid, role: Role, inputs: Inputs) -> Self {
         let mut rng = ConnectionSeed::from_cid(cid).plan_rng(role);
         // Weights favour the handshake, where parsers are most exposed, without starving the
-        // established connection's frame handling.
-        let fuzz_state =
-            [(FuzzState::Initial, 30), (FuzzState::Handshake, 25), (FuzzState::Ready, 35), (FuzzState::Closing, 10)]
-                .choose_weighted(&mut rng, |(_, w)| *w)
-                .expect("non-empty weights")
-                .0;
+        // established connection's frame handling. An HTTP/3 client has a second protocol to
+        // fuzz in its established connection (its control, QPACK and request streams), and
+        // most of its plans go there (64% instead of 35%); its handshake is the one an
+        // hq-interop client makes, fuzzed by the other campaigns.
+        let weights: [u32; 4] = match (role, inputs.application) {
+            (Role::Client, Application::H3) => [20, 15, 70, 5],
+            _ => [30, 25, 35, 10],
+        };
+        let states = [FuzzState::Initial, FuzzState::Handshake, FuzzState::Ready, FuzzState::Closing];
+        let fuzz_state = states[WeightedIndex::new(weights).expect("non-empty weights").sample(&mut rng)];
         // A connection sends only a few distinct contents per state: waits stay short or fuzzing
         // would never begin. Either end's Initial flight is one content (the ClientHello, or the
         // ServerHello: CRYPTO at offset 0); later Initial packets are retransmissions of it or
@@ -205,7 +239,7 @@ impl ConnectionPlan {
         };
         let (resume_session, attempt_0rtt, requests) = match role {
             Role::Client => {
-                let resume = rate.resumes(rng.gen());
+                let resume = inputs.resume_rate.resumes(rng.gen());
                 // 0-RTT needs a resumed session (RFC 9001 §4.6.1).
                 let zero_rtt = resume && rng.gen_bool(0.4);
                 let count = [0, 1, 1, 1, 2, 2, 3][rng.gen_range(0..7)];
@@ -216,7 +250,16 @@ impl ConnectionPlan {
             }
             Role::Server => (false, false, Vec::new()),
         };
-        Self { fuzz_state, wait_packets, fuzz_packets, resume_session, attempt_0rtt, requests }
+        // Drawn last, so that the draws before it stay those of derivation v2. Most of an
+        // HTTP/3 client's `ready` plans go to its streams, where the HTTP/3 is; a server's plan
+        // cannot know what its connection will speak, and splits evenly.
+        let streams_only = fuzz_state == FuzzState::Ready
+            && rng.gen_bool(match (role, inputs.application) {
+                (Role::Client, Application::H3) => 0.9,
+                (Role::Client, Application::HqInterop) => 0.25,
+                (Role::Server, _) => 0.5,
+            });
+        Self { fuzz_state, wait_packets, fuzz_packets, resume_session, attempt_0rtt, requests, streams_only }
     }
 
     /// A plan that mutates nothing and resumes nothing and makes `requests`: the plan of the
@@ -229,6 +272,7 @@ impl ConnectionPlan {
             resume_session: false,
             attempt_0rtt: false,
             requests,
+            streams_only: false,
         }
     }
 
@@ -292,7 +336,12 @@ mod tests {
         let cids: Vec<Cid> = crate::chain::iter("0123456789abcdef".parse().unwrap()).take(4000).collect();
         let share = |rate: f64| {
             let rate = ResumeRate::new(rate).unwrap();
-            cids.iter().filter(|c| ConnectionPlan::from_cid_at(c, Role::Client, rate).resume_session).count() as f64
+            cids.iter()
+                .filter(|c| {
+                    ConnectionPlan::from_cid_at(c, Role::Client, Inputs::new(rate, Application::HqInterop))
+                        .resume_session
+                })
+                .count() as f64
                 / cids.len() as f64
         };
         assert_eq!(share(0.0), 0.0);
@@ -303,7 +352,11 @@ mod tests {
         for c in &cids[..500] {
             let (a, b) = (
                 ConnectionPlan::from_cid(c, Role::Client),
-                ConnectionPlan::from_cid_at(c, Role::Client, ResumeRate::new(0.8).unwrap()),
+                ConnectionPlan::from_cid_at(
+                    c,
+                    Role::Client,
+                    Inputs::new(ResumeRate::new(0.8).unwrap(), Application::HqInterop),
+                ),
             );
             assert_eq!((a.fuzz_state, a.wait_packets, a.fuzz_packets), (b.fuzz_state, b.wait_packets, b.fuzz_packets));
             if a.resume_session == b.resume_session {
@@ -312,7 +365,7 @@ mod tests {
             assert!(!b.attempt_0rtt || b.resume_session);
         }
         assert_eq!(
-            ConnectionPlan::from_cid_at(&cids[0], Role::Client, ResumeRate::DEFAULT),
+            ConnectionPlan::from_cid_at(&cids[0], Role::Client, Inputs::default()),
             ConnectionPlan::from_cid(&cids[0], Role::Client)
         );
     }

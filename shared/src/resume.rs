@@ -19,7 +19,7 @@ use crate::plan::ResumeRate;
 use crate::seed::Role;
 
 /// A place in a chain to restart from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResumePoint {
     pub seq: u64,
     pub cid: Cid,
@@ -29,6 +29,8 @@ pub struct ResumePoint {
     pub resume_rate: ResumeRate,
     /// The client knobs of the run that reached it (its `run_start`; the defaults when absent).
     pub knobs: ClientKnobs,
+    /// The ALPN the run that reached it offered (its `run_start`), when it was logged.
+    pub alpn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,14 +50,16 @@ pub fn resume_point(lines: &[LogLine]) -> Result<ResumePoint, ResumeError> {
     let mut point = None;
     let mut rate = ResumeRate::DEFAULT;
     let mut knobs = ClientKnobs::default();
+    let mut offered: Option<String> = None;
     for line in client {
         match &line.event {
             Event::RunStart { derivation, .. } if derivation != crate::chain::DERIVATION => {
                 return Err(ResumeError::OtherDerivation { found: derivation.clone(), ours: crate::chain::DERIVATION });
             }
-            Event::RunStart { start_cid: Some(cid), start_seq, resume_rate, client_knobs, .. } => {
+            Event::RunStart { start_cid: Some(cid), start_seq, resume_rate, client_knobs, alpn, .. } => {
                 rate = resume_rate.unwrap_or_default();
                 knobs = client_knobs.unwrap_or_default();
+                offered.clone_from(alpn);
                 if point.is_none() {
                     point = Some(ResumePoint {
                         seq: *start_seq,
@@ -63,11 +67,19 @@ pub fn resume_point(lines: &[LogLine]) -> Result<ResumePoint, ResumeError> {
                         from_checkpoint: false,
                         resume_rate: rate,
                         knobs,
+                        alpn: offered.clone(),
                     });
                 }
             }
             Event::Checkpoint { seq, cid, server_up: true, .. } => {
-                point = Some(ResumePoint { seq: *seq, cid: *cid, from_checkpoint: true, resume_rate: rate, knobs });
+                point = Some(ResumePoint {
+                    seq: *seq,
+                    cid: *cid,
+                    from_checkpoint: true,
+                    resume_rate: rate,
+                    knobs,
+                    alpn: offered.clone(),
+                });
             }
             _ => {}
         }
@@ -102,6 +114,7 @@ mod tests {
             shard: None,
             pacing: None,
             client_knobs: None,
+            alpn: None,
         }
     }
 
@@ -117,7 +130,8 @@ mod tests {
                 cid: start,
                 from_checkpoint: false,
                 resume_rate: ResumeRate::DEFAULT,
-                knobs: ClientKnobs::default()
+                knobs: ClientKnobs::default(),
+                alpn: None,
             }
         );
 
@@ -150,7 +164,8 @@ mod tests {
                 cid: c50,
                 from_checkpoint: true,
                 resume_rate: ResumeRate::DEFAULT,
-                knobs: ClientKnobs::default()
+                knobs: ClientKnobs::default(),
+                alpn: None,
             }
         );
     }

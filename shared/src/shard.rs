@@ -317,6 +317,7 @@ mod tests {
             shard: Some(info),
             pacing: None,
             client_knobs: None,
+            alpn: None,
         })
         .unwrap();
         let lines = crate::log::read_log(&w.into_inner()[..]).unwrap();

@@ -12,7 +12,9 @@
 //!   log) resumes the tail's connections as the original did.
 
 use fuzz_e2e::{client, run_client, scratch_dir, Server};
+use fuzz_shared::application::Application;
 use fuzz_shared::log::Resumption;
+use fuzz_shared::plan::Inputs;
 use fuzz_shared::{chain, Cid, ConnectionPlan, Event, FuzzState, LogLine, ResumeRate, Role};
 use std::collections::BTreeMap;
 
@@ -38,7 +40,7 @@ fn rate() -> ResumeRate {
 }
 
 fn plan(cid: &Cid) -> ConnectionPlan {
-    ConnectionPlan::from_cid_at(cid, Role::Client, rate())
+    ConnectionPlan::from_cid_at(cid, Role::Client, Inputs::new(rate(), Application::HqInterop))
 }
 
 fn campaign(server: &Server, log: &std::path::Path, mode: &str, count: &str) -> Vec<LogLine> {

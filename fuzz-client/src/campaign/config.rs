@@ -2,8 +2,10 @@
 //! (keep going and triage, [`FindingsPolicy`]) and how long a supervised server may take to start.
 
 use super::Death;
-use crate::quic::conn_state::ContentSet;
+use crate::quic::conn_state::{ContentSet, Fuzzing};
 use crate::quic::connection::Timeouts;
+use fuzz_shared::application::Application;
+use fuzz_shared::plan::Inputs;
 use fuzz_shared::shard::ShardInfo;
 use fuzz_shared::{Cid, ClientKnobs, Mode, ResumeRate};
 use std::net::SocketAddr;
@@ -87,6 +89,23 @@ pub struct CampaignConfig {
     /// Launch only these connections of the chain (`--only-seqs`, a triage of accumulated
     /// state); `None`: every one.
     pub only_seqs: Option<std::collections::BTreeSet<u64>>,
+}
+
+impl CampaignConfig {
+    /// What the connections speak, as `--alpn` names it.
+    pub fn application(&self) -> Application {
+        Application::of_alpn(self.alpn.as_bytes())
+    }
+
+    /// What the chain's client plans depend on besides their CIDs.
+    pub fn plan_inputs(&self) -> Inputs {
+        Inputs::new(self.resume_rate, self.application())
+    }
+
+    /// How the chain's connections are fuzzed.
+    pub fn fuzzing(&self) -> Fuzzing {
+        Fuzzing { mode: self.mode, application: self.application() }
+    }
 }
 
 /// How a campaign keeps going after its server goes down.

@@ -43,7 +43,7 @@ pub use probe::{wait_until_serving, wait_until_serving_probed, wait_until_servin
 use crate::findings::store::FindingStore;
 use crate::findings::triage::{self, TriageQueue};
 use crate::findings::Recorded;
-use crate::quic::conn_state::{ConnShared, ContentSet};
+use crate::quic::conn_state::{ConnShared, ContentSet, Fuzzing};
 use crate::quic::connection::{ConnReport, Timeouts};
 use crate::quic::endpoint::{ClientEndpoint, EndpointSettings};
 use crate::quic::flight::Flight;
@@ -250,6 +250,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         shard: c.shard,
         pacing: Some(pacing_state(&pacer, limits, &probe_times, &ep)),
         client_knobs: Some(c.knobs),
+        alpn: Some(c.alpn.clone()),
     })?;
     if !c.quiet {
         tracing::info!(
@@ -529,8 +530,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     &cancel_rx,
                     seq,
                     cid,
-                    ConnectionPlan::from_cid_at(&cid, Role::Client, c.resume_rate),
-                    (c.mode, c.only.as_ref()),
+                    ConnectionPlan::from_cid_at(&cid, Role::Client, c.plan_inputs()),
+                    (c.fuzzing(), c.only.as_ref()),
                     t,
                 );
                 in_flight += 1;
@@ -573,7 +574,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 next_cid = chain::next(&cid);
                 continue;
             }
-            let plan = ConnectionPlan::from_cid_at(&cid, Role::Client, c.resume_rate);
+            let plan = ConnectionPlan::from_cid_at(&cid, Role::Client, c.plan_inputs());
             if plan.attempt_0rtt {
                 summary.zero_rtt_unsupported += 1;
             }
@@ -581,7 +582,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             log.write(Event::CidStart { seq, cid, plan: plan.clone() })?;
             launches.insert(seq, pacer.on_launch(Instant::now()));
             let t = Timeouts { idle: limits.idle, ..c.timeouts };
-            spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, (c.mode, c.only.as_ref()), t);
+            spawn_connection(&ep, &done_tx, &cancel_rx, seq, cid, plan, (c.fuzzing(), c.only.as_ref()), t);
             in_flight += 1;
             next_seq += 1;
             next_cid = chain::next(&cid);
@@ -900,13 +901,13 @@ fn spawn_connection(
     seq: u64,
     cid: Cid,
     plan: ConnectionPlan,
-    (mode, only): (Mode, Option<&ContentSet>),
+    (fuzzing, only): (Fuzzing, Option<&ContentSet>),
     t: Timeouts,
 ) {
     let (ep, done, cancel, only) = (ep.clone(), done.clone(), cancel.clone(), only.cloned());
     tokio::spawn(async move {
         // A resuming plan runs its priming connection first (module `quic::resumption`).
-        let report = resumption::run(&ep, (seq, cid, plan), (mode, only.as_ref()), t, cancel).await;
+        let report = resumption::run(&ep, (seq, cid, plan), (fuzzing, only.as_ref()), t, cancel).await;
         let _ = done.send(report);
     });
 }

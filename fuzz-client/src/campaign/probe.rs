@@ -5,10 +5,10 @@
 use super::{
     start_endpoint, CampaignConfig, InternalError, ProbePolicy, ServerWatch, StartDeath, StartupTimes, PROBE_SEQ,
 };
-use crate::quic::conn_state::ConnShared;
+use crate::quic::conn_state::{ConnShared, Fuzzing};
 use crate::quic::connection::{self, ConnReport, Timeouts};
 use crate::quic::endpoint::ClientEndpoint;
-use fuzz_shared::{chain, Cid, ConnectionPlan, Mode, Outcome, Request};
+use fuzz_shared::{chain, Cid, ConnectionPlan, Outcome, Request};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -74,7 +74,7 @@ pub(super) fn probe_plan() -> ConnectionPlan {
 
 /// Runs one clean probe connection with CID `cid` (from the probe domain) to its end.
 pub(super) async fn run_probe(ep: &ClientEndpoint, cid: Cid, t: Timeouts) -> ConnReport {
-    let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Mode::Clean);
+    let shared = ConnShared::new(PROBE_SEQ, cid, probe_plan(), Fuzzing::CLEAN);
     let (_tx, rx) = tokio::sync::watch::channel(false);
     connection::run(ep, shared, t, rx).await
 }

@@ -68,6 +68,7 @@ mod tests {
             shard: None,
             pacing: None,
             client_knobs: None,
+            alpn: None,
         })
         .unwrap();
         let c50 = chain::nth(start, 50);
@@ -89,7 +90,8 @@ mod tests {
                     cid: c50,
                     from_checkpoint: true,
                     resume_rate: Default::default(),
-                    knobs: Default::default()
+                    knobs: Default::default(),
+                    alpn: None,
                 },
                 None
             )

@@ -5,6 +5,7 @@
 //! endpoint) both depend on it and not on each other.
 
 use fuzz_s2n_glue::crypto_stream::FirstMessage;
+use fuzz_shared::application::Application;
 use fuzz_shared::{Cid, ConnectionFuzzer, ConnectionPlan, Mode, Role};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,6 +67,20 @@ pub enum Session {
     Offer(Arc<Vec<u8>>),
 }
 
+/// Whether a connection is fuzzed, and what it speaks: the fuzzer mutates STREAM data as HTTP/3
+/// only on an HTTP/3 connection, and an HTTP/3 client's plan differs (module
+/// [`fuzz_shared::mutate::h3`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fuzzing {
+    pub mode: Mode,
+    pub application: Application,
+}
+
+impl Fuzzing {
+    /// A clean connection (probes, priming connections): what it speaks changes nothing.
+    pub const CLEAN: Self = Self { mode: Mode::Clean, application: Application::HqInterop };
+}
+
 /// The contents a connection may mutate (`replay --only`, a minimization trial).
 pub type ContentSet = Arc<std::collections::BTreeSet<fuzz_shared::content::ContentId>>;
 
@@ -86,7 +101,7 @@ pub struct ConnShared {
 }
 
 impl ConnShared {
-    pub fn new(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode) -> Arc<Self> {
+    pub fn new(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Fuzzing) -> Arc<Self> {
         Self::with_session(seq, cid, plan, mode, Session::Fresh)
     }
 
@@ -103,10 +118,10 @@ impl ConnShared {
     pub fn for_test(hex: &str) -> Arc<Self> {
         let cid: Cid = hex.parse().expect("a CID in hex");
         let plan = ConnectionPlan::from_cid(&cid, Role::Client);
-        Self::with_session(0, cid, plan, Mode::Clean, Session::Prime { of: 0 })
+        Self::with_session(0, cid, plan, Fuzzing::CLEAN, Session::Prime { of: 0 })
     }
 
-    pub fn with_session(seq: u64, cid: Cid, plan: ConnectionPlan, mode: Mode, session: Session) -> Arc<Self> {
+    pub fn with_session(seq: u64, cid: Cid, plan: ConnectionPlan, fuzzing: Fuzzing, session: Session) -> Arc<Self> {
         let offers = matches!(session, Session::Offer(_));
         Arc::new(Self {
             seq,
@@ -115,7 +130,8 @@ impl ConnShared {
             session,
             ticket_arrived: Notify::new(),
             stats: Mutex::new(ConnStats {
-                fuzzer: (mode == Mode::Fuzz).then(|| ConnectionFuzzer::new(&cid, Role::Client)),
+                fuzzer: (fuzzing.mode == Mode::Fuzz)
+                    .then(|| ConnectionFuzzer::new(&cid, Role::Client, fuzzing.application)),
                 server_hello: offers.then(FirstMessage::default),
                 ..ConnStats::default()
             }),

@@ -15,11 +15,11 @@
 //! 0-RTT stays unsupported: s2n-quic and s2n-tls send no early data, so a plan's `attempt_0rtt`
 //! resumes without it (the campaign counts those plans).
 
-use crate::quic::conn_state::{ConnShared, ContentSet, Session};
+use crate::quic::conn_state::{ConnShared, ContentSet, Fuzzing, Session};
 use crate::quic::connection::{self, ConnReport, Timeouts, OFF_CHAIN_SEQ};
 use crate::quic::endpoint::ClientEndpoint;
 use fuzz_shared::log::Resumption;
-use fuzz_shared::{chain, ConnectionPlan, Mode};
+use fuzz_shared::{chain, ConnectionPlan};
 use tokio::sync::watch;
 
 /// The plan of a priming connection: clean, no resumption of its own, no requests (it closes
@@ -34,18 +34,18 @@ fn prime_plan() -> ConnectionPlan {
 pub async fn run(
     ep: &ClientEndpoint,
     (seq, cid, plan): (u64, fuzz_shared::Cid, ConnectionPlan),
-    (mode, only): (Mode, Option<&ContentSet>),
+    (fuzzing, only): (Fuzzing, Option<&ContentSet>),
     t: Timeouts,
     cancel: watch::Receiver<bool>,
 ) -> ConnReport {
     if !plan.resume_session {
-        let shared = ConnShared::new(seq, cid, plan, mode);
+        let shared = ConnShared::new(seq, cid, plan, fuzzing);
         shared.restrict(only);
         return connection::run(ep, shared, t, cancel).await;
     }
     let prime_cid = chain::prime(&cid);
     let primer =
-        ConnShared::with_session(OFF_CHAIN_SEQ, prime_cid, prime_plan(), Mode::Clean, Session::Prime { of: seq });
+        ConnShared::with_session(OFF_CHAIN_SEQ, prime_cid, prime_plan(), Fuzzing::CLEAN, Session::Prime { of: seq });
     // Not `learnt`: a clean connection waits the whole idle limit, as probes do.
     let prime_report = connection::run(ep, primer.clone(), Timeouts::new(t.idle, t.cap), cancel.clone()).await;
     let ticket = primer.stats.lock().expect("stats").ticket.clone();
@@ -57,7 +57,7 @@ pub async fn run(
     );
     let offered = ticket.is_some();
     let session = ticket.map_or(Session::Fresh, Session::Offer);
-    let shared = ConnShared::with_session(seq, cid, plan, mode, session);
+    let shared = ConnShared::with_session(seq, cid, plan, fuzzing, session);
     shared.restrict(only);
     let mut report = connection::run(ep, shared.clone(), t, cancel).await;
     let accepted = shared.stats.lock().expect("stats").psk_accepted;

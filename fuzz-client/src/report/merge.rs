@@ -373,6 +373,7 @@ mod tests {
             shard: Some(info),
             pacing: None,
             client_knobs: None,
+            alpn: None,
         })
         .unwrap();
         for (seq, cid) in chain::iter(info.start_cid).take(connections as usize).enumerate() {

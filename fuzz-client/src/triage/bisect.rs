@@ -290,7 +290,7 @@ pub async fn shrink_history(job: &BisectJob, start: u64, count: u64) -> anyhow::
 /// for byte from the crash capture of its trial alone, kill a fresh server; with the command.
 async fn initial_replay_of(job: &BisectJob, seq: u64, pcap: Option<&Path>) -> anyhow::Result<String> {
     let cid = chain::nth(job.from, seq - job.from_seq);
-    let state = ConnectionPlan::from_cid(&cid, Role::Client).fuzz_state;
+    let state = ConnectionPlan::from_cid_at(&cid, Role::Client, job.base.plan_inputs()).fuzz_state;
     if job.base.mode != Mode::Fuzz || state != FuzzState::Initial {
         return Ok(format!(
             "byte-exact Initial replay: not tried (the culprit's plan fuzzes {} packets{}; only Initial packets can \

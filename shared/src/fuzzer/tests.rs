@@ -5,6 +5,7 @@
 //! the mutation its original carried.
 
 use super::*;
+use crate::application::Application;
 use crate::content::ContentKey;
 use crate::mutate::corpus::{self, Sample};
 use crate::mutate::frame::Frame;
@@ -165,7 +166,7 @@ type SentByContents = BTreeMap<(PacketSpace, Vec<ContentKey>), Vec<Vec<u8>>>;
 /// What the fuzzer did to each packet: the digest, and per packet contents the bytes it sent
 /// after the ACK the test put in front.
 fn run(cid: &Cid, role: Role, packets: &[Packet]) -> (String, SentByContents) {
-    let mut fuzzer = ConnectionFuzzer::new(cid, role);
+    let mut fuzzer = ConnectionFuzzer::new(cid, role, Application::HqInterop);
     let mut mutator = PacketMutator::new();
     let mut sent = SentByContents::new();
     for p in packets {
@@ -226,13 +227,14 @@ fn every_plan_fuzzes_its_state_in_the_kind_flight() {
     let mut plans = 0;
     for cid in crate::chain::iter("0123456789abcdef".parse().unwrap()).take(400) {
         for role in [Role::Client, Role::Server] {
-            let fuzzer = ConnectionFuzzer::new(&cid, role);
+            let fuzzer = ConnectionFuzzer::new(&cid, role, Application::HqInterop);
             // Plans that wait past the contents the kind flight has in their state mutate nothing.
             let mut contents_in_state = 0;
             for p in flight(role, 7) {
                 content::frames(&p.payload, |f| {
                     let state = FuzzState::of_packet(p.space, content::is_close(f.frame_type));
-                    contents_in_state += (f.key.is_some() && state == fuzzer.plan().fuzz_state) as u64;
+                    let counted = f.key.is_some_and(|k| !fuzzer.plan().streams_only || k.frame_type == 0x08);
+                    contents_in_state += (counted && state == fuzzer.plan().fuzz_state) as u64;
                 });
             }
             if fuzzer.plan().wait_packets >= contents_in_state {
@@ -305,19 +307,19 @@ proptest! {
         let role = if client { Role::Client } else { Role::Server };
         let kind = flight(role, seed);
         let packets = reshape(&kind, &timings, &interleave, false);
-        let mut full = ConnectionFuzzer::new(&cid, role);
+        let mut full = ConnectionFuzzer::new(&cid, role, Application::HqInterop);
         feed(&mut full, &packets);
         let all = by_content(&full);
         prop_assert_eq!(full.mutated_contents(), all.iter().map(|(id, _)| *id).collect::<Vec<_>>());
         let kept: Vec<(ContentId, Vec<Decision>)> =
             all.iter().enumerate().filter(|(i, _)| keep >> (i % 8) & 1 == 1).map(|(_, c)| c.clone()).collect();
         let only: Arc<BTreeSet<ContentId>> = Arc::new(kept.iter().map(|(id, _)| *id).collect());
-        let mut restricted = ConnectionFuzzer::new(&cid, role).restricted_to(only.clone());
+        let mut restricted = ConnectionFuzzer::new(&cid, role, Application::HqInterop).restricted_to(only.clone());
         feed(&mut restricted, &packets);
         prop_assert_eq!(by_content(&restricted), kept);
         prop_assert_eq!(restricted.restriction(), Some(&*only));
 
-        let mut none = ConnectionFuzzer::new(&cid, role).restricted_to(Arc::new(BTreeSet::new()));
+        let mut none = ConnectionFuzzer::new(&cid, role, Application::HqInterop).restricted_to(Arc::new(BTreeSet::new()));
         let sent = feed(&mut none, &packets);
         prop_assert!(none.decisions().is_empty());
         for (p, s) in packets.iter().zip(&sent) {
@@ -330,7 +332,7 @@ proptest! {
 fn decisions_group_by_content_in_first_mutated_order() {
     let key = |o| ContentKey::new(0x06, 0, o);
     let d = |space, o, op: &str| Decision { space, content: key(o), operator: op.into(), offset: 0 };
-    let mut fuzzer = ConnectionFuzzer::new(&"0123456789abcdef".parse().unwrap(), Role::Client);
+    let mut fuzzer = ConnectionFuzzer::new(&"0123456789abcdef".parse().unwrap(), Role::Client, Application::HqInterop);
     fuzzer.decisions = vec![
         d(PacketSpace::Initial, 0, "tls:alpn"),
         d(PacketSpace::Initial, 0, "havoc:flip_bit"),

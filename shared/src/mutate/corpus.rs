@@ -37,7 +37,7 @@ impl Sample {
 /// The samples' packets are named by a CRYPTO offset standing for their content key: the engine
 /// only copies the key into its decisions.
 fn packet(role: Role, space: PacketSpace, n: u64) -> PacketInfo {
-    PacketInfo { role, space, content: crate::content::ContentKey::new(0x06, 0, n) }
+    PacketInfo { role, space, content: crate::content::ContentKey::new(0x06, 0, n), application: Default::default() }
 }
 
 /// All the samples for one seed.

@@ -28,9 +28,9 @@
 //!   the fallback when the payload does not parse or the operator drawn has nothing to work on.
 //!
 //! - `h3:<op>` and `qpack:<op>`: HTTP/3 frames and QPACK field sections and instructions in the
-//!   data of a STREAM frame at the start of an HTTP/3 stream ([`h3`]). These operators are
-//!   built and tested but not drawn yet: drawing them changes the decisions of existing CIDs, so
-//!   they arrive with the next derivation version.
+//!   data of a STREAM frame at the start of an HTTP/3 stream ([`h3`]), on a connection that
+//!   speaks HTTP/3 ([`PacketInfo::application`]); where the payload has such a frame they are
+//!   drawn three times in four.
 //!
 //! A decision's offset is where the operator applied, counted from the start of the frame it
 //! falls in, in the payload as it was at that moment (for `havoc:truncate`, the new length);
@@ -56,6 +56,7 @@ pub mod corpus;
 #[cfg(test)]
 mod tests;
 
+use crate::application::Application;
 use crate::content::ContentKey;
 use crate::seed::{PacketSpace, Role};
 use rand::Rng;
@@ -75,6 +76,8 @@ pub struct PacketInfo {
     pub space: PacketSpace,
     /// What the packet carries ([`crate::content`]): it names the packet in the decisions.
     pub content: ContentKey,
+    /// What the connection speaks: STREAM data are HTTP/3 only on an `h3` connection.
+    pub application: Application,
 }
 
 /// One mutation applied to one packet: which packet (by what it carries), which operator, where.
@@ -107,6 +110,8 @@ enum Family {
     Reorder,
     Flip,
     Tls,
+    H3,
+    Qpack,
     Havoc,
 }
 
@@ -150,6 +155,21 @@ const WEIGHTS_MESSAGE: [(Family, u32); 8] = [
     (Family::Havoc, 10),
 ];
 
+/// Family weights when the payload starts one of the sender's HTTP/3 streams: three in four
+/// mutations rewrite the HTTP/3 frames or QPACK data as what they are, the rest the QUIC frames
+/// around them as anywhere else.
+const WEIGHTS_H3: [(Family, u32); 9] = [
+    (Family::H3, 45),
+    (Family::Qpack, 30),
+    (Family::Field, 8),
+    (Family::Insert, 5),
+    (Family::Remove, 2),
+    (Family::Duplicate, 2),
+    (Family::Reorder, 2),
+    (Family::Flip, 1),
+    (Family::Havoc, 5),
+];
+
 /// How many mutations a packet gets: mostly one, sometimes a few.
 const COUNTS: [usize; 8] = [1, 1, 1, 1, 2, 2, 3, 4];
 
@@ -160,6 +180,7 @@ const COUNTS: [usize; 8] = [1, 1, 1, 1, 2, 2, 3, 4];
 pub struct Mutator {
     frames: frame::Frames,
     tls: tls::Layout,
+    h3: h3::stream::Scratch,
     scratch: Vec<u8>,
 }
 
@@ -239,8 +260,14 @@ impl Mutator {
     ) -> (&'static str, &'static str, usize, usize) {
         self.frames.parse(&buf[..len]);
         let hot = len - self.frames.trailing_padding(len);
+        let h3_targets = match packet.application {
+            Application::H3 => h3::stream::count(packet.role, &self.frames, &buf[..len]),
+            Application::HqInterop => 0,
+        };
         let family = if self.frames.frames.is_empty() {
             Family::Havoc
+        } else if h3_targets > 0 {
+            choose(rng, &WEIGHTS_H3)
         } else if self.tls.parse(&self.frames, &buf[..len]) {
             let hello = matches!(
                 self.tls.msg_type,
@@ -260,8 +287,21 @@ impl Mutator {
                 return ("field:", name, at, new_len);
             }
         }
+        if let Family::H3 | Family::Qpack = family {
+            let which = if family == Family::H3 { h3::stream::Which::H3 } else { h3::stream::Which::Qpack };
+            let k = rng.gen_range(0..h3_targets);
+            let target = h3::stream::nth(packet.role, frames, &buf[..len], k).expect("counted");
+            // The offset is the one in the stream data, counted from the STREAM frame's start
+            // (see `offset_in_frame`): the header's width is the frame's, not the mutation's.
+            if let Some((name, at, new_len)) =
+                h3::stream::apply(rng, packet.role, which, target, frames, buf, len, &mut self.h3)
+            {
+                let frame_at = frames.frames[target.frame].at as usize;
+                return ("", name, frame_at + at, new_len);
+            }
+        }
         let applied = match family {
-            Family::Field => None,
+            Family::Field | Family::H3 | Family::Qpack => None,
             Family::Insert => structure::insert(rng, packet.role, frames, buf, len, scratch),
             Family::Remove => structure::remove(rng, frames, buf, len),
             Family::Duplicate => structure::duplicate(rng, frames, buf, len, scratch),

@@ -203,10 +203,11 @@ fn garbage_case() -> impl Strategy<Value = (Vec<u8>, usize, usize, u64)> {
 }
 
 fn any_packet() -> impl Strategy<Value = PacketInfo> {
-    (any::<bool>(), 0usize..3, 0u64..10).prop_map(|(client, s, pn)| PacketInfo {
+    (any::<bool>(), 0usize..3, 0u64..10, any::<bool>()).prop_map(|(client, s, pn, h3)| PacketInfo {
         role: if client { Role::Client } else { Role::Server },
         space: PacketSpace::ALL[s],
         content: crate::content::ContentKey::new(0x06, 0, pn),
+        application: if h3 { Application::H3 } else { Application::HqInterop },
     })
 }
 
@@ -289,6 +290,7 @@ proptest! {
                 PacketSpace::ApplicationData,
             ][which],
             content: crate::content::ContentKey::new(0x06, 0, 0),
+            application: Application::HqInterop,
         };
         let mut rng = Pcg64::seed_from_u64(seed);
         let mut m = Mutator::new();

@@ -308,14 +308,22 @@ fn stream_type_op<R: Rng>(
     tmp.clear();
     match rng.gen_range(0..5) {
         0 => varint::push(reserved(rng.gen_range(0..1 << 20)), tmp),
+        // §6.2.2: "Only servers can push; if a server receives a client-initiated push stream,
+        // this MUST be treated as a connection error of type H3_STREAM_CREATION_ERROR"; and a
+        // second control stream (§6.2.1) is one too.
         1 => varint::push(
-            match role {
-                Role::Client => stream_type::PUSH,
-                Role::Server => stream_type::CONTROL,
+            match (role, old) {
+                (Role::Client, _) | (Role::Server, stream_type::CONTROL) => stream_type::PUSH,
+                (Role::Server, _) => stream_type::CONTROL,
             },
             tmp,
         ),
-        2 => varint::push([stream_type::QPACK_ENCODER, stream_type::QPACK_DECODER][rng.gen_range(0..2)], tmp),
+        // RFC 9204 §4.2: a second encoder or decoder stream is H3_STREAM_CREATION_ERROR.
+        2 => {
+            let t = [stream_type::QPACK_ENCODER, stream_type::QPACK_DECODER][rng.gen_range(0..2)];
+            let t = if t == old { t ^ 0x01 } else { t };
+            varint::push(t, tmp)
+        }
         3 => varint::push(0x3fff, tmp),
         _ => varint::push_with_width(old, [2, 4, 8][rng.gen_range(0..3)], tmp),
     }

@@ -18,10 +18,13 @@
 //! - [`frames`]: HTTP/3 frames (types, lengths, SETTINGS, frames on the wrong stream), family
 //!   `h3`;
 //! - [`qpack`]: QPACK field sections in HEADERS frames and the encoder and decoder streams'
-//!   instructions, family `qpack`.
+//!   instructions, family `qpack`;
+//! - [`stream`]: the STREAM frames that start the sender's HTTP/3 streams, written back around
+//!   their new data, and `h3:split`, a frame cut across two STREAM frames.
 
 pub mod frames;
 pub mod qpack;
+pub mod stream;
 
 use super::varint;
 use crate::seed::Role;

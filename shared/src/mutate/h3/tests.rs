@@ -158,3 +158,113 @@ fn instructions_open_the_right_stream_type() {
     assert_eq!(uni_stream_id(Role::Server, 2), 11);
     assert!(is_reserved(reserved(3)) && !is_reserved(0x20));
 }
+
+/// A payload of one STREAM frame (type 0x0a: LEN, no OFF) on stream `id` carrying `data`, with
+/// room to grow.
+fn stream_payload(id: u64, data: &[u8]) -> (Vec<u8>, usize) {
+    let mut p = vec![0x0a];
+    varint::push(id, &mut p);
+    varint::push(data.len() as u64, &mut p);
+    p.extend_from_slice(data);
+    let len = p.len();
+    p.resize(len + 512, 0);
+    (p, len)
+}
+
+/// The stream data of the STREAM frames of `payload` on stream `id`, put together by offset.
+fn reassembled(payload: &[u8], id: u64) -> Option<Vec<u8>> {
+    let mut frames = crate::mutate::frame::Frames::default();
+    frames.parse(payload);
+    let mut pieces = Vec::new();
+    for f in &frames.frames {
+        if !crate::mutate::frame::ty::is_stream(f.ty) {
+            continue;
+        }
+        let fields = frames.fields_of(f);
+        if varint::decode(payload, fields[0].at as usize)?.0 != id {
+            continue;
+        }
+        let off = if f.ty & 0x04 != 0 { varint::decode(payload, fields[1].at as usize)?.0 } else { 0 };
+        let d = fields.last()?;
+        pieces.push((off, payload[d.at as usize..(d.at + d.len) as usize].to_vec()));
+    }
+    pieces.sort();
+    let mut out = Vec::new();
+    for (off, bytes) in pieces {
+        (off == out.len() as u64).then_some(())?;
+        out.extend_from_slice(&bytes);
+    }
+    Some(out)
+}
+
+/// Through the engine: on an HTTP/3 connection the STREAM frames that start the client's
+/// streams get mostly `h3` and `qpack` decisions, every one written back as a STREAM frame of
+/// the same stream whose data are what the operator made (a split's two pieces put together
+/// are the original data), and hq-interop connections never get them.
+#[test]
+fn the_engine_draws_h3_and_qpack_on_h3_streams_only() {
+    use crate::application::Application;
+    use crate::mutate::{Mutator, PacketInfo};
+    use crate::seed::PacketSpace;
+
+    let encoder = [stream_type::QPACK_ENCODER as u8];
+    let streams: [(u64, &[u8]); 3] = [(0, &request()), (2, &control()), (6, &encoder)];
+    let mut m = Mutator::new();
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    let mut total = 0;
+    for application in [Application::H3, Application::HqInterop] {
+        for (id, data) in streams {
+            for seed in 0..300u64 {
+                let packet = PacketInfo {
+                    role: Role::Client,
+                    space: PacketSpace::ApplicationData,
+                    content: crate::content::ContentKey::new(0x08, id, 0),
+                    application,
+                };
+                let (mut buf, len) = stream_payload(id, data);
+                let mut again = buf.clone();
+                let mut decisions = Vec::new();
+                let new_len = m.mutate(&mut Pcg64Mcg::seed_from_u64(seed), &packet, &mut buf, len, &mut decisions);
+                let mut repeat = Vec::new();
+                let len2 = m.mutate(&mut Pcg64Mcg::seed_from_u64(seed), &packet, &mut again, len, &mut repeat);
+                assert_eq!((decisions.clone(), &buf[..new_len]), (repeat, &again[..len2]), "seed {seed} repeats");
+                let h3 = decisions.iter().filter(|d| matches!(d.family(), "h3" | "qpack")).count();
+                if application == Application::HqInterop {
+                    assert_eq!(h3, 0, "hq-interop never gets HTTP/3 decisions: {decisions:?}");
+                    continue;
+                }
+                total += decisions.len();
+                for d in &decisions {
+                    *seen.entry(d.operator.clone()).or_default() += 1;
+                }
+                // One decision alone tells what the data must be.
+                if let [d] = decisions.as_slice() {
+                    let Some(after) = reassembled(&buf[..new_len], id) else {
+                        // Only an operator on the QUIC frames may leave the stream unreadable.
+                        assert!(!matches!(d.family(), "h3" | "qpack"), "seed {seed}: {d:?}");
+                        continue;
+                    };
+                    match d.operator.as_str() {
+                        "h3:split" => assert_eq!(after, data, "a split keeps the data"),
+                        op if op.starts_with("h3:") || op.starts_with("qpack:") => {
+                            assert_ne!(after, data, "seed {seed}: {op} changed the data")
+                        }
+                        _ => {}
+                    }
+                    if d.operator == "qpack:encoder_stream" {
+                        assert_eq!(after[0], stream_type::QPACK_ENCODER as u8);
+                        assert!(after.len() > 1, "instructions follow the stream type");
+                    }
+                }
+            }
+        }
+    }
+    let h3: usize =
+        seen.iter().filter(|(op, _)| op.starts_with("h3:") || op.starts_with("qpack:")).map(|(_, n)| n).sum();
+    assert!(h3 * 100 >= total * 60, "{h3} of {total} decisions are h3 or qpack: {seen:?}");
+    for op in
+        ["h3:split", "h3:frame_type", "h3:insert.", "qpack:encoder_stream", "qpack:static_index", "qpack:field_line."]
+    {
+        assert!(seen.keys().any(|k| k.starts_with(op)), "{op} is drawn: {seen:?}");
+    }
+}
