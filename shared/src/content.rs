@@ -9,14 +9,17 @@
 //! run, in a packet of its own in the next). So the unit of fuzzing is not the packet but what
 //! its frames carry. A [`ContentKey`] names a frame by its identity: the crypto stream offset of
 //! a CRYPTO frame, the stream and offset of a STREAM frame, the sequence number of a
-//! NEW_CONNECTION_ID, the frame type of the others. A retransmission of the same data has the
-//! same key as the original, so it carries the same mutation, in whatever packet it rides.
+//! NEW_CONNECTION_ID, the path ID (and the sequence number, where there is one) of a multipath
+//! frame (draft-ietf-quic-multipath-18 §4), the frame type of the others. A retransmission of
+//! the same data has the same key as the original, so it carries the same mutation, in whatever
+//! packet it rides.
 //!
-//! Timing frames ([`is_timing_frame`]) have no key: ACK, PING and PADDING, and the flow-control
-//! credits (MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS and the BLOCKED frames), whose presence and
-//! values follow how fast the peer's data arrived and was read; so has a STREAM frame with
-//! neither data nor FIN, which only opens its stream. They are never fuzzed targets,
-//! so a packet that timing adds neither takes nor shifts another packet's decision.
+//! Timing frames ([`is_timing_frame`]) have no key: ACK and PATH_ACK, PING, IMMEDIATE_ACK and
+//! PADDING, and the flow-control credits (MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS, MAX_PATH_ID
+//! and the BLOCKED frames but PATH_CIDS_BLOCKED), whose presence and values follow how fast the
+//! peer's data arrived and was read; so has a STREAM frame with neither data nor FIN, which only
+//! opens its stream. They are never fuzzed targets, so a packet that timing adds neither takes
+//! nor shifts another packet's decision.
 //!
 //! A plan counts candidates the same way: the k-th *distinct* key of the plan's fuzz state
 //! ([`ContentOrder`]), never the k-th packet.
@@ -31,8 +34,10 @@ use std::str::FromStr;
 /// The identity of what a packet carries; see the module documentation.
 ///
 /// `frame_type` is canonical: every STREAM type (0x08..=0x0f) is 0x08, both DATAGRAM types are
-/// 0x30. `id` is the stream ID or sequence number where the frame has one, `offset` the crypto or
-/// stream offset; both are 0 for frames without them.
+/// 0x30. `id` is the stream ID, sequence number or path ID where the frame has one, `offset` the
+/// crypto or stream offset, or the sequence number of a multipath frame that has a path ID too
+/// (PATH_STATUS_*, PATH_NEW_CONNECTION_ID, PATH_RETIRE_CONNECTION_ID, PATH_CIDS_BLOCKED); both
+/// are 0 for frames without them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct ContentKey {
@@ -66,11 +71,18 @@ impl ContentKey {
 }
 
 /// Frames that timing adds to a packet, or leaves out, or sizes, without changing what the
-/// connection carries: ACKs (RFC 9000 §13.2), PADDING (§14.1: up to the datagram's size), PING
-/// (§13.2.1, probes of RFC 9002 §6.2.4), and flow-control credits and their BLOCKED signals
-/// (§4, §19.9-§19.14), sent as the peer's data is read. They have no content key.
+/// connection carries: ACKs (RFC 9000 §13.2) and PATH_ACKs (draft-ietf-quic-multipath-18 §4.1),
+/// PADDING (§14.1: up to the datagram's size), PING (§13.2.1, probes of RFC 9002 §6.2.4) and
+/// IMMEDIATE_ACK (draft-ietf-quic-ack-frequency-14 §5: "do not need to be retransmitted"), and
+/// flow-control credits and their BLOCKED signals (§4, §19.9-§19.14), with the limit on path IDs
+/// (MAX_PATH_ID and PATHS_BLOCKED, draft-ietf-quic-multipath-18 §4.6, §4.7), sent as the peer's
+/// data is read. They have no content key.
 pub fn is_timing_frame(frame_type: u64) -> bool {
-    matches!(frame_type, ty::PADDING | ty::PING | ty::ACK | ty::ACK_ECN | 0x10..=0x17)
+    matches!(
+        frame_type,
+        ty::PADDING | ty::PING | ty::ACK | ty::ACK_ECN | 0x10
+            ..=0x17 | ty::IMMEDIATE_ACK | ty::PATH_ACK | ty::PATH_ACK_ECN | ty::MAX_PATH_ID | ty::PATHS_BLOCKED
+    )
 }
 
 /// Whether a frame type is a CONNECTION_CLOSE (RFC 9000 §19.19).
@@ -134,6 +146,11 @@ fn opens_stream_only(payload: &[u8], at: usize, end: usize, t: u64) -> bool {
 fn key_of(payload: &[u8], at: usize, t: u64) -> ContentKey {
     let (_, width) = varint::decode(payload, at).expect("parsed frame type");
     let first = || varint::decode(payload, at + width).map_or((0, 0), |(v, w)| (v, w));
+    // The field after the first one.
+    let second = || {
+        let (_, w) = first();
+        varint::decode(payload, at + width + w).map_or(0, |(v, _)| v)
+    };
     let canonical = ContentKey::canonical_type(t);
     match t {
         // §19.6: Offset is the first field.
@@ -144,51 +161,85 @@ fn key_of(payload: &[u8], at: usize, t: u64) -> ContentKey {
             let offset = if t & 0x04 != 0 { varint::decode(payload, at + width + w).map_or(0, |(v, _)| v) } else { 0 };
             ContentKey::new(canonical, id, offset)
         }
-        // The frames about one stream (§19.4, §19.5, §19.10, §19.13) or with a sequence number
-        // (§19.15, §19.16, ACK_FREQUENCY): the first field names which one.
+        // The frames about one stream (§19.4, §19.5, §19.10, §19.13, RESET_STREAM_AT), with a
+        // sequence number (§19.15, §19.16, ACK_FREQUENCY) or about one path (PATH_ABANDON): the
+        // first field names which one.
         ty::RESET_STREAM
         | ty::STOP_SENDING
         | ty::MAX_STREAM_DATA
         | ty::STREAM_DATA_BLOCKED
         | ty::NEW_CONNECTION_ID
         | ty::RETIRE_CONNECTION_ID
-        | ty::ACK_FREQUENCY => ContentKey::new(canonical, first().0, 0),
+        | ty::ACK_FREQUENCY
+        | ty::RESET_STREAM_AT
+        | ty::PATH_ABANDON => ContentKey::new(canonical, first().0, 0),
+        // draft-ietf-quic-multipath-18 §4.3-§4.5, §4.7: Path Identifier, then a sequence number
+        // of that path.
+        t if has_path_sequence(t) => ContentKey::new(canonical, first().0, second()),
         // Limits and tokens change their values with timing (how much was read when the update
         // was sent); their type is their identity.
         _ => ContentKey::new(canonical, 0, 0),
     }
 }
 
-/// A frame type's name as keys print it.
-fn type_name(t: u64) -> Option<&'static str> {
-    Some(match t {
-        ty::RESET_STREAM => "reset_stream",
-        ty::STOP_SENDING => "stop_sending",
-        ty::CRYPTO => "crypto",
-        ty::NEW_TOKEN => "new_token",
-        ty::STREAM => "stream",
-        ty::MAX_DATA => "max_data",
-        ty::MAX_STREAM_DATA => "max_stream_data",
-        ty::MAX_STREAMS_BIDI => "max_streams_bidi",
-        ty::MAX_STREAMS_UNI => "max_streams_uni",
-        ty::DATA_BLOCKED => "data_blocked",
-        ty::STREAM_DATA_BLOCKED => "stream_data_blocked",
-        ty::STREAMS_BLOCKED_BIDI => "streams_blocked_bidi",
-        ty::STREAMS_BLOCKED_UNI => "streams_blocked_uni",
-        ty::NEW_CONNECTION_ID => "new_connection_id",
-        ty::RETIRE_CONNECTION_ID => "retire_connection_id",
-        ty::PATH_CHALLENGE => "path_challenge",
-        ty::PATH_RESPONSE => "path_response",
-        ty::CONNECTION_CLOSE => "connection_close",
-        ty::CONNECTION_CLOSE_APP => "connection_close_app",
-        ty::HANDSHAKE_DONE => "handshake_done",
-        ty::DATAGRAM => "datagram",
-        ty::ACK_FREQUENCY => "ack_frequency",
-        _ => return None,
-    })
+/// The multipath frames whose key is (path ID, sequence number): PATH_STATUS_BACKUP,
+/// PATH_STATUS_AVAILABLE, PATH_NEW_CONNECTION_ID, PATH_RETIRE_CONNECTION_ID, PATH_CIDS_BLOCKED
+/// (draft-ietf-quic-multipath-18 §4.3-§4.5, §4.7).
+fn has_path_sequence(t: u64) -> bool {
+    matches!(
+        t,
+        ty::PATH_STATUS_BACKUP
+            | ty::PATH_STATUS_AVAILABLE
+            | ty::PATH_NEW_CONNECTION_ID
+            | ty::PATH_RETIRE_CONNECTION_ID
+            | ty::PATH_CIDS_BLOCKED
+    )
 }
 
-/// `crypto@1162`, `stream:4@0`, `new_connection_id:1`, `handshake_done`; unknown types in hex
+/// The frame types keys print by name, and their names. PADDING, PING and ACK, and with them
+/// IMMEDIATE_ACK and PATH_ACK, have none: timing frames whose keys never exist, they print in
+/// hex like unknown types.
+const TYPE_NAMES: &[(u64, &str)] = &[
+    (ty::RESET_STREAM, "reset_stream"),
+    (ty::STOP_SENDING, "stop_sending"),
+    (ty::CRYPTO, "crypto"),
+    (ty::NEW_TOKEN, "new_token"),
+    (ty::STREAM, "stream"),
+    (ty::MAX_DATA, "max_data"),
+    (ty::MAX_STREAM_DATA, "max_stream_data"),
+    (ty::MAX_STREAMS_BIDI, "max_streams_bidi"),
+    (ty::MAX_STREAMS_UNI, "max_streams_uni"),
+    (ty::DATA_BLOCKED, "data_blocked"),
+    (ty::STREAM_DATA_BLOCKED, "stream_data_blocked"),
+    (ty::STREAMS_BLOCKED_BIDI, "streams_blocked_bidi"),
+    (ty::STREAMS_BLOCKED_UNI, "streams_blocked_uni"),
+    (ty::NEW_CONNECTION_ID, "new_connection_id"),
+    (ty::RETIRE_CONNECTION_ID, "retire_connection_id"),
+    (ty::PATH_CHALLENGE, "path_challenge"),
+    (ty::PATH_RESPONSE, "path_response"),
+    (ty::CONNECTION_CLOSE, "connection_close"),
+    (ty::CONNECTION_CLOSE_APP, "connection_close_app"),
+    (ty::HANDSHAKE_DONE, "handshake_done"),
+    (ty::RESET_STREAM_AT, "reset_stream_at"),
+    (ty::DATAGRAM, "datagram"),
+    (ty::ACK_FREQUENCY, "ack_frequency"),
+    (ty::PATH_ABANDON, "path_abandon"),
+    (ty::PATH_STATUS_BACKUP, "path_status_backup"),
+    (ty::PATH_STATUS_AVAILABLE, "path_status_available"),
+    (ty::PATH_NEW_CONNECTION_ID, "path_new_connection_id"),
+    (ty::PATH_RETIRE_CONNECTION_ID, "path_retire_connection_id"),
+    (ty::MAX_PATH_ID, "max_path_id"),
+    (ty::PATHS_BLOCKED, "paths_blocked"),
+    (ty::PATH_CIDS_BLOCKED, "path_cids_blocked"),
+];
+
+/// A frame type's name as keys print it.
+fn type_name(t: u64) -> Option<&'static str> {
+    TYPE_NAMES.iter().find(|(x, _)| *x == t).map(|(_, name)| *name)
+}
+
+/// `crypto@1162`, `stream:4@0`, `new_connection_id:1`, `handshake_done`,
+/// `path_new_connection_id:1@0` (path and sequence number, both always); unknown types in hex
 /// (`0x21:0@0`). The form is stable: it is what the replay and the crash pcap print.
 impl fmt::Display for ContentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -196,13 +247,11 @@ impl fmt::Display for ContentKey {
             Some(name) => f.write_str(name)?,
             None => write!(f, "0x{:x}", self.frame_type)?,
         }
-        if self.id != 0 || self.frame_type == ty::STREAM || type_name(self.frame_type).is_none() {
+        let both = self.frame_type == ty::STREAM || has_path_sequence(self.frame_type);
+        if self.id != 0 || both || type_name(self.frame_type).is_none() {
             write!(f, ":{}", self.id)?;
         }
-        if self.offset != 0
-            || matches!(self.frame_type, ty::STREAM | ty::CRYPTO)
-            || type_name(self.frame_type).is_none()
-        {
+        if self.offset != 0 || both || self.frame_type == ty::CRYPTO || type_name(self.frame_type).is_none() {
             write!(f, "@{}", self.offset)?;
         }
         Ok(())
@@ -224,7 +273,7 @@ impl FromStr for ContentKey {
         };
         let frame_type = match name.strip_prefix("0x") {
             Some(hex) => u64::from_str_radix(hex, 16).map_err(|_| bad())?,
-            None => (0..=0xff).find(|t| type_name(*t) == Some(name)).ok_or_else(bad)?,
+            None => TYPE_NAMES.iter().find(|(_, n)| *n == name).map(|(t, _)| *t).ok_or_else(bad)?,
         };
         Ok(Self { frame_type, id, offset })
     }
@@ -358,6 +407,7 @@ impl ContentOrder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
     const CRYPTO_0: &[u8] = &[0x06, 0x00, 0x03, 1, 2, 3];
     const ACK: &[u8] = &[0x02, 0x05, 0x00, 0x00, 0x00];
@@ -419,6 +469,109 @@ mod tests {
         }
         assert!("crypto@x".parse::<ContentKey>().is_err());
         assert!("nonsense".parse::<ContentKey>().is_err());
+    }
+
+    /// The frames of draft-ietf-quic-ack-frequency-14, draft-ietf-quic-reliable-stream-reset-09
+    /// and draft-ietf-quic-multipath-18: a retransmission has the same key, so the key is what
+    /// identifies the frame, never a value that timing sets.
+    #[test]
+    fn newer_frames_keys() {
+        let key = |payload: &[u8]| {
+            let k = keys(payload).unwrap();
+            assert_eq!(k.len(), 1, "{payload:x?}");
+            k[0]
+        };
+        // Timing frames, like ACK, PING, MAX_STREAMS and STREAMS_BLOCKED.
+        assert_eq!(key(&[0x1f]), None, "IMMEDIATE_ACK");
+        assert_eq!(key(&[0x3e, 0x01, 0x05, 0x00, 0x00, 0x00]), None, "PATH_ACK");
+        assert_eq!(key(&[0x3f, 0x01, 0x05, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]), None, "PATH_ACK with ECN");
+        assert_eq!(key(&[0x7e, 0x7a, 0x08]), None, "MAX_PATH_ID");
+        assert_eq!(key(&[0x7e, 0x7b, 0x08]), None, "PATHS_BLOCKED");
+        // RESET_STREAM_AT by its stream, like RESET_STREAM: a lower Reliable Size sent later
+        // (§5.2) is the same content.
+        assert_eq!(key(&[0x24, 0x04, 0x00, 0x43, 0xe8, 0x11]), Some(ContentKey::new(ty::RESET_STREAM_AT, 4, 0)));
+        assert_eq!(key(&[0x24, 0x04, 0x00, 0x43, 0xe8, 0x00]), Some(ContentKey::new(ty::RESET_STREAM_AT, 4, 0)));
+        // PATH_ABANDON by its path; the error code is not part of the key.
+        assert_eq!(key(&[0x7e, 0x75, 0x02, 0x7e, 0x77]), Some(ContentKey::new(ty::PATH_ABANDON, 2, 0)));
+        // The others by path (id) and sequence number (offset), the path in 8 bytes here.
+        let path_2_32 = [0xc0, 0, 0, 1, 0, 0, 0, 0];
+        for (t, name) in [
+            (0x76, "PATH_STATUS_BACKUP"),
+            (0x77, "PATH_STATUS_AVAILABLE"),
+            (0x79, "PATH_RETIRE_CONNECTION_ID"),
+            (0x7c, "PATH_CIDS_BLOCKED"),
+        ] {
+            let mut payload = vec![0x7e, t];
+            payload.extend_from_slice(&path_2_32);
+            payload.extend_from_slice(&[0x43, 0xe8]);
+            assert_eq!(key(&payload), Some(ContentKey::new(0x3e00 | u64::from(t), 1 << 32, 1000)), "{name}");
+        }
+        let mut ncid = vec![0x7e, 0x78, 0x03, 0x05, 0x02, 0x04, 1, 2, 3, 4];
+        ncid.extend_from_slice(&[0; 16]);
+        assert_eq!(key(&ncid), Some(ContentKey::new(ty::PATH_NEW_CONNECTION_ID, 3, 5)));
+        // All in one packet, in order.
+        let mut all = vec![0x1f, 0x24, 0x00, 0x00, 0x00, 0x00];
+        all.extend_from_slice(&ncid);
+        all.extend_from_slice(&[0x7e, 0x7b, 0x08, 0x7e, 0x79, 0x03, 0x05]);
+        assert_eq!(
+            keys(&all),
+            Some(vec![
+                None,
+                Some(ContentKey::new(ty::RESET_STREAM_AT, 0, 0)),
+                Some(ContentKey::new(ty::PATH_NEW_CONNECTION_ID, 3, 5)),
+                None,
+                Some(ContentKey::new(ty::PATH_RETIRE_CONNECTION_ID, 3, 5)),
+            ])
+        );
+    }
+
+    #[test]
+    fn newer_frames_keys_print_and_parse_back() {
+        for (key, text) in [
+            (ContentKey::new(ty::RESET_STREAM_AT, 4, 0), "reset_stream_at:4"),
+            (ContentKey::new(ty::RESET_STREAM_AT, 0, 0), "reset_stream_at"),
+            (ContentKey::new(ty::PATH_ABANDON, 2, 0), "path_abandon:2"),
+            (ContentKey::new(ty::PATH_STATUS_BACKUP, 1, 7), "path_status_backup:1@7"),
+            (ContentKey::new(ty::PATH_STATUS_AVAILABLE, 0, 0), "path_status_available:0@0"),
+            (ContentKey::new(ty::PATH_NEW_CONNECTION_ID, 1, 0), "path_new_connection_id:1@0"),
+            (ContentKey::new(ty::PATH_NEW_CONNECTION_ID, 0, 3), "path_new_connection_id:0@3"),
+            (ContentKey::new(ty::PATH_RETIRE_CONNECTION_ID, 3, 5), "path_retire_connection_id:3@5"),
+            (ContentKey::new(ty::PATH_CIDS_BLOCKED, 1 << 32, 2), "path_cids_blocked:4294967296@2"),
+            (ContentKey::new(ty::MAX_PATH_ID, 0, 0), "max_path_id"),
+            (ContentKey::new(ty::PATHS_BLOCKED, 0, 0), "paths_blocked"),
+            // Timing frames have no name, as ACK has none.
+            (ContentKey::new(ty::IMMEDIATE_ACK, 0, 0), "0x1f:0@0"),
+            (ContentKey::new(ty::PATH_ACK, 0, 0), "0x3e:0@0"),
+            (ContentKey::new(ty::PATH_ACK_ECN, 0, 0), "0x3f:0@0"),
+        ] {
+            assert_eq!(key.to_string(), text);
+            assert_eq!(text.parse::<ContentKey>(), Ok(key));
+        }
+        // Names past one byte parse (the table, not a scan of 0..=0xff).
+        assert_eq!("path_abandon".parse::<ContentKey>(), Ok(ContentKey::new(0x3e75, 0, 0)));
+        assert_eq!(
+            "application_data/path_new_connection_id:1@2".parse::<ContentId>(),
+            Ok(ContentId::new(PacketSpace::ApplicationData, ContentKey::new(0x3e78, 1, 2)))
+        );
+    }
+
+    /// Every name prints and parses back, with any id and offset; no two types share a name, and
+    /// every named type is canonical.
+    #[test]
+    fn every_type_name_round_trips() {
+        let names: BTreeSet<&str> = TYPE_NAMES.iter().map(|(_, n)| *n).collect();
+        assert_eq!(names.len(), TYPE_NAMES.len());
+        let types: BTreeSet<u64> = TYPE_NAMES.iter().map(|(t, _)| *t).collect();
+        assert_eq!(types.len(), TYPE_NAMES.len());
+        for (t, name) in TYPE_NAMES {
+            assert_eq!(ContentKey::canonical_type(*t), *t, "{name}: names are of canonical types");
+            for (id, offset) in [(0, 0), (1, 0), (0, 1), (7, 1 << 40)] {
+                let key = ContentKey::new(*t, id, offset);
+                let text = key.to_string();
+                assert!(text.starts_with(name), "{text}");
+                assert_eq!(text.parse::<ContentKey>(), Ok(key), "{text}");
+            }
+        }
     }
 
     #[test]

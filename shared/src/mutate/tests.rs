@@ -94,6 +94,18 @@ fn every_operator_family_is_reachable() {
         "handshake_done",
         "datagram",
         "ack_frequency",
+        "immediate_ack",
+        "reset_stream_at",
+        "path_ack",
+        "path_ack_ecn",
+        "path_abandon",
+        "path_status_backup",
+        "path_status_available",
+        "path_new_connection_id",
+        "path_retire_connection_id",
+        "max_path_id",
+        "paths_blocked",
+        "path_cids_blocked",
     ] {
         assert!(ops.contains(&format!("insert:{t}")), "insert:{t} never used");
     }
@@ -144,7 +156,7 @@ fn corpus_payloads_parse_completely() {
 fn build(kind: u8, v: [u64; 4], flags: u8, data: &[u8], ranges: Vec<(u64, u64)>) -> Frame<'_> {
     let b = |i: u8| flags >> i & 1 == 1;
     let small = |x: u64| x % 64;
-    match kind % 23 {
+    match kind % 32 {
         0 => Frame::Padding { len: 1 + (v[0] % 50) as usize },
         1 => Frame::Ping,
         2 => Frame::Ack {
@@ -177,12 +189,35 @@ fn build(kind: u8, v: [u64; 4], flags: u8, data: &[u8], ranges: Vec<(u64, u64)>)
         18 => Frame::ConnectionClose { error_code: v[0], frame_type: b(0).then_some(v[1]), reason: data },
         19 => Frame::HandshakeDone,
         20 => Frame::Datagram { data, explicit_len: b(0) },
-        _ => Frame::AckFrequency {
+        21 => Frame::AckFrequency {
             sequence: v[0],
             ack_eliciting_threshold: v[1],
             request_max_ack_delay: v[2],
             reordering_threshold: v[3],
         },
+        22 => Frame::ImmediateAck,
+        23 => Frame::ResetStreamAt { stream_id: v[0], error_code: v[1], final_size: v[2], reliable_size: v[3] },
+        24 => Frame::PathAck {
+            path_id: v[3],
+            largest: v[0],
+            delay: v[1],
+            first_range: v[2],
+            ranges,
+            ecn: b(0).then_some([v[3], small(v[0]), v[1]]),
+        },
+        25 => Frame::PathAbandon { path_id: v[0], error_code: v[1] },
+        26 => Frame::PathStatus { available: b(0), path_id: v[0], sequence: v[1] },
+        27 => Frame::PathNewConnectionId {
+            path_id: v[2],
+            sequence: v[0],
+            retire_prior_to: v[1],
+            cid: &data[..data.len().min(20)],
+            reset_token: [flags; 16],
+        },
+        28 => Frame::PathRetireConnectionId { path_id: v[0], sequence: v[1] },
+        29 => Frame::MaxPathId { maximum: v[0] },
+        30 => Frame::PathsBlocked { limit: v[0] },
+        _ => Frame::PathCidsBlocked { path_id: v[0], next_sequence: v[1] },
     }
 }
 

@@ -1,5 +1,6 @@
 //! Frames as values: [`Frame`] encodes itself (RFC 9000 §19, RFC 9221 §4,
-//! draft-ietf-quic-ack-frequency §4) and decodes through the layout parser, so a round trip
+//! draft-ietf-quic-ack-frequency-14 §4 and §5, draft-ietf-quic-reliable-stream-reset-09 §4,
+//! draft-ietf-quic-multipath-18 §4) and decodes through the layout parser, so a round trip
 //! checks the parser and the encoder against each other.
 
 use super::super::varint;
@@ -98,6 +99,61 @@ pub enum Frame<'a> {
         request_max_ack_delay: u64,
         reordering_threshold: u64,
     },
+    /// draft-ietf-quic-ack-frequency-14 §5.
+    ImmediateAck,
+    /// draft-ietf-quic-reliable-stream-reset-09 §4.
+    ResetStreamAt {
+        stream_id: u64,
+        error_code: u64,
+        final_size: u64,
+        reliable_size: u64,
+    },
+    /// draft-ietf-quic-multipath-18 §4.1: an ACK of the packet number space of path `path_id`.
+    PathAck {
+        path_id: u64,
+        largest: u64,
+        delay: u64,
+        first_range: u64,
+        ranges: Vec<(u64, u64)>,
+        ecn: Option<[u64; 3]>,
+    },
+    /// draft-ietf-quic-multipath-18 §4.2.
+    PathAbandon {
+        path_id: u64,
+        error_code: u64,
+    },
+    /// draft-ietf-quic-multipath-18 §4.3: `available: false` is PATH_STATUS_BACKUP.
+    PathStatus {
+        available: bool,
+        path_id: u64,
+        sequence: u64,
+    },
+    /// draft-ietf-quic-multipath-18 §4.4.
+    PathNewConnectionId {
+        path_id: u64,
+        sequence: u64,
+        retire_prior_to: u64,
+        cid: &'a [u8],
+        reset_token: [u8; 16],
+    },
+    /// draft-ietf-quic-multipath-18 §4.5.
+    PathRetireConnectionId {
+        path_id: u64,
+        sequence: u64,
+    },
+    /// draft-ietf-quic-multipath-18 §4.6.
+    MaxPathId {
+        maximum: u64,
+    },
+    /// draft-ietf-quic-multipath-18 §4.7.
+    PathsBlocked {
+        limit: u64,
+    },
+    /// draft-ietf-quic-multipath-18 §4.7.
+    PathCidsBlocked {
+        path_id: u64,
+        next_sequence: u64,
+    },
 }
 
 impl<'a> Frame<'a> {
@@ -133,6 +189,18 @@ impl<'a> Frame<'a> {
             Frame::Datagram { explicit_len: false, .. } => ty::DATAGRAM,
             Frame::Datagram { explicit_len: true, .. } => ty::DATAGRAM_LEN,
             Frame::AckFrequency { .. } => ty::ACK_FREQUENCY,
+            Frame::ImmediateAck => ty::IMMEDIATE_ACK,
+            Frame::ResetStreamAt { .. } => ty::RESET_STREAM_AT,
+            Frame::PathAck { ecn: None, .. } => ty::PATH_ACK,
+            Frame::PathAck { ecn: Some(_), .. } => ty::PATH_ACK_ECN,
+            Frame::PathAbandon { .. } => ty::PATH_ABANDON,
+            Frame::PathStatus { available: false, .. } => ty::PATH_STATUS_BACKUP,
+            Frame::PathStatus { available: true, .. } => ty::PATH_STATUS_AVAILABLE,
+            Frame::PathNewConnectionId { .. } => ty::PATH_NEW_CONNECTION_ID,
+            Frame::PathRetireConnectionId { .. } => ty::PATH_RETIRE_CONNECTION_ID,
+            Frame::MaxPathId { .. } => ty::MAX_PATH_ID,
+            Frame::PathsBlocked { .. } => ty::PATHS_BLOCKED,
+            Frame::PathCidsBlocked { .. } => ty::PATH_CIDS_BLOCKED,
         }
     }
 
@@ -144,24 +212,41 @@ impl<'a> Frame<'a> {
             varint::push(d.len() as u64, out);
             out.extend_from_slice(d);
         };
+        // RFC 9000 §19.3, and PATH_ACK after its Path Identifier.
+        let ack = |largest: u64,
+                   delay: u64,
+                   first_range: u64,
+                   ranges: &[(u64, u64)],
+                   ecn: &Option<[u64; 3]>,
+                   out: &mut Vec<u8>| {
+            for x in [largest, delay, ranges.len() as u64, first_range] {
+                v(x, out);
+            }
+            for (gap, len) in ranges {
+                v(*gap, out);
+                v(*len, out);
+            }
+            for x in ecn.iter().flatten() {
+                v(*x, out);
+            }
+        };
+        // RFC 9000 §19.15, and PATH_NEW_CONNECTION_ID after its Path Identifier.
+        let new_cid = |sequence: u64, retire_prior_to: u64, cid: &[u8], reset_token: &[u8; 16], out: &mut Vec<u8>| {
+            v(sequence, out);
+            v(retire_prior_to, out);
+            out.push(cid.len() as u8);
+            out.extend_from_slice(cid);
+            out.extend_from_slice(reset_token);
+        };
         if let Frame::Padding { len } = self {
             out.resize(out.len() + len, 0);
             return;
         }
         v(self.frame_type(), out);
         match self {
-            Frame::Padding { .. } | Frame::Ping | Frame::HandshakeDone => {}
+            Frame::Padding { .. } | Frame::Ping | Frame::HandshakeDone | Frame::ImmediateAck => {}
             Frame::Ack { largest, delay, first_range, ranges, ecn } => {
-                for x in [*largest, *delay, ranges.len() as u64, *first_range] {
-                    v(x, out);
-                }
-                for (gap, len) in ranges {
-                    v(*gap, out);
-                    v(*len, out);
-                }
-                for x in ecn.iter().flatten() {
-                    v(*x, out);
-                }
+                ack(*largest, *delay, *first_range, ranges, ecn, out)
             }
             Frame::ResetStream { stream_id, error_code, final_size } => {
                 for x in [*stream_id, *error_code, *final_size] {
@@ -198,11 +283,7 @@ impl<'a> Frame<'a> {
                 v(*x, out);
             }
             Frame::NewConnectionId { sequence, retire_prior_to, cid, reset_token } => {
-                v(*sequence, out);
-                v(*retire_prior_to, out);
-                out.push(cid.len() as u8);
-                out.extend_from_slice(cid);
-                out.extend_from_slice(reset_token);
+                new_cid(*sequence, *retire_prior_to, cid, reset_token, out)
             }
             Frame::PathChallenge { data } | Frame::PathResponse { data } => out.extend_from_slice(data),
             Frame::ConnectionClose { error_code, frame_type, reason } => {
@@ -224,6 +305,27 @@ impl<'a> Frame<'a> {
                     v(x, out);
                 }
             }
+            Frame::ResetStreamAt { stream_id, error_code, final_size, reliable_size } => {
+                for x in [*stream_id, *error_code, *final_size, *reliable_size] {
+                    v(x, out);
+                }
+            }
+            Frame::PathAck { path_id, largest, delay, first_range, ranges, ecn } => {
+                v(*path_id, out);
+                ack(*largest, *delay, *first_range, ranges, ecn, out);
+            }
+            Frame::PathNewConnectionId { path_id, sequence, retire_prior_to, cid, reset_token } => {
+                v(*path_id, out);
+                new_cid(*sequence, *retire_prior_to, cid, reset_token, out);
+            }
+            Frame::PathAbandon { path_id, error_code: x }
+            | Frame::PathStatus { path_id, sequence: x, .. }
+            | Frame::PathRetireConnectionId { path_id, sequence: x }
+            | Frame::PathCidsBlocked { path_id, next_sequence: x } => {
+                v(*path_id, out);
+                v(*x, out);
+            }
+            Frame::MaxPathId { maximum: x } | Frame::PathsBlocked { limit: x } => v(*x, out),
         }
     }
 
@@ -237,12 +339,14 @@ impl<'a> Frame<'a> {
             ty::PADDING => Frame::Padding { len: end },
             ty::PING => Frame::Ping,
             ty::HANDSHAKE_DONE => Frame::HandshakeDone,
+            ty::IMMEDIATE_ACK => Frame::ImmediateAck,
             ty::ACK | ty::ACK_ECN => {
-                let count = num(2)? as usize;
-                let ranges = (0..count).map(|i| Some((num(4 + 2 * i)?, num(5 + 2 * i)?))).collect::<Option<_>>()?;
-                let e = 4 + 2 * count;
-                let ecn = if t == ty::ACK_ECN { Some([num(e)?, num(e + 1)?, num(e + 2)?]) } else { None };
+                let (ranges, ecn) = ack_tail(&num, 0, t == ty::ACK_ECN)?;
                 Frame::Ack { largest: num(0)?, delay: num(1)?, first_range: num(3)?, ranges, ecn }
+            }
+            ty::PATH_ACK | ty::PATH_ACK_ECN => {
+                let (ranges, ecn) = ack_tail(&num, 1, t == ty::PATH_ACK_ECN)?;
+                Frame::PathAck { path_id: num(0)?, largest: num(1)?, delay: num(2)?, first_range: num(4)?, ranges, ecn }
             }
             ty::RESET_STREAM => Frame::ResetStream { stream_id: num(0)?, error_code: num(1)?, final_size: num(2)? },
             ty::STOP_SENDING => Frame::StopSending { stream_id: num(0)?, error_code: num(1)? },
@@ -293,8 +397,45 @@ impl<'a> Frame<'a> {
                 request_max_ack_delay: num(2)?,
                 reordering_threshold: num(3)?,
             },
+            ty::RESET_STREAM_AT => Frame::ResetStreamAt {
+                stream_id: num(0)?,
+                error_code: num(1)?,
+                final_size: num(2)?,
+                reliable_size: num(3)?,
+            },
+            ty::PATH_ABANDON => Frame::PathAbandon { path_id: num(0)?, error_code: num(1)? },
+            ty::PATH_STATUS_BACKUP | ty::PATH_STATUS_AVAILABLE => {
+                Frame::PathStatus { available: t == ty::PATH_STATUS_AVAILABLE, path_id: num(0)?, sequence: num(1)? }
+            }
+            ty::PATH_NEW_CONNECTION_ID => Frame::PathNewConnectionId {
+                path_id: num(0)?,
+                sequence: num(1)?,
+                retire_prior_to: num(2)?,
+                cid: bytes(4)?,
+                reset_token: bytes(5)?.try_into().ok()?,
+            },
+            ty::PATH_RETIRE_CONNECTION_ID => Frame::PathRetireConnectionId { path_id: num(0)?, sequence: num(1)? },
+            ty::MAX_PATH_ID => Frame::MaxPathId { maximum: num(0)? },
+            ty::PATHS_BLOCKED => Frame::PathsBlocked { limit: num(0)? },
+            ty::PATH_CIDS_BLOCKED => Frame::PathCidsBlocked { path_id: num(0)?, next_sequence: num(1)? },
             _ => return None,
         };
         Some((frame, end))
     }
+}
+
+/// The ACK Ranges and ECN counts of an ACK whose Largest Acknowledged is field `first` (0 for ACK,
+/// 1 for PATH_ACK, after its Path Identifier), read through `num` (a field's varint value).
+#[allow(clippy::type_complexity)]
+fn ack_tail(
+    num: &impl Fn(usize) -> Option<u64>,
+    first: usize,
+    ecn: bool,
+) -> Option<(Vec<(u64, u64)>, Option<[u64; 3]>)> {
+    let count = num(first + 2)? as usize;
+    let r = first + 4;
+    let ranges = (0..count).map(|i| Some((num(r + 2 * i)?, num(r + 1 + 2 * i)?))).collect::<Option<_>>()?;
+    let e = r + 2 * count;
+    let ecn = if ecn { Some([num(e)?, num(e + 1)?, num(e + 2)?]) } else { None };
+    Some((ranges, ecn))
 }
