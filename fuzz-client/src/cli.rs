@@ -1136,13 +1136,20 @@ mod tests {
             shard: None,
             pacing: None,
             client_knobs: Some(knobs),
-            alpn: None,
+            alpn: Some("h3".into()),
         })
         .unwrap();
         drop(w);
         let path = log.to_str().unwrap();
         let c = args(&["127.0.0.1:4433", "--resume-from", path]).unwrap();
         assert_eq!(c.knobs, knobs);
+        // So does its ALPN, an input of the derivation.
+        assert_eq!((c.alpn.as_str(), c.application()), ("h3", fuzz_shared::application::Application::H3));
+        assert!(c.argv.join(" ").contains("--alpn h3"), "{:?}", c.argv);
+        assert!(args(&["127.0.0.1:4433", "--resume-from", path, "--alpn", "h3"]).is_ok());
+        let err = args(&["127.0.0.1:4433", "--resume-from", path, "--alpn", "hq-interop"]).unwrap_err();
+        assert!(err.0.contains("ran with --alpn h3") && err.0.contains("must keep it"), "{err}");
+        assert_eq!(args(&["127.0.0.1:4433"]).unwrap().alpn, "hq-interop", "the default");
         let line = c.argv.join(" ");
         assert!(line.contains("--handshake-cid-rotation off") && line.contains("--client-cid-len 16"), "{line}");
         let c = args(&["127.0.0.1:4433", "--resume-from", path, "--handshake-cid-rotation", "off"]).unwrap();

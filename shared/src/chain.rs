@@ -13,6 +13,13 @@
 //!   what a packet carries instead of its packet number ([`crate::content`], [`crate::fuzzer`]).
 //!   Priming CIDs ([`prime`]) for the clean connection that fetches a resuming connection's
 //!   session ticket.
+//! - `v3`: v2's chain, seeds and tags (a campaign's CIDs and generators are what they were, so
+//!   the tags keep their names); plans depend on what the client speaks ([`crate::plan::Inputs`],
+//!   `--alpn`, logged in `run_start`) and may count only STREAM contents
+//!   ([`crate::plan::ConnectionPlan::streams_only`], drawn after v2's draws); a STREAM frame with
+//!   neither data nor FIN has no content key; the engine draws the `h3` and `qpack` operators on
+//!   HTTP/3 connections and knows the newer QUIC frames (IMMEDIATE_ACK, RESET_STREAM_AT,
+//!   multipath), so the same CID makes other decisions than under v2.
 
 use crate::cid::Cid;
 use sha2::{Digest, Sha256};
@@ -23,10 +30,10 @@ use sha2::{Digest, Sha256};
 /// connections of resuming plans (their CIDs come from [`prime`] or the probe's own domain).
 pub const OFF_CHAIN_SEQ: u64 = u64::MAX;
 
-pub const DERIVATION: &str = "v2";
+pub const DERIVATION: &str = "v3";
 
 /// Domain tags keep the derivations independent: a chain step, a probe CID and a seed made from
-/// the same CID never share a hash input. The chain and probe steps are v1's, unchanged in v2.
+/// the same CID never share a hash input. The chain and probe steps are v1's, unchanged in v2 and v3.
 const CHAIN_TAG: &[u8] = b"quic-cid-fuzz/v1/chain";
 const PROBE_TAG: &[u8] = b"quic-cid-fuzz/v1/probe";
 const PRIME_TAG: &[u8] = b"quic-cid-fuzz/v2/prime";

@@ -1,4 +1,5 @@
-//! What a packet carries, as opposed to when it happened to be sent: the key of derivation v2.
+//! What a packet carries, as opposed to when it happened to be sent: the key of derivations v2
+//! and v3.
 //!
 //! Which packets of a connection exist, and which number each gets, is partly a matter of timing:
 //! a slow peer makes the sender retransmit its ClientHello on a probe timeout (RFC 9002 §6.2.4),

@@ -250,7 +250,7 @@ impl ConnectionPlan {
             }
             Role::Server => (false, false, Vec::new()),
         };
-        // Drawn last, so that the draws before it stay those of derivation v2. Most of an
+        // Drawn last, so that the draws before it stay those of derivation v2 (for hq-interop). Most of an
         // HTTP/3 client's `ready` plans go to its streams, where the HTTP/3 is; a server's plan
         // cannot know what its connection will speak, and splits evenly.
         let streams_only = fuzz_state == FuzzState::Ready

@@ -196,16 +196,22 @@ mod tests {
         let knobs = ClientKnobs { handshake_cid_rotation: false, cid_len: 8, path_mtu_probing: true };
         let mut w = LogWriter::new(Vec::new(), Role::Client);
         let mut first = run_start(start);
-        if let Event::RunStart { client_knobs, .. } = &mut first {
+        if let Event::RunStart { client_knobs, alpn, .. } = &mut first {
             *client_knobs = Some(knobs);
+            *alpn = Some("h3".into());
         }
         w.write(first).unwrap();
         let lines = read_log(&w.into_inner()[..]).unwrap();
         assert_eq!(resume_point(&lines).unwrap().knobs, knobs);
-        // A line without `client_knobs`, as logs before the knobs were written.
-        let old = r#"{"ts":"2026-01-01T00:00:00.000Z","role":"client","event":"run_start","start_cid":"0123456789abcdef","target":"t","mode":"fuzz","derivation":"v2","version":"0","args":[]}"#;
+        assert_eq!(resume_point(&lines).unwrap().alpn.as_deref(), Some("h3"), "and its ALPN");
+        // A line without `client_knobs` and `alpn`, as logs before they were written.
+        let old = format!(
+            r#"{{"ts":"2026-01-01T00:00:00.000Z","role":"client","event":"run_start","start_cid":"0123456789abcdef","target":"t","mode":"fuzz","derivation":"{}","version":"0","args":[]}}"#,
+            crate::chain::DERIVATION
+        );
         let lines = read_log(old.as_bytes()).unwrap();
         assert_eq!(resume_point(&lines).unwrap().knobs, ClientKnobs::default());
+        assert_eq!(resume_point(&lines).unwrap().alpn, None);
     }
 
     #[test]

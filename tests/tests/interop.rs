@@ -6,7 +6,7 @@
 //! message: the install is what CI checks; here the behaviour is.
 //!
 //! For each peer: a clean campaign completes (nearly) every connection; two fuzzed campaigns of
-//! the same CIDs, each against a fresh server, make the same decisions (derivation v2 keys them
+//! the same CIDs, each against a fresh server, make the same decisions (derivations since v2 key them
 //! to what packets carry, so a slower or faster peer does not move them), and the server is up
 //! at the end of both.
 //!

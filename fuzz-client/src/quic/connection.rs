@@ -411,7 +411,7 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     // The handshake may take two idle periods as long as the server keeps answering, but not
     // one idle period of silence, nor, once the connection mutated something, a silence of a
     // few probe timeouts (`patience`: learnt from the handshakes so far): a fuzzed handshake
-    // often stalls with the server silent or only ACKing, and under derivation v2 the
+    // often stalls with the server silent or only ACKing, and since derivation v2 the
     // retransmissions carry the same mutations, so waiting longer does not unstick it. Dropping the attempt makes s2n-quic close the
     // connection if its handshake completes later; until then the transport's idle timeout
     // (ours, and the server's, which is at most ours, RFC 9000 §10.1) bounds it.

@@ -1,7 +1,7 @@
 //! How long a connection that has mutated something may stay silent before the fuzzer abandons
 //! it, learnt from the connections of the campaign so far.
 //!
-//! Under derivation v2 a retransmission carries the same mutation as the original (the decision
+//! Since derivation v2 a retransmission carries the same mutation as the original (the decision
 //! is keyed by what a frame carries), so a handshake the server stopped answering does not get
 //! unstuck by waiting: a mutated ClientHello the server dropped is dropped again each probe
 //! timeout (RFC 9002 §6.2.4), and a mutated Handshake flight stays unreadable. Waiting a whole

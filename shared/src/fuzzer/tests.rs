@@ -1,4 +1,4 @@
-//! The promise of derivation v2, checked without sockets: what timing does to a connection's
+//! The promise of derivations v2 and v3, checked without sockets: what timing does to a connection's
 //! packets (ACK-only packets, ACKs riding in front of the frames, PING probes, retransmissions
 //! of the same content, more or less padding, another interleaving of the packet number spaces,
 //! frames of two packets coalesced into one) changes no decision, and a retransmission carries

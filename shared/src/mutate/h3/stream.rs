@@ -94,6 +94,7 @@ pub enum Which {
 ///
 /// A `qpack` draw on a stream without field sections or instructions falls back to an `h3`
 /// operator, so the family means "HTTP/3 data" first and the exact family second.
+#[allow(clippy::too_many_arguments)]
 pub fn apply<R: Rng>(
     rng: &mut R,
     role: Role,
