@@ -63,8 +63,10 @@ impl FrameTypes {
     }
 }
 
-/// Frame types by name: RFC 9000 §19 (Table 3 of §12.4), DATAGRAM (RFC 9221 §4) and the
-/// ACK_FREQUENCY / IMMEDIATE_ACK frames of draft-ietf-quic-ack-frequency.
+/// Frame types by name: RFC 9000 §19 (Table 3 of §12.4), DATAGRAM (RFC 9221 §4), the
+/// ACK_FREQUENCY / IMMEDIATE_ACK frames of draft-ietf-quic-ack-frequency-14, RESET_STREAM_AT of
+/// draft-ietf-quic-reliable-stream-reset-09 and the frames of draft-ietf-quic-multipath-18 §4:
+/// the frames the mutation engine inserts (`shared/src/mutate/frame/`).
 const FRAME_NAMES: &[(&str, u64, u64)] = &[
     ("padding", 0x00, 0x00),
     ("ping", 0x01, 0x01),
@@ -87,8 +89,17 @@ const FRAME_NAMES: &[(&str, u64, u64)] = &[
     ("connection_close", 0x1c, 0x1d),
     ("handshake_done", 0x1e, 0x1e),
     ("immediate_ack", 0x1f, 0x1f),
+    ("reset_stream_at", 0x24, 0x24),
     ("datagram", 0x30, 0x31),
+    ("path_ack", 0x3e, 0x3f),
     ("ack_frequency", 0xaf, 0xaf),
+    ("path_abandon", 0x3e75, 0x3e75),
+    ("path_status", 0x3e76, 0x3e77),
+    ("path_new_connection_id", 0x3e78, 0x3e78),
+    ("path_retire_connection_id", 0x3e79, 0x3e79),
+    ("max_path_id", 0x3e7a, 0x3e7a),
+    ("paths_blocked", 0x3e7b, 0x3e7b),
+    ("path_cids_blocked", 0x3e7c, 0x3e7c),
 ];
 
 /// The largest varint (RFC 9000 §16): frame types are varints.
@@ -435,6 +446,11 @@ mod tests {
         let f: PlantedFault = "abort-on-frame:new_token".parse().unwrap();
         assert_eq!(f, PlantedFault::AbortOnFrame(FrameTypes { name: Some("new_token"), first: 7, last: 7 }));
         assert_eq!(f.to_string(), "abort-on-frame:new_token");
+        let f: PlantedFault = "abort-on-frame:path-status".parse().unwrap();
+        assert_eq!(
+            f,
+            PlantedFault::AbortOnFrame(FrameTypes { name: Some("path_status"), first: 0x3e76, last: 0x3e77 })
+        );
         let f: PlantedFault = "abort-on-frame:0x07".parse().unwrap();
         assert_eq!(f, PlantedFault::AbortOnFrame(FrameTypes { name: None, first: 7, last: 7 }));
         assert_eq!(f.to_string(), "abort-on-frame:0x07");

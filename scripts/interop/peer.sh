@@ -64,7 +64,13 @@ missing() {
 }
 
 # The self-signed certificate (EC P-256, for localhost, 127.0.0.1 and ::1) and the www folder.
+# The tests start several peers at once: one prepares under a lock while the others wait, so
+# that none serves a key that does not match its certificate or a body half written.
 prepare() {
+    mkdir -p "$interop_dir"
+    local lock
+    exec {lock}>"$interop_dir/.prepare.lock"
+    flock "$lock"
     if [[ ! -s $interop_dir/cert.pem || ! -s $interop_dir/key.pem ]]; then
         command -v openssl >/dev/null || { echo "peer.sh: openssl is needed for the certificate: run scripts/interop/install.sh" >&2; exit 2; }
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj /CN=localhost \
@@ -87,6 +93,7 @@ for n in map(int, sys.argv[2:]):
     if not (www / str(n)).is_file() or (www / str(n)).read_bytes() != body:
         (www / str(n)).write_bytes(body)
 PY
+    exec {lock}>&-
 }
 
 # command_line NAME PORT [OPTION...]: the shell command line (quoted) that runs the peer.

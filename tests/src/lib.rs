@@ -154,6 +154,8 @@ pub struct ClientRun {
     pub status: ExitStatus,
     pub stderr: String,
     pub log: Vec<LogLine>,
+    /// Where the run log is, for the commands that read it (`report`, `bisect`).
+    pub log_path: PathBuf,
 }
 
 /// Runs fuzz-client to completion with `args`, logging to `log`.
@@ -166,7 +168,12 @@ pub fn run_client(log: &Path, args: &[&str]) -> ClientRun {
         .stdin(Stdio::null())
         .output()
         .expect("run fuzz-client");
-    ClientRun { status: out.status, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), log: log_lines(log) }
+    ClientRun {
+        status: out.status,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        log: log_lines(log),
+        log_path: log.to_path_buf(),
+    }
 }
 
 /// A `fuzz-server` command line for fuzz-client's `--server-cmd`: listening on `addr`, with

@@ -15,8 +15,10 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 const START: &str = "0123456789abcdef";
-/// Long enough for the three faults to strike (the first aborts near seq 19, the hang near 24,
-/// the second abort near 145 from this start), short enough for CI.
+/// Long enough for the three faults to strike (under derivation v3, from this start: the client
+/// inserts PATH_CIDS_BLOCKED at seqs 8 and 116, PATH_RETIRE_CONNECTION_ID at 42, 110 and 118,
+/// PATH_NEW_CONNECTION_ID at 53, 109, 111 and 118), short enough for CI. Each fault names one
+/// frame type: the abort message names the type received, and two types would be two bugs.
 const COUNT: u64 = 200;
 
 #[test]
@@ -24,8 +26,8 @@ fn a_campaign_keeps_going_and_triages_every_distinct_bug() {
     let started = std::time::Instant::now();
     let dir = scratch_dir("findings");
     let server = format!(
-        "{} --listen 127.0.0.1:{{port}} --mode clean --planted-fault abort-on-frame:new_token \
-         --planted-fault abort-on-frame:handshake_done --planted-fault hang-on-frame:path_response",
+        "{} --listen 127.0.0.1:{{port}} --mode clean --planted-fault abort-on-frame:path_cids_blocked \
+         --planted-fault abort-on-frame:path_retire_connection_id --planted-fault hang-on-frame:path_new_connection_id",
         bin("fuzz-server").display()
     );
     let log_path = dir.join("night.jsonl");

@@ -1,14 +1,15 @@
 //! End-to-end test of leak findings: a supervised campaign against a fuzz-server that leaks
-//! resident memory only for the packets that carry a NEW_TOKEN frame (the planted fault
-//! `leak-on-frame:new_token:<bytes>`; clients never send NEW_TOKEN, the mutation engine inserts
-//! one now and then), so only a few connections leak.
+//! resident memory only for the packets that carry a PATH_NEW_CONNECTION_ID frame
+//! (draft-ietf-quic-multipath-18 §4.6; the planted fault
+//! `leak-on-frame:path_new_connection_id:<bytes>`; s2n-quic's client speaks no multipath, the
+//! mutation engine inserts one now and then), so only a few connections leak.
 //!
 //! - `leak_is_a_finding_and_triage_names_a_leaking_connection`: with a small `--leak-limit`, the
 //!   campaign runs its whole `--count`, records a `leak` finding (`finding` in the log and a
 //!   folder with `finding.json` of kind `leak`, whose cause names the checkpoints between which
 //!   the memory grew), restarts the server (whose RSS starts low again) and goes on; the automatic triage bisects the window
 //!   by fresh servers' memory (`bisect --leak`) to one culprit whose `cid_end` shows it inserted a
-//!   NEW_TOKEN frame, and the command it records grows a fresh server's memory again.
+//!   PATH_NEW_CONNECTION_ID frame, and the command it records grows a fresh server's memory again.
 
 use fuzz_e2e::{free_udp_port, run_client, scratch_dir, server_cmd, shell, udp_port_free};
 use fuzz_shared::{Event, LogLine};
@@ -16,10 +17,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 const START: &str = "0123456789abcdef";
-/// Leaked per packet with a NEW_TOKEN frame: twice the least trial threshold of a leak bisect
+/// Leaked per packet with a PATH_NEW_CONNECTION_ID frame: twice the least trial threshold of a leak bisect
 /// (4 MiB), so that one leaking connection is past it by far and a fresh server's own growth
 /// over a few dozen clean connections is not.
-const LEAK: &str = "leak-on-frame:new_token:8M";
+const LEAK: &str = "leak-on-frame:path_new_connection_id:8M";
 
 /// The mutated contents' operators of each connection, by seq.
 fn operators_by_seq(log: &[LogLine]) -> HashMap<u64, Vec<String>> {
@@ -119,14 +120,18 @@ fn leak_is_a_finding_and_triage_names_a_leaking_connection() {
     assert!(bisect.contains(&format!("--from-seq {from} --until {}", end - from)), "{bisect}");
 
     // The automatic triage bisected the leak's window by the fresh servers' memory: the culprit
-    // inserted a NEW_TOKEN frame, and the command the folder gives grows a fresh server again.
+    // inserted a PATH_NEW_CONNECTION_ID frame, and the command the folder gives grows a fresh
+    // server again.
     let triage = &finding["triage"];
     assert_eq!(triage["verdict"], "single_culprit", "{finding}\nstderr:\n{}", run.stderr);
     let culprit = triage["culprit_seq"].as_u64().expect("a culprit seq");
     assert!((from..end).contains(&culprit), "the culprit {culprit} is in the window {from}..{end}");
     let ops = operators_by_seq(&run.log);
     let of = ops.get(&culprit).cloned().unwrap_or_default();
-    assert!(of.iter().any(|o| o == "insert:new_token"), "seq {culprit} leaks, so it sent NEW_TOKEN: {of:?}");
+    assert!(
+        of.iter().any(|o| o == "insert:path_new_connection_id"),
+        "seq {culprit} leaks, so it sent PATH_NEW_CONNECTION_ID: {of:?}"
+    );
     let reproduce = triage["reproduce"].as_str().expect("a reproduce command").to_string();
     assert!(reproduce.contains(" bisect ") && reproduce.contains(" --leak "), "{reproduce}");
     assert!(folder.join("reproduce.sh").is_file(), "reproduce.sh in {}", folder.display());

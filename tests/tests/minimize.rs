@@ -1,12 +1,13 @@
 //! End-to-end test of `minimize` (triage down to the decisions) and `replay --only`, against
-//! fuzz-servers with a planted fault: `abort-on-frame:handshake_done` aborts the server when a
-//! client sends HANDSHAKE_DONE, a frame only servers send (RFC 9000 §19.20), so only a client's
-//! `insert:handshake_done` mutation trips it.
+//! fuzz-servers with a planted fault: `abort-on-frame:ack_frequency` aborts the server when a
+//! client sends ACK_FREQUENCY (draft-ietf-quic-ack-frequency-14 §4), which s2n-quic's client
+//! never sends and whose two-byte type a mangled byte does not make by chance, so only a
+//! client's `insert:ack_frequency` mutation trips it.
 //!
 //! - `minimize_keeps_the_one_content_that_kills`: a survey campaign against a server without the
 //!   fault logs each connection's mutated contents (`cid_end`'s `mutated`); the test picks, by a
 //!   deterministic walk over those connections in chain order, one that mutates several contents
-//!   of which exactly one inserts HANDSHAKE_DONE, and whose replay kills a faulty server.
+//!   of which exactly one inserts ACK_FREQUENCY, and whose replay kills a faulty server.
 //!   `minimize` must keep exactly that content, within ddmin's bound on trials for one needed
 //!   content; its printed `replay --only` command must kill a fresh server, and a replay mutating
 //!   only the other contents must not. The same connection against a server without the fault is
@@ -22,8 +23,8 @@ use std::net::SocketAddr;
 
 const START: &str = "0123456789abcdef";
 const CLEAN: &[&str] = &["--mode", "clean"];
-const ABORT: &[&str] = &["--mode", "clean", "--planted-fault", "abort-on-frame:handshake_done"];
-const INSERTS: &str = "insert:handshake_done";
+const ABORT: &[&str] = &["--mode", "clean", "--planted-fault", "abort-on-frame:ack_frequency"];
+const INSERTS: &str = "insert:ack_frequency";
 
 fn loopback() -> (SocketAddr, u16) {
     let port = free_udp_port();
@@ -90,7 +91,7 @@ fn minimize_keeps_the_one_content_that_kills() {
     assert_eq!(survey.status.code(), Some(0), "stderr:\n{}", survey.stderr);
     let found = candidates(&survey.log);
     println!("survey: {} connections, {} candidates", 400, found.len());
-    assert!(!found.is_empty(), "some connection of the survey inserts HANDSHAKE_DONE among other mutations");
+    assert!(!found.is_empty(), "some connection of the survey inserts ACK_FREQUENCY among other mutations");
 
     // The first candidate whose replay (all its mutations) kills a server with the fault.
     let (seq, cid, mutated, culprit) = found

@@ -111,9 +111,12 @@ fn count(lines: &[LogLine], pred: impl Fn(&Event) -> bool) -> usize {
     lines.iter().filter(|l| pred(&l.event)).count()
 }
 
+/// The server's mutation digests per client CID, with their server seqs.
+type ServerDigests = BTreeMap<Cid, Vec<(u64, String)>>;
+
 /// The server's mutation digests per client CID, in the order of the server's connections (one
 /// CID may have several: a client retrying).
-fn server_digests(lines: &[LogLine]) -> BTreeMap<Cid, Vec<(u64, String)>> {
+fn server_digests(lines: &[LogLine]) -> ServerDigests {
     let mut out: BTreeMap<Cid, Vec<(u64, String)>> = BTreeMap::new();
     for line in lines {
         if let Event::CidEnd { seq, cid, mutation_digest, .. } = &line.event {
@@ -124,19 +127,19 @@ fn server_digests(lines: &[LogLine]) -> BTreeMap<Cid, Vec<(u64, String)>> {
     out
 }
 
-/// One campaign run: a fuzzing server, a fuzzing client, checks on both logs. Returns the
-/// server's digests per CID.
-fn campaign_run(name: &str) -> BTreeMap<Cid, Vec<(u64, String)>> {
+/// One campaign run: a fuzzing server, a client (fuzzing, with `client_args`), checks on both
+/// logs. Returns the server's digests per CID, and its log.
+fn campaign_run(name: &str, client_args: &[&str]) -> (ServerDigests, Vec<LogLine>) {
     let dir = scratch_dir(name);
     let (_, mut args) = test_cert(&dir);
     args.extend(["--mode".into(), "fuzz".into()]);
     let mut server = Server::start(&dir, &str_args(&args));
     let addr = server.addr.to_string();
     let count_arg = CAMPAIGN.to_string();
-    let client = run_client(
-        &dir.join("client.jsonl"),
-        &["--start-cid", START_CID, "--count", &count_arg, "--mode", "fuzz", "--no-progress", &addr],
-    );
+    let mut args = vec!["--start-cid", START_CID, "--count", &count_arg, "--mode", "fuzz", "--no-progress"];
+    args.extend_from_slice(client_args);
+    args.push(&addr);
+    let client = run_client(&dir.join("client.jsonl"), &args);
     assert!(client.status.success(), "fuzz-client failed ({:?}): {}", client.status, client.stderr);
 
     // Every CID the client started, the server saw.
@@ -183,13 +186,13 @@ fn campaign_run(name: &str) -> BTreeMap<Cid, Vec<(u64, String)>> {
         count(&lines, |e| matches!(e, Event::CidEnd { .. }))
     );
     assert!(fuzzed > CAMPAIGN / 10, "the server fuzzed only {fuzzed} connections");
-    server_digests(&lines)
+    (server_digests(&lines), lines)
 }
 
 #[test]
 fn fuzz_campaign_is_served_and_replays_the_same_server_decisions() {
-    let first = campaign_run("server-campaign-1");
-    let second = campaign_run("server-campaign-2");
+    let (first, _) = campaign_run("server-campaign-1", &[]);
+    let (second, _) = campaign_run("server-campaign-2", &[]);
     let cids: BTreeSet<&Cid> = first.keys().chain(second.keys()).collect();
     let same = cids
         .iter()
@@ -210,6 +213,28 @@ fn fuzz_campaign_is_served_and_replays_the_same_server_decisions() {
         share * 100.0,
         TARGET_AGREEMENT * 100.0
     );
+}
+
+/// Over HTTP/3 the server fuzzes its clients as HTTP/3 too: it learns the negotiated ALPN, and
+/// its plans that reach its streams (its control and QPACK streams, its responses) mutate the
+/// HTTP/3 frames and QPACK data in them.
+#[test]
+fn the_server_fuzzes_http3_clients_in_http3() {
+    let (_, lines) = campaign_run("server-campaign-h3", &["--alpn", "h3"]);
+    let mut families: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fuzzed = 0;
+    for l in &lines {
+        if let Event::CidEnd { fuzzed_packets, operators, .. } = &l.event {
+            fuzzed += usize::from(*fuzzed_packets > 0);
+            for f in operators {
+                *families.entry(f.clone()).or_default() += 1;
+            }
+        }
+    }
+    let h3 = families.get("h3").copied().unwrap_or(0) + families.get("qpack").copied().unwrap_or(0);
+    println!("server over h3: {fuzzed} fuzzed connections; families {families:?}");
+    // A server's ready plans are a third of its plans, half of them on its streams.
+    assert!(h3 * 20 >= fuzzed, "only {h3} of {fuzzed} fuzzed server connections used h3 or qpack: {families:?}");
 }
 
 /// FNV-1a 64, as hq-get prints it.

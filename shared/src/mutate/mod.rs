@@ -288,13 +288,13 @@ impl Mutator {
             }
         }
         if let Family::H3 | Family::Qpack = family {
-            let which = if family == Family::H3 { h3::stream::Which::H3 } else { h3::stream::Which::Qpack };
+            let h3_family = if family == Family::H3 { h3::stream::Family::H3 } else { h3::stream::Family::Qpack };
             let k = rng.gen_range(0..h3_targets);
             let target = h3::stream::nth(packet.role, frames, &buf[..len], k).expect("counted");
             // The offset is the one in the stream data, counted from the STREAM frame's start
             // (see `offset_in_frame`): the header's width is the frame's, not the mutation's.
             if let Some((name, at, new_len)) =
-                h3::stream::apply(rng, packet.role, which, target, frames, buf, len, &mut self.h3)
+                h3::stream::apply(rng, packet.role, h3_family, target, frames, buf, len, &mut self.h3)
             {
                 let frame_at = frames.frames[target.frame].at as usize;
                 return ("", name, frame_at + at, new_len);

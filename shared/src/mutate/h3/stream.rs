@@ -80,14 +80,14 @@ pub struct Scratch {
     frame: Vec<u8>,
 }
 
-/// Which of the two families to apply.
+/// The family of an HTTP/3 mutation: the frames (`h3`) or the QPACK data (`qpack`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Which {
+pub enum Family {
     H3,
     Qpack,
 }
 
-/// Applies one operator of family `which` to the data of `target` in `buf[..len]` (parsed in
+/// Applies one operator of `family` to the data of `target` in `buf[..len]` (parsed in
 /// `frames`) and writes the STREAM frame back: the operator's name, the offset in the stream
 /// data where it applied, and the new payload length; `None` (with `buf` untouched) when the
 /// operator drawn had nothing to work on or the result does not fit.
@@ -98,7 +98,7 @@ pub enum Which {
 pub fn apply<R: Rng>(
     rng: &mut R,
     role: Role,
-    which: Which,
+    family: Family,
     target: Target,
     frames: &Frames,
     buf: &mut [u8],
@@ -112,7 +112,7 @@ pub fn apply<R: Rng>(
     }
     let kind = s.layout.kind?;
     let mut applied = None;
-    if which == Which::Qpack {
+    if family == Family::Qpack {
         applied = match (kind, s.layout.stream_type) {
             (StreamKind::Qpack, Some((t, end))) => {
                 // The stream's own instructions stay after the new ones.
