@@ -171,6 +171,8 @@ impl Registry {
                 mutated: conn.fuzzer.as_ref().map(ConnectionFuzzer::mutated).unwrap_or_default(),
                 detail,
                 resumption: None,
+                // The rules judge a server's reactions to a client's decisions.
+                verdict: None,
             });
         }
     }

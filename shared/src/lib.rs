@@ -21,6 +21,7 @@
 //! - [`leak`]: when a supervised server's resident memory growth is a leak finding.
 //! - [`minimize`]: shrinking a culprit connection's mutated contents to a 1-minimal set (ddmin).
 //! - [`shard`]: one campaign split into disjoint chains (shards) of one root CID.
+//! - [`oracle`]: what the RFCs say a server must do with what a connection's decisions sent it.
 
 pub mod application;
 pub mod bisect;
@@ -36,6 +37,7 @@ pub mod leak;
 pub mod log;
 pub mod minimize;
 pub mod mutate;
+pub mod oracle;
 pub mod plan;
 pub mod resume;
 pub mod seed;

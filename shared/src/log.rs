@@ -180,6 +180,10 @@ pub enum Event {
         /// How the session resumption of a resuming plan went; absent for other plans.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resumption: Option<Resumption>,
+        /// The RFC oracle's verdict on the server's reaction ([`crate::oracle`]), for a client's
+        /// connection all of whose decisions fall under one rule; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<crate::oracle::Verdict>,
     },
     Checkpoint {
         /// Every connection with a lower sequence number has finished...

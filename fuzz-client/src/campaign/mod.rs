@@ -886,6 +886,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     }
     if !c.quiet {
         eprint!("{}", summary.render(elapsed));
+        eprint!("{}", summary.render_oracle(&c.argv));
         let tickets = ep.tickets.received.load(std::sync::atomic::Ordering::Relaxed);
         eprintln!("session tickets received: {tickets}");
     }

@@ -119,7 +119,13 @@ impl ConnReport {
             mutated: self.mutated.clone(),
             detail,
             resumption: self.resumption.clone(),
+            verdict: self.verdict(),
         }
+    }
+
+    /// The RFC oracle's verdict on how the server took this connection's decisions.
+    pub fn verdict(&self) -> Option<fuzz_shared::oracle::Verdict> {
+        fuzz_shared::oracle::judge(&self.mutated, self.outcome, self.error_code)
     }
 
     pub fn fuzzed_packets(&self) -> u64 {

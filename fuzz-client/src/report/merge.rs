@@ -392,6 +392,7 @@ mod tests {
                 mutated: Default::default(),
                 detail: None,
                 resumption: None,
+                verdict: None,
             })
             .unwrap();
             if seq > 0 && seq.is_multiple_of(10) {

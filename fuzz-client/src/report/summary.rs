@@ -1,6 +1,7 @@
 //! The end-of-run summary on stderr, in the spirit of fuzi_q's: per target state, connections
 //! tried, connections fuzzed, packets fuzzed out of packets sent; connections per second; the
-//! shortest and the longest connection with their CIDs; outcomes.
+//! shortest and the longest connection with their CIDs; outcomes; the RFC oracle's verdicts,
+//! the unexpected ones grouped by rule and by what was seen.
 
 use crate::quic::connection::ConnReport;
 use crate::quic::resumption::ResumptionCounts;
@@ -37,7 +38,21 @@ pub struct Summary {
     pub refusals: u64,
     /// The concurrency in force at the end, and whether it adapted (`--concurrency auto`).
     pub concurrency: Option<(usize, bool)>,
+    /// The RFC oracle's verdicts (module `fuzz_shared::oracle`).
+    oracle: OracleTally,
 }
+
+/// The oracle's verdicts of a run: how many connections got one, and the unexpected ones by
+/// (rule, section, what the rule allows, what was seen), each with its count and its first
+/// connection. Bounded by the rules and the close codes seen, whatever the campaign's length.
+#[derive(Default)]
+struct OracleTally {
+    judged: u64,
+    unexpected: BTreeMap<Unexpected, (u64, u64, Cid)>,
+}
+
+/// An unexpected reaction: rule, section, what the rule allows, what was seen.
+type Unexpected = (String, String, String, String);
 
 impl Summary {
     pub fn add(&mut self, r: &ConnReport) {
@@ -54,6 +69,17 @@ impl Summary {
             self.fuzzed_connections += 1;
         }
         *self.outcomes.entry(r.outcome).or_default() += 1;
+        if let Some(v) = r.verdict() {
+            self.oracle.judged += 1;
+            if !v.expected {
+                let entry =
+                    self.oracle.unexpected.entry((v.rule, v.section, v.allowed, v.seen)).or_insert((0, r.seq, r.cid));
+                entry.0 += 1;
+                if r.seq < entry.1 {
+                    (entry.1, entry.2) = (r.seq, r.cid);
+                }
+            }
+        }
         if let Some(resumption) = &r.resumption {
             self.resumption.add(resumption);
         }
@@ -132,5 +158,75 @@ impl Summary {
             );
         }
         s
+    }
+
+    /// The oracle's lines: how many connections it judged and how many reacted unexpectedly,
+    /// then one line per unexpected (rule, reaction) with the command that replays its first
+    /// connection (made from the run's command line `argv`, program first). Empty when no
+    /// connection got a verdict.
+    pub fn render_oracle(&self, argv: &[String]) -> String {
+        let t = &self.oracle;
+        if t.judged == 0 {
+            return String::new();
+        }
+        let unexpected: u64 = t.unexpected.values().map(|(n, ..)| n).sum();
+        let mut s = format!("oracle: {} connections judged, {unexpected} reacted other than the RFC says\n", t.judged);
+        for ((rule, section, allowed, seen), (n, seq, cid)) in &t.unexpected {
+            let replay = crate::triage::repro::replay_from_run(argv, *seq, cid);
+            let _ = writeln!(s, "  {rule} ({section}): expected {allowed}, seen {seen}: {n}, first #{seq}: {replay}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuzz_shared::content::{ContentId, ContentKey};
+    use fuzz_shared::PacketSpace;
+
+    fn report(seq: u64, op: &str, outcome: Outcome, error_code: Option<u64>) -> ConnReport {
+        let mut mutated = fuzz_shared::log::MutatedContents::new();
+        mutated.insert(ContentId::new(PacketSpace::ApplicationData, ContentKey::new(0x18, 1, 0)), vec![op.into()]);
+        ConnReport {
+            seq,
+            cid: fuzz_shared::chain::nth("0123456789abcdef".parse().unwrap(), seq),
+            outcome,
+            error_code,
+            sent: [1, 0, 1, 0],
+            fuzzed: [0, 0, 1, 0],
+            mutation_digest: "0".repeat(16),
+            operators: vec![op.split(':').next().unwrap().into()],
+            mutated,
+            duration: Duration::from_millis(5),
+            detail: None,
+            odcid_error: None,
+            fuzz_state: FuzzState::Ready,
+            received: 1,
+            resumption: None,
+            handshake: None,
+            server_fault: false,
+        }
+    }
+
+    /// The oracle's lines count the judged connections and group the unexpected ones by rule
+    /// and reaction, each with the replay command of its first connection.
+    #[test]
+    fn unexpected_reactions_are_grouped_by_rule_with_a_replay_command() {
+        let mut s = Summary::default();
+        let argv: Vec<String> =
+            ["fuzz-client", "--start-cid", "0123456789abcdef", "127.0.0.1:4433"].map(String::from).to_vec();
+        assert_eq!(s.render_oracle(&argv), "", "no verdict, no line");
+        s.add(&report(3, "insert:handshake_done", Outcome::PeerClosed, Some(0x0a)));
+        s.add(&report(9, "insert:handshake_done", Outcome::Completed, None));
+        s.add(&report(5, "insert:handshake_done", Outcome::Completed, None));
+        s.add(&report(7, "havoc:flip_bit", Outcome::Completed, None));
+        let text = s.render_oracle(&argv);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "oracle: 3 connections judged, 2 reacted other than the RFC says", "{text}");
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[1].starts_with("  client_handshake_done (RFC 9000 §19.20): expected closes with PROTOCOL_VIOLATION (0x0a), seen completed: 2, first #5: "), "{text}");
+        let cid5 = fuzz_shared::chain::nth("0123456789abcdef".parse().unwrap(), 5);
+        assert!(lines[1].contains(&format!("replay --cid {cid5} --seq 5")), "{text}");
     }
 }

@@ -44,7 +44,7 @@ pub fn insert<R: Rng>(
 }
 
 /// Operator names for insertions, one per frame type (`insert:max_streams_bidi`).
-fn insert_name(t: u64) -> &'static str {
+pub(crate) fn insert_name(t: u64) -> &'static str {
     match t {
         ty::PADDING => "insert:padding",
         ty::PING => "insert:ping",

@@ -1,0 +1,153 @@
+//! The RFC oracle: what a server must do with what the client's decisions sent it, and whether
+//! it did.
+//!
+//! A connection's decisions are known exactly (`cid_end`'s `mutated`), so where the RFCs fix
+//! the consequence of what a decision sent, the connection is a test case with an expected
+//! answer. Each [`Rule`] names the decisions it covers, the section that fixes the reaction
+//! (quoted at the rule in [`rules`]), and every reaction the RFC allows. [`judge`] gives a
+//! [`Verdict`] to a connection all of whose decisions fall under one rule, and none to a
+//! connection whose decisions mix rules or fall under none: a guess would be noise.
+//!
+//! The oracle is pure: decisions and the outcome in, a verdict out. It judges a client's
+//! connections against the server's reaction as the client saw it (`outcome`, `error_code`).
+
+pub mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use crate::content::ContentId;
+use crate::log::{MutatedContents, Outcome};
+use crate::seed::PacketSpace;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub use rules::RULES;
+
+/// What a peer does with a connection: what the client sees of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reaction {
+    /// The peer closes the connection with this transport error code (RFC 9000 §20.1).
+    Closes(u64),
+}
+
+impl Reaction {
+    /// Whether the connection's end is this reaction.
+    fn seen_in(self, outcome: Outcome, error_code: Option<u64>) -> bool {
+        match self {
+            Reaction::Closes(code) => outcome == Outcome::PeerClosed && error_code == Some(code),
+        }
+    }
+}
+
+impl fmt::Display for Reaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reaction::Closes(code) => write!(f, "closes with {} ({code:#04x})", transport_error_name(*code)),
+        }
+    }
+}
+
+/// One rule of the oracle: the decisions it covers and the reactions the RFC allows.
+#[derive(Debug)]
+pub struct Rule {
+    /// Stable name, as `cid_end`'s verdict and the summary give it.
+    pub name: &'static str,
+    /// Where the RFC fixes the reaction, e.g. `RFC 9000 §19.20`.
+    pub section: &'static str,
+    /// Whether a decision (its content and operator) falls under the rule.
+    pub covers: fn(&ContentId, &str) -> bool,
+    /// Every reaction the RFC allows; any one of them is as expected.
+    pub allowed: &'static [Reaction],
+}
+
+impl Rule {
+    /// The allowed reactions in words: `closes with PROTOCOL_VIOLATION (0x0a)`, joined by `or`.
+    pub fn expected(&self) -> String {
+        self.allowed.iter().map(Reaction::to_string).collect::<Vec<_>>().join(" or ")
+    }
+}
+
+/// The oracle's judgement of one connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The rule's name ([`Rule::name`]).
+    pub rule: String,
+    /// Where the RFC says so ([`Rule::section`]).
+    pub section: String,
+    /// Whether the peer reacted as the rule allows.
+    pub expected: bool,
+    /// What the rule allows, in words.
+    pub allowed: String,
+    /// What the connection's end was, in words: `closes with FRAME_ENCODING_ERROR (0x07)`,
+    /// `completed`, `timeout`...
+    pub seen: String,
+}
+
+/// The verdict of a connection that mutated `mutated` and ended with `outcome` and
+/// `error_code`: `None` when it mutated nothing, or its decisions do not all fall under one rule.
+pub fn judge(mutated: &MutatedContents, outcome: Outcome, error_code: Option<u64>) -> Option<Verdict> {
+    judge_with(&RULES, mutated, outcome, error_code)
+}
+
+fn judge_with(rules: &[Rule], mutated: &MutatedContents, outcome: Outcome, error_code: Option<u64>) -> Option<Verdict> {
+    let mut decisions = mutated.iter().flat_map(|(id, ops)| ops.iter().map(move |op| (id, op.as_str()))).peekable();
+    let (id, op) = *decisions.peek()?;
+    // The rule of the first decision must cover them all, and be the only one that does. What
+    // rides with the client's CONNECTION_CLOSE gets no reaction: the connection is over.
+    let mut under = rules.iter().filter(|r| (r.covers)(id, op));
+    let rule = under.next()?;
+    let judged = |id: &ContentId, op: &str| !crate::content::is_close(id.key.frame_type) && (rule.covers)(id, op);
+    if under.next().is_some() || !decisions.all(|(id, op)| judged(id, op)) {
+        return None;
+    }
+    let expected = rule.allowed.iter().any(|r| r.seen_in(outcome, error_code));
+    Some(Verdict {
+        rule: rule.name.to_string(),
+        section: rule.section.to_string(),
+        expected,
+        allowed: rule.expected(),
+        seen: seen(outcome, error_code),
+    })
+}
+
+/// A connection's end in words, as a verdict says it.
+fn seen(outcome: Outcome, error_code: Option<u64>) -> String {
+    match (outcome, error_code) {
+        (Outcome::PeerClosed, Some(code)) => Reaction::Closes(code).to_string(),
+        (outcome, Some(code)) => format!("{} ({code:#04x})", outcome.as_str()),
+        (outcome, None) => outcome.as_str().to_string(),
+    }
+}
+
+/// The name of a transport error code, RFC 9000 §20.1 (CRYPTO_ERROR for 0x0100-0x01ff, the TLS
+/// alert in its low byte, RFC 9001 §4.8).
+pub fn transport_error_name(code: u64) -> String {
+    let name = match code {
+        0x00 => "NO_ERROR",
+        0x01 => "INTERNAL_ERROR",
+        0x02 => "CONNECTION_REFUSED",
+        0x03 => "FLOW_CONTROL_ERROR",
+        0x04 => "STREAM_LIMIT_ERROR",
+        0x05 => "STREAM_STATE_ERROR",
+        0x06 => "FINAL_SIZE_ERROR",
+        0x07 => "FRAME_ENCODING_ERROR",
+        0x08 => "TRANSPORT_PARAMETER_ERROR",
+        0x09 => "CONNECTION_ID_LIMIT_ERROR",
+        0x0a => "PROTOCOL_VIOLATION",
+        0x0b => "INVALID_TOKEN",
+        0x0c => "APPLICATION_ERROR",
+        0x0d => "CRYPTO_BUFFER_EXCEEDED",
+        0x0e => "KEY_UPDATE_ERROR",
+        0x0f => "AEAD_LIMIT_REACHED",
+        0x10 => "NO_VIABLE_PATH",
+        0x0100..=0x01ff => return format!("CRYPTO_ERROR (alert {})", code - 0x100),
+        _ => "an unknown code",
+    };
+    name.to_string()
+}
+
+/// Whether `id` is a content of the Initial or Handshake packet number space.
+fn in_handshake_spaces(id: &ContentId) -> bool {
+    matches!(id.space, PacketSpace::Initial | PacketSpace::Handshake)
+}
