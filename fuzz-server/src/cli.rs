@@ -97,7 +97,10 @@ pub struct Args {
     /// when a client's NEW_CONNECTION_ID has a Retire Prior To above 0 (RFC 9000 §5.1.2; clean
     /// s2n-quic clients send one to rotate their handshake CID). `leak:<bytes>` leaks that much
     /// memory per connection, resident (suffixes K, M, G); `leak-on-frame:<type>:<bytes>` that
-    /// much for every received packet carrying a frame of that type. Repeatable. Announced on stderr and
+    /// much for every received packet carrying a frame of that type. `close-code:<from>:<to>`
+    /// (planted non-compliance, for the RFC oracle): the server's CONNECTION_CLOSE frames with
+    /// transport error code `from` go out with `to` (`close-code:0x0a:0x07`: every
+    /// PROTOCOL_VIOLATION as FRAME_ENCODING_ERROR). Repeatable. Announced on stderr and
     /// in run_start's planted_faults.
     #[arg(long, value_name = "SPEC")]
     pub planted_fault: Vec<PlantedFault>,

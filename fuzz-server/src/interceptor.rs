@@ -96,6 +96,10 @@ impl PacketInterceptor for FuzzInterceptor {
         packet: &Packet,
         payload: &mut s2n_codec::encoder::scatter::Buffer,
     ) {
+        // Before the registry: a closing connection has left it by the time its close is sent.
+        if !self.faults.close_code.is_empty() {
+            self.faults.misreport_close(payload.flatten().as_mut_slice());
+        }
         let Subject::Connection { id, .. } = subject else { return };
         let mut reg = self.shared.lock();
         let Some(conn) = reg.conns.get_mut(id) else { return };

@@ -30,6 +30,11 @@
 //!   packet carries a frame of that type: only the connections a mutation gives that frame leak,
 //!   so that triage has culprits to find among connections that do not. The first such leak of a
 //!   process says so on stderr (once: a line per packet would crowd out a real report).
+//! - `close-code:<from>:<to>`: planted non-compliance, for the RFC oracle (`shared/src/oracle/`):
+//!   the server's CONNECTION_CLOSE frames (RFC 9000 §19.19, type 0x1c) that carry the transport
+//!   error code `from` go out with `to` instead, as a server that closes over the right error
+//!   with the wrong code would. `close-code:0x0a:0x07` reports every PROTOCOL_VIOLATION as a
+//!   FRAME_ENCODING_ERROR. The server stays up.
 
 use fuzz_s2n_glue::crypto_stream::{first_frame_of, retiring_new_connection_id};
 use fuzz_shared::mutate::tls::{ext, group, msg, read_be, Layout};
@@ -46,6 +51,7 @@ pub enum PlantedFault {
     AbortOnRetirePriorTo,
     Leak(usize),
     LeakOnFrame(FrameTypes, usize),
+    CloseCode { from: u64, to: u64 },
 }
 
 /// A set of frame types: a named type covers all its wire values (`stream` is 0x08..=0x0f); a
@@ -142,8 +148,8 @@ impl FromStr for FrameTypes {
 
 /// The fault specs, for error messages.
 const FAULT_SPECS: &str = "abort-on-frame:<type>, hang-on-frame:<type>, abort-after-frames:<type>:<N>, \
-                           abort-on-bad-key-share, abort-on-retire-prior-to, leak:<bytes> or \
-                           leak-on-frame:<type>:<bytes>";
+                           abort-on-bad-key-share, abort-on-retire-prior-to, leak:<bytes>, \
+                           leak-on-frame:<type>:<bytes> or close-code:<from>:<to>";
 
 impl FromStr for PlantedFault {
     type Err = String;
@@ -182,12 +188,34 @@ impl FromStr for PlantedFault {
                 })?;
                 Ok(PlantedFault::LeakOnFrame(frame.parse()?, leak_size(bytes, "per packet")?))
             }
+            ("close-code", Some(arg)) => {
+                let bad =
+                    || format!("close-code needs two transport error codes: close-code:<from>:<to> (got {arg:?})");
+                let (from, to) = arg.split_once(':').ok_or_else(bad)?;
+                let (from, to) = (error_code(from).ok_or_else(bad)?, error_code(to).ok_or_else(bad)?);
+                // Rewritten in place: the new code must fit the old one's encoding.
+                if fuzz_shared::mutate::varint::encoded_len(to) > fuzz_shared::mutate::varint::encoded_len(from) {
+                    return Err(format!("close-code: {to:#x} does not fit the encoding of {from:#x}"));
+                }
+                Ok(PlantedFault::CloseCode { from, to })
+            }
+            ("close-code", None) => Err(needs("from>:<to")),
             ("leak-on-frame", None) => {
                 Err("leak-on-frame needs a type and a size: leak-on-frame:<type>:<bytes>".into())
             }
             _ => Err(format!("unknown fault {s:?}: expected {FAULT_SPECS}")),
         }
     }
+}
+
+/// A transport error code, in hex (`0x0a`) or decimal, at most the largest varint.
+fn error_code(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let v = match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => s.parse().ok()?,
+    };
+    (v <= MAX_VARINT).then_some(v)
 }
 
 /// A leak's size, 1 byte to [`MAX_LEAK`]; `per` says per what, for the error. Sizes are read
@@ -213,6 +241,7 @@ impl fmt::Display for PlantedFault {
             PlantedFault::AbortOnRetirePriorTo => write!(f, "abort-on-retire-prior-to"),
             PlantedFault::Leak(bytes) => write!(f, "leak:{bytes}"),
             PlantedFault::LeakOnFrame(t, bytes) => write!(f, "leak-on-frame:{t}:{bytes}"),
+            PlantedFault::CloseCode { from, to } => write!(f, "close-code:{from:#04x}:{to:#04x}"),
         }
     }
 }
@@ -229,6 +258,8 @@ pub struct Faults {
     pub abort_after: Vec<(FrameTypes, u32, std::collections::HashSet<u64>)>,
     /// `leak-on-frame`: bytes leaked for each received packet carrying a frame of the type.
     pub leak_on: Vec<(FrameTypes, usize)>,
+    /// `close-code`: the transport error codes the server's closes misreport, and as what.
+    pub close_code: Vec<(u64, u64)>,
 }
 
 impl Faults {
@@ -243,9 +274,33 @@ impl Faults {
                 PlantedFault::AbortOnRetirePriorTo => out.abort_on_retire_prior_to = true,
                 PlantedFault::Leak(bytes) => out.leak_per_connection += bytes,
                 PlantedFault::LeakOnFrame(t, bytes) => out.leak_on.push((t.clone(), *bytes)),
+                PlantedFault::CloseCode { from, to } => out.close_code.push((*from, *to)),
             }
         }
         out
+    }
+
+    /// Rewrites the error code of the CONNECTION_CLOSE frames in `payload` (the cleartext frames
+    /// of a packet the server sends) that `close-code` faults name; whether it rewrote one.
+    pub fn misreport_close(&self, payload: &mut [u8]) -> bool {
+        use fuzz_shared::mutate::{frame, varint};
+        if self.close_code.is_empty() {
+            return false;
+        }
+        let mut frames = frame::Frames::default();
+        frames.parse(payload);
+        let mut rewrote = false;
+        for f in &frames.frames {
+            if f.ty != frame::ty::CONNECTION_CLOSE {
+                continue;
+            }
+            let Some(code) = frames.fields_of(f).first().copied() else { continue };
+            let Some((value, width)) = varint::decode(payload, code.at as usize) else { continue };
+            if let Some(&(_, to)) = self.close_code.iter().find(|(from, _)| *from == value) {
+                rewrote |= varint::write_with_width(to, width, &mut payload[code.at as usize..]);
+            }
+        }
+        rewrote
     }
 
     /// Whether any fault looks at received packets.
@@ -440,6 +495,28 @@ pub fn bad_key_share(hello: &[u8]) -> Option<BadKeyShare> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `close-code` rewrites the code of the server's transport closes only, in place.
+    #[test]
+    fn close_code_misreports_the_named_code() {
+        let f: PlantedFault = "close-code:0x0a:7".parse().unwrap();
+        assert_eq!(f, PlantedFault::CloseCode { from: 0x0a, to: 0x07 });
+        assert_eq!(f.to_string(), "close-code:0x0a:0x07");
+        assert_eq!(f.to_string().parse::<PlantedFault>().unwrap(), f);
+        assert!("close-code:0x0a:0x4000".parse::<PlantedFault>().unwrap_err().contains("does not fit"));
+        assert!("close-code:0x0a".parse::<PlantedFault>().is_err());
+        assert!("close-code:x:y".parse::<PlantedFault>().is_err());
+        let faults = Faults::new(&[f]);
+        // PING, then CONNECTION_CLOSE(PROTOCOL_VIOLATION, frame type 0x06, no reason).
+        let mut payload = [0x01, 0x1c, 0x0a, 0x06, 0x00];
+        assert!(faults.misreport_close(&mut payload));
+        assert_eq!(payload, [0x01, 0x1c, 0x07, 0x06, 0x00]);
+        let mut other = [0x1c, 0x03, 0x00, 0x00];
+        assert!(!faults.misreport_close(&mut other), "another code stays");
+        let mut app = [0x1d, 0x0a, 0x00];
+        assert!(!faults.misreport_close(&mut app), "an application close stays");
+        assert_eq!(app, [0x1d, 0x0a, 0x00]);
+    }
 
     #[test]
     fn parses_fault_specs() {
