@@ -65,6 +65,8 @@ pub struct Conn {
     pub fuzzed_packets: u64,
     pub operators: Vec<String>,
     pub detail: Option<String>,
+    /// The RFC oracle's verdict (`cid_end`'s `verdict`), when it judged the connection.
+    pub verdict: Option<fuzz_shared::oracle::Verdict>,
 }
 
 impl Conn {
@@ -206,6 +208,7 @@ impl Analysis {
                         duration_ms,
                         operators,
                         detail,
+                        verdict,
                         ..
                     } => {
                         a.segments[segment].connections += 1;
@@ -221,6 +224,7 @@ impl Analysis {
                             fuzzed_packets: *fuzzed_packets,
                             operators: operators.clone(),
                             detail: detail.clone(),
+                            verdict: verdict.clone(),
                         });
                     }
                     Event::Checkpoint { seq, server_rss_kb, .. } => {
@@ -407,6 +411,21 @@ impl Analysis {
         let mut v: Vec<&Conn> = self.conns.iter().filter(|c| c.server_error()).collect();
         v.sort_by_key(|c| (c.segment, c.seq));
         v
+    }
+
+    /// How many connections the RFC oracle judged, and the unexpected reactions grouped by
+    /// (rule, section, what the rule allows, what was seen), each group's connections in log order.
+    pub fn oracle(&self) -> (usize, BTreeMap<fuzz_shared::oracle::Deviation, Vec<&Conn>>) {
+        let mut groups: BTreeMap<_, Vec<&Conn>> = BTreeMap::new();
+        let mut judged = 0;
+        for c in &self.conns {
+            let Some(v) = &c.verdict else { continue };
+            judged += 1;
+            if !v.expected {
+                groups.entry(v.deviation()).or_default().push(c);
+            }
+        }
+        (judged, groups)
     }
 
     /// The command that replays `conn` alone, with its run's options.

@@ -94,6 +94,35 @@ pub fn render(a: &Analysis) -> String {
     );
     outcome_table(&mut h, "families", "operator family", &by_family);
 
+    let (judged, unexpected) = a.oracle();
+    h.push_str("<h2>The RFC oracle: reactions other than the RFC says</h2>\n");
+    if unexpected.is_empty() {
+        let _ = writeln!(h, "<p id=\"no-unexpected\">{judged} connections judged; none reacted otherwise.</p>");
+    } else {
+        let n: usize = unexpected.values().map(Vec::len).sum();
+        let _ = writeln!(
+            h,
+            "<p>{judged} connections judged (<code>cid_end</code>'s <code>verdict</code>); {n} reacted otherwise.</p>"
+        );
+        h.push_str(
+            "<table id=\"oracle\"><tr><th>rule</th><th>section</th><th>expected</th><th>seen</th><th>connections</th>\
+             <th>replay the first with</th></tr>\n",
+        );
+        for ((rule, section, allowed, seen), conns) in &unexpected {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+                escape(rule),
+                escape(section),
+                escape(allowed),
+                escape(seen),
+                conns.len(),
+                escape(&a.replay(conns[0])),
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
     h.push_str("<h2>Slowest connections</h2>\n");
     conn_table(&mut h, a, "slowest", &a.slowest(LISTED));
 
@@ -295,7 +324,35 @@ fn conn_table(h: &mut String, a: &Analysis, id: &str, conns: &[&Conn]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analysis::tests::sample;
+    use crate::report::analysis::tests::{sample, LOG};
+
+    /// The oracle's section: the judged connections counted, the unexpected reactions grouped by
+    /// rule and by what was seen, with the replay command of the group's first connection.
+    #[test]
+    fn the_page_groups_unexpected_verdicts_by_rule() {
+        assert!(render(&sample()).contains("id=\"no-unexpected\">0 connections judged"), "no verdict in the sample");
+        let verdict = |seq: u64, cid: &str, expected: bool, seen: &str| {
+            format!(
+                r#"{{"ts":"2026-01-01T00:00:00.250Z","role":"client","event":"cid_end","seq":{seq},"cid":"{cid}","outcome":"completed","error_code":null,"fuzzed_packets":1,"mutation_digest":"0000000000000000","duration_ms":5,"verdict":{{"rule":"client_handshake_done","section":"RFC 9000 §19.20","expected":{expected},"allowed":"closes with PROTOCOL_VIOLATION (0x0a)","seen":"{seen}"}}}}"#
+            )
+        };
+        let (head, tail) = LOG.split_once('\n').unwrap();
+        let log = format!(
+            "{head}\n{}\n{}\n{}\n{tail}",
+            verdict(41, "1111111111111111", false, "completed"),
+            verdict(42, "2222222222222222", false, "completed"),
+            verdict(43, "3333333333333333", true, "closes with PROTOCOL_VIOLATION (0x0a)"),
+        );
+        let lines = fuzz_shared::log::read_log(log.as_bytes()).unwrap();
+        let a = Analysis::from_logs(&[("run.jsonl".into(), lines)]).unwrap();
+        let page = render(&a);
+        let table = &page[page.find("id=\"oracle\"").expect("the oracle's table")..];
+        let table = &table[..table.find("</table>").unwrap()];
+        assert!(page.contains("3 connections judged"), "{page}");
+        assert_eq!(table.matches("<tr><td>client_handshake_done</td>").count(), 1, "one group: {table}");
+        assert!(table.contains("<td class=\"n\">2</td>"), "two connections in it: {table}");
+        assert!(table.contains("replay --cid 1111111111111111 --seq 41"), "the first one's replay: {table}");
+    }
 
     #[test]
     fn the_page_is_self_contained_and_its_numbers_are_the_logs() {

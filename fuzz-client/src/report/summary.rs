@@ -48,11 +48,8 @@ pub struct Summary {
 #[derive(Default)]
 struct OracleTally {
     judged: u64,
-    unexpected: BTreeMap<Unexpected, (u64, u64, Cid)>,
+    unexpected: BTreeMap<fuzz_shared::oracle::Deviation, (u64, u64, Cid)>,
 }
-
-/// An unexpected reaction: rule, section, what the rule allows, what was seen.
-type Unexpected = (String, String, String, String);
 
 impl Summary {
     pub fn add(&mut self, r: &ConnReport) {
@@ -72,8 +69,7 @@ impl Summary {
         if let Some(v) = r.verdict() {
             self.oracle.judged += 1;
             if !v.expected {
-                let entry =
-                    self.oracle.unexpected.entry((v.rule, v.section, v.allowed, v.seen)).or_insert((0, r.seq, r.cid));
+                let entry = self.oracle.unexpected.entry(v.deviation()).or_insert((0, r.seq, r.cid));
                 entry.0 += 1;
                 if r.seq < entry.1 {
                     (entry.1, entry.2) = (r.seq, r.cid);

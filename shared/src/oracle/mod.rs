@@ -84,6 +84,16 @@ pub struct Verdict {
     pub seen: String,
 }
 
+/// What the summary and the report group unexpected verdicts by: the rule, its section, what it
+/// allows, what was seen.
+pub type Deviation = (String, String, String, String);
+
+impl Verdict {
+    pub fn deviation(&self) -> Deviation {
+        (self.rule.clone(), self.section.clone(), self.allowed.clone(), self.seen.clone())
+    }
+}
+
 /// The verdict of a connection that mutated `mutated` and ended with `outcome` and
 /// `error_code`: `None` when it mutated nothing, or its decisions do not all fall under one rule.
 pub fn judge(mutated: &MutatedContents, outcome: Outcome, error_code: Option<u64>) -> Option<Verdict> {
