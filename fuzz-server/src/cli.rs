@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// The application protocols the server can speak.
 pub const ALPN_HQ: &str = "hq-interop";
 pub const ALPN_ECHO: &str = "echo";
-pub use fuzz_s2n_glue::h3::ALPN_H3;
+pub use fuzz_shared::application::ALPN_H3;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -211,7 +211,7 @@ pub fn classify(error: &connection::Error, handshake_complete: bool) -> (Outcome
         E::Closed { .. } => (Outcome::Completed, None),
         E::Application { error, initiator, .. } => {
             let code = u64::from(*error);
-            if (code == 0 || code == fuzz_s2n_glue::h3::H3_NO_ERROR) && initiator.is_remote() {
+            if (code == 0 || code == fuzz_shared::application::H3_NO_ERROR) && initiator.is_remote() {
                 (Outcome::Completed, None)
             } else {
                 (by(initiator), Some(code))

@@ -6,23 +6,20 @@
 //! [`Connection`] wraps an established `s2n_quic::Connection` and hands `h3` its streams. Both
 //! binaries use it: fuzz-client's `--alpn h3` requests and fuzz-server's h3 answers.
 //!
-//! The fuzzer keeps working below, on the QUIC frames that carry these streams; HTTP/3 frames
-//! inside STREAM data are not an operator family of their own (yet). `h3`'s GREASE (reserved
-//! stream types, frames and settings, RFC 9114 §7.2.8, §6.2.3) is random: the builders here turn
-//! it off ([`client_builder`], [`server_builder`]) so that what a connection sends on its
-//! streams, and so its contents' keys, are the same on every run of its CID.
+//! The fuzzer works below, on the QUIC frames that carry these streams: its HTTP/3 and QPACK
+//! operators rewrite STREAM data (`fuzz_shared::mutate::h3`), never this adapter's calls.
+//! `h3`'s GREASE (reserved stream types, frames and settings, RFC 9114 §7.2.8, §6.2.3) is
+//! random: the builders here turn it off ([`client_builder`], [`server_builder`]) so that what a
+//! connection sends on its streams, and so its contents' keys, are the same on every run of its
+//! CID.
 
 use bytes::{Buf, Bytes};
 use futures::ready;
+use fuzz_shared::application::H3_NO_ERROR;
 use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
 use s2n_quic::connection::{BidirectionalStreamAcceptor, Handle, ReceiveStreamAcceptor};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-
-/// The ALPN of HTTP/3 (RFC 9114 §3.1).
-pub const ALPN_H3: &str = "h3";
-/// H3_NO_ERROR (RFC 9114 §8.1): the application error code of a normal close.
-pub const H3_NO_ERROR: u64 = 0x100;
 
 /// An `h3` client builder that sends no GREASE (see the module documentation).
 pub fn client_builder() -> h3::client::Builder {

@@ -183,6 +183,14 @@ impl Log {
         }
         Ok(())
     }
+
+    /// Ends a connection in the log (`cid_end`) and in the summary. The RFC oracle judges it
+    /// once, for both.
+    fn end(&mut self, summary: &mut Summary, report: &ConnReport, detail: Option<String>) -> anyhow::Result<()> {
+        let verdict = report.verdict();
+        summary.add(report, verdict.as_ref());
+        self.write(report.cid_end(detail, verdict))
+    }
 }
 
 /// Runs a campaign to its end.
@@ -384,9 +392,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             .await?;
             // Connections the dead server refused are its window too: not run again.
             for report in refused.drain(..) {
-                log.write(report.cid_end(Some("CONNECTION_REFUSED; not run again: the server went down".into())))?;
+                log.end(&mut summary, &report, Some("CONNECTION_REFUSED; not run again: the server went down".into()))?;
                 tracker.finish(report.seq);
-                summary.add(&report);
             }
             let finding = record.finding.clone();
             if let Some(f) = &finding {
@@ -670,7 +677,7 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 if report.outcome == Outcome::Completed {
                     limits = fit(&probe_times, &ep);
                 }
-                log.write(report.cid_end(report.detail.clone()))?;
+                log.end(&mut summary, &report, report.detail.clone())?;
                 crate::quic::qlog_files::pin_if_culprit(&report);
                 tracing::debug!(
                     target: "mutation",
@@ -685,7 +692,6 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     report.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
                 );
                 tracker.finish(report.seq);
-                summary.add(&report);
                 progress.inc(&report);
                 match report.outcome {
                     // A refusal is counted here only when the campaign is stopping anyway.
@@ -832,9 +838,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
     }
     // Refused connections that never ran again (the server went down, or Ctrl-C) end as refused.
     for report in refused.drain(..) {
-        log.write(report.cid_end(Some("CONNECTION_REFUSED; not run again: the campaign stopped".into())))?;
+        log.end(&mut summary, &report, Some("CONNECTION_REFUSED; not run again: the campaign stopped".into()))?;
         tracker.finish(report.seq);
-        summary.add(&report);
     }
     summary.busy_periods = pacer.busy_periods;
     summary.refusals = pacer.refusals;

@@ -14,39 +14,13 @@
 //! Anything else is a wrong answer (outcome `wrong_answer`): for a server under fuzzing it can be
 //! a bug (a truncated body, a response on the wrong stream, a 500), so it is counted apart.
 
+use fuzz_shared::application::Application;
 use std::fmt;
-
-/// The application protocol of a connection's requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    HqInterop,
-    H3,
-}
-
-impl Protocol {
-    /// The protocol the offered ALPN names.
-    pub fn of_alpn(alpn: &str) -> Self {
-        if alpn == fuzz_s2n_glue::h3::ALPN_H3 {
-            Self::H3
-        } else {
-            Self::HqInterop
-        }
-    }
-
-    /// The application error code of a normal close once every request is answered: hq-interop
-    /// has none of its own (0 by convention), HTTP/3 has H3_NO_ERROR (RFC 9114 §8.1).
-    pub fn close_code(self) -> u64 {
-        match self {
-            Self::HqInterop => 0,
-            Self::H3 => fuzz_s2n_glue::h3::H3_NO_ERROR,
-        }
-    }
-}
 
 /// How answers are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnswerRules {
-    pub protocol: Protocol,
+    pub protocol: Application,
     /// `/N` must get exactly N bytes (and in h3 status 200).
     pub expect_sizes: bool,
 }
@@ -81,7 +55,7 @@ pub fn asked_size(path: &str) -> Option<u64> {
 
 /// Checks one answer that ended with the stream's end.
 pub fn check(rules: AnswerRules, path: &str, got: Received) -> Result<(), Wrong> {
-    if rules.protocol == Protocol::H3 {
+    if rules.protocol == Application::H3 {
         let Some(status) = got.status else {
             return Err(Wrong(format!("{path}: no response status")));
         };
@@ -106,22 +80,13 @@ pub fn check(rules: AnswerRules, path: &str, got: Received) -> Result<(), Wrong>
 mod tests {
     use super::*;
 
-    const HQ: AnswerRules = AnswerRules { protocol: Protocol::HqInterop, expect_sizes: false };
-    const HQ_SIZES: AnswerRules = AnswerRules { protocol: Protocol::HqInterop, expect_sizes: true };
-    const H3: AnswerRules = AnswerRules { protocol: Protocol::H3, expect_sizes: false };
-    const H3_SIZES: AnswerRules = AnswerRules { protocol: Protocol::H3, expect_sizes: true };
+    const HQ: AnswerRules = AnswerRules { protocol: Application::HqInterop, expect_sizes: false };
+    const HQ_SIZES: AnswerRules = AnswerRules { protocol: Application::HqInterop, expect_sizes: true };
+    const H3: AnswerRules = AnswerRules { protocol: Application::H3, expect_sizes: false };
+    const H3_SIZES: AnswerRules = AnswerRules { protocol: Application::H3, expect_sizes: true };
 
     fn got(status: Option<u16>, bytes: u64) -> Received {
         Received { status, bytes }
-    }
-
-    #[test]
-    fn protocols_follow_the_alpn() {
-        assert_eq!(Protocol::of_alpn("h3"), Protocol::H3);
-        assert_eq!(Protocol::of_alpn("hq-interop"), Protocol::HqInterop);
-        assert_eq!(Protocol::of_alpn("h3-29"), Protocol::HqInterop, "drafts are not spoken");
-        assert_eq!(Protocol::H3.close_code(), 0x100);
-        assert_eq!(Protocol::HqInterop.close_code(), 0);
     }
 
     #[test]

@@ -8,10 +8,11 @@
 //! (`timeout`). Whatever it abandons it closes with an application CONNECTION_CLOSE
 //! (RFC 9000 §10.2) so that the server frees it at once instead of at its idle timeout.
 
-use crate::quic::answer::{self, Protocol, Received};
+use crate::quic::answer::{self, Received};
 use crate::quic::conn_state::{ConnShared, Session};
 use crate::quic::endpoint::{Attempt, ClientEndpoint};
 use crate::quic::h3_requests;
+use fuzz_shared::application::Application;
 use fuzz_shared::mutate;
 use fuzz_shared::{Cid, ConnectionFuzzer, FuzzState, Outcome, Request};
 use s2n_quic::connection::Error as ConnError;
@@ -104,8 +105,8 @@ pub struct ConnReport {
 pub use fuzz_shared::chain::OFF_CHAIN_SEQ;
 
 impl ConnReport {
-    /// The connection's `cid_end` line, with `detail`.
-    pub fn cid_end(&self, detail: Option<String>) -> fuzz_shared::Event {
+    /// The connection's `cid_end` line, with `detail` and the oracle's [`Self::verdict`].
+    pub fn cid_end(&self, detail: Option<String>, verdict: Option<fuzz_shared::oracle::Verdict>) -> fuzz_shared::Event {
         fuzz_shared::Event::CidEnd {
             seq: self.seq,
             cid: self.cid,
@@ -119,7 +120,7 @@ impl ConnReport {
             mutated: self.mutated.clone(),
             detail,
             resumption: self.resumption.clone(),
-            verdict: self.verdict(),
+            verdict,
         }
     }
 
@@ -459,8 +460,8 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     let requests = shared.plan.requests.clone();
     let rules = ep.answer_rules();
     let answers = match rules.protocol {
-        Protocol::HqInterop => hq_requests((ep, shared, t), &mut conn, &requests, cancel).await,
-        Protocol::H3 => h3_requests::requests((ep, shared, t), conn, &requests, cancel).await,
+        Application::HqInterop => hq_requests((ep, shared, t), &mut conn, &requests, cancel).await,
+        Application::H3 => h3_requests::requests((ep, shared, t), conn, &requests, cancel).await,
     };
     let mut wrong = Vec::new();
     for (a, r) in answers.into_iter().zip(requests.iter()) {

@@ -19,11 +19,12 @@
 //! and hands a priming connection, or one that offers its priming connection's ticket, a config
 //! bound to it ([`BoundConfigs`]).
 
-use crate::quic::answer::{AnswerRules, Protocol};
+use crate::quic::answer::AnswerRules;
 use crate::quic::conn_state::{ConnShared, Session};
 use crate::quic::flight::Flight;
 use crate::quic::interceptor::{FuzzInterceptor, Registry};
 use crate::quic::patience::ServerSpeed;
+use fuzz_shared::application::Application;
 use fuzz_shared::{Cid, ClientKnobs};
 use s2n_quic::client::{Connect, ConnectionAttempt};
 use s2n_quic::provider::connection_id::{self, ConnectionInfo, LocalId};
@@ -500,7 +501,7 @@ impl ClientEndpoint {
             speed: Default::default(),
             registry,
             server_idle_ms,
-            answers: AnswerRules { protocol: Protocol::of_alpn(s.alpn), expect_sizes: s.expect_sizes },
+            answers: AnswerRules { protocol: Application::of_alpn(s.alpn.as_bytes()), expect_sizes: s.expect_sizes },
         }))
     }
 

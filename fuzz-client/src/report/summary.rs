@@ -52,7 +52,9 @@ struct OracleTally {
 }
 
 impl Summary {
-    pub fn add(&mut self, r: &ConnReport) {
+    /// Counts a finished connection, with the oracle's verdict on it (judged by the caller, which
+    /// logs the same verdict in `cid_end`).
+    pub fn add(&mut self, r: &ConnReport, verdict: Option<&fuzz_shared::oracle::Verdict>) {
         let row = &mut self.rows[r.fuzz_state as usize];
         row.tried += 1;
         // Packets are counted in the state they belong to: a plan fuzzing `ready` also sends
@@ -66,7 +68,7 @@ impl Summary {
             self.fuzzed_connections += 1;
         }
         *self.outcomes.entry(r.outcome).or_default() += 1;
-        if let Some(v) = r.verdict() {
+        if let Some(v) = verdict {
             self.oracle.judged += 1;
             if !v.expected {
                 let entry = self.oracle.unexpected.entry(v.deviation()).or_insert((0, r.seq, r.cid));
@@ -205,6 +207,10 @@ mod tests {
         }
     }
 
+    fn add(s: &mut Summary, r: ConnReport) {
+        s.add(&r, r.verdict().as_ref());
+    }
+
     /// The oracle's lines count the judged connections and group the unexpected ones by rule
     /// and reaction, each with the replay command of its first connection.
     #[test]
@@ -213,10 +219,10 @@ mod tests {
         let argv: Vec<String> =
             ["fuzz-client", "--start-cid", "0123456789abcdef", "127.0.0.1:4433"].map(String::from).to_vec();
         assert_eq!(s.render_oracle(&argv), "", "no verdict, no line");
-        s.add(&report(3, "insert:handshake_done", Outcome::PeerClosed, Some(0x0a)));
-        s.add(&report(9, "insert:handshake_done", Outcome::Completed, None));
-        s.add(&report(5, "insert:handshake_done", Outcome::Completed, None));
-        s.add(&report(7, "havoc:flip_bit", Outcome::Completed, None));
+        add(&mut s, report(3, "insert:handshake_done", Outcome::PeerClosed, Some(0x0a)));
+        add(&mut s, report(9, "insert:handshake_done", Outcome::Completed, None));
+        add(&mut s, report(5, "insert:handshake_done", Outcome::Completed, None));
+        add(&mut s, report(7, "havoc:flip_bit", Outcome::Completed, None));
         let text = s.render_oracle(&argv);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "oracle: 3 connections judged, 2 reacted other than the RFC says", "{text}");
