@@ -181,6 +181,8 @@ pub struct Mutator {
     frames: frame::Frames,
     tls: tls::Layout,
     h3: h3::stream::Scratch,
+    /// The payload's HTTP/3 targets ([`h3::stream::targets`]).
+    h3_targets: Vec<h3::stream::Target>,
     scratch: Vec<u8>,
 }
 
@@ -260,10 +262,11 @@ impl Mutator {
     ) -> (&'static str, &'static str, usize, usize) {
         self.frames.parse(&buf[..len]);
         let hot = len - self.frames.trailing_padding(len);
-        let h3_targets = match packet.application {
-            Application::H3 => h3::stream::count(packet.role, &self.frames, &buf[..len]),
-            Application::HqInterop => 0,
-        };
+        match packet.application {
+            Application::H3 => h3::stream::targets(packet.role, &self.frames, &buf[..len], &mut self.h3_targets),
+            Application::HqInterop => self.h3_targets.clear(),
+        }
+        let h3_targets = self.h3_targets.len();
         let family = if self.frames.frames.is_empty() {
             Family::Havoc
         } else if h3_targets > 0 {
@@ -290,7 +293,7 @@ impl Mutator {
         if let Family::H3 | Family::Qpack = family {
             let h3_family = if family == Family::H3 { h3::stream::Family::H3 } else { h3::stream::Family::Qpack };
             let k = rng.gen_range(0..h3_targets);
-            let target = h3::stream::nth(packet.role, frames, &buf[..len], k).expect("counted");
+            let target = self.h3_targets[k];
             // The offset is the one in the stream data, counted from the STREAM frame's start
             // (see `offset_in_frame`): the header's width is the frame's, not the mutation's.
             if let Some((name, at, new_len)) =

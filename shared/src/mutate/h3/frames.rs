@@ -171,6 +171,37 @@ fn push_frame(t: u64, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// A frame payload of a few varints and constants, built on the stack: the engine allocates
+/// nothing per mutation once its scratch space has grown.
+struct SmallPayload {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl SmallPayload {
+    fn new() -> Self {
+        Self { buf: [0; 48], len: 0 }
+    }
+
+    fn varint(&mut self, value: u64) -> &mut Self {
+        let width = varint::encoded_len(value);
+        let written = varint::write_with_width(value, width, &mut self.buf[self.len..]);
+        debug_assert!(written, "a few varints fit");
+        self.len += width;
+        self
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+        self
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// A minimal field section (RFC 9204 §4.5): no dynamic table, one field line `x-fuzz: 1` (a
 /// literal with a literal name, §4.5.6), fit for trailers.
 pub const TRAILER_SECTION: &[u8] = b"\x00\x00\x26x-fuzz\x011";
@@ -213,12 +244,11 @@ fn insert<R: Rng>(
         }
         3 => {
             // A SETTINGS frame, empty or with one setting.
-            let mut p = Vec::new();
+            let mut p = SmallPayload::new();
             if rng.gen() {
-                varint::push(setting::QPACK_MAX_TABLE_CAPACITY, &mut p);
-                varint::push(value(rng), &mut p);
+                p.varint(setting::QPACK_MAX_TABLE_CAPACITY).varint(value(rng));
             }
-            push_frame(ty::SETTINGS, &p, tmp);
+            push_frame(ty::SETTINGS, p.as_slice(), tmp);
             "h3:insert.settings"
         }
         4 => {
@@ -230,33 +260,26 @@ fn insert<R: Rng>(
                 Role::Server => [0, 4, 1, 2, 1 << 20, varint::MAX][rng.gen_range(0..6)],
                 Role::Client => value(rng),
             };
-            let mut p = Vec::new();
-            varint::push(id, &mut p);
-            push_frame(ty::GOAWAY, &p, tmp);
+            push_frame(ty::GOAWAY, SmallPayload::new().varint(id).as_slice(), tmp);
             "h3:insert.goaway"
         }
         5 => {
             // §7.2.7: "A server MUST NOT send a MAX_PUSH_ID frame"; a client's may not shrink.
-            let mut p = Vec::new();
-            varint::push(value(rng), &mut p);
-            push_frame(ty::MAX_PUSH_ID, &p, tmp);
+            push_frame(ty::MAX_PUSH_ID, SmallPayload::new().varint(value(rng)).as_slice(), tmp);
             "h3:insert.max_push_id"
         }
         6 => {
             // §7.2.3: a CANCEL_PUSH naming a push ID never promised (or beyond MAX_PUSH_ID) is
             // H3_ID_ERROR.
-            let mut p = Vec::new();
-            varint::push(value(rng), &mut p);
-            push_frame(ty::CANCEL_PUSH, &p, tmp);
+            push_frame(ty::CANCEL_PUSH, SmallPayload::new().varint(value(rng)).as_slice(), tmp);
             "h3:insert.cancel_push"
         }
         _ => {
             // §7.2.5: "A client MUST NOT send a PUSH_PROMISE frame"; from a server, a push ID
             // beyond the client's MAX_PUSH_ID is H3_ID_ERROR.
-            let mut p = Vec::new();
-            varint::push(value(rng), &mut p);
-            p.extend_from_slice(TRAILER_SECTION);
-            push_frame(ty::PUSH_PROMISE, &p, tmp);
+            let mut p = SmallPayload::new();
+            p.varint(value(rng)).bytes(TRAILER_SECTION);
+            push_frame(ty::PUSH_PROMISE, p.as_slice(), tmp);
             "h3:insert.push_promise"
         }
     };
@@ -286,13 +309,14 @@ fn settings<R: Rng>(
         // RFC 9220 §3 and RFC 9297 §2.1.1: values other than 0 and 1 are H3_SETTINGS_ERROR.
         _ => ([setting::ENABLE_CONNECT_PROTOCOL, setting::H3_DATAGRAM][rng.gen_range(0..2)], 2),
     };
+    // The frame again with one more setting, written straight into `tmp`.
     tmp.clear();
+    varint::push(ty::SETTINGS, tmp);
+    varint::push((payload.len() + varint::encoded_len(id) + varint::encoded_len(v)) as u64, tmp);
     tmp.extend_from_slice(payload);
     varint::push(id, tmp);
     varint::push(v, tmp);
-    let mut frame = Vec::with_capacity(tmp.len() + 16);
-    push_frame(ty::SETTINGS, tmp, &mut frame);
-    spliced(data, f.at as usize, (f.end - f.at) as usize, &frame, out);
+    spliced(data, f.at as usize, (f.end - f.at) as usize, tmp, out);
     Some(("h3:settings", f.at as usize))
 }
 

@@ -27,15 +27,11 @@ pub struct Target {
 
 /// The STREAM frames of `payload` (parsed in `frames`) that start an HTTP/3 stream `role` may
 /// write ([`sender_stream`]) with data the engine knows: any request stream, and the
-/// unidirectional streams whose type is control, push or QPACK. The k-th is found by
-/// [`nth`]; this counts them.
-pub fn count(role: Role, frames: &Frames, payload: &[u8]) -> usize {
-    (0..frames.frames.len()).filter(|&i| target(role, frames, payload, i).is_some()).count()
-}
-
-/// The `k`-th of the targets [`count`] counts.
-pub fn nth(role: Role, frames: &Frames, payload: &[u8], k: usize) -> Option<Target> {
-    (0..frames.frames.len()).filter_map(|i| target(role, frames, payload, i)).nth(k)
+/// unidirectional streams whose type is control, push or QPACK; in payload order, into `out`
+/// (cleared first, reused from mutation to mutation).
+pub fn targets(role: Role, frames: &Frames, payload: &[u8], out: &mut Vec<Target>) {
+    out.clear();
+    out.extend((0..frames.frames.len()).filter_map(|i| target(role, frames, payload, i)));
 }
 
 fn target(role: Role, frames: &Frames, payload: &[u8], i: usize) -> Option<Target> {
