@@ -74,6 +74,33 @@ impl Outcome {
     }
 }
 
+/// How a `cid_end`'s detail starts when the client itself closed the connection, on an error it
+/// detected in what the server sent (fuzz-client's connection classifier writes it). A
+/// `handshake_failed` with a code and another detail is the server's close.
+pub const LOCAL_ERROR: &str = "local error";
+
+/// How a connection ended, as its `cid_end` says it: what the RFC oracle and the differential
+/// table judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ending<'a> {
+    pub outcome: Outcome,
+    pub error_code: Option<u64>,
+    pub detail: Option<&'a str>,
+}
+
+impl Ending<'_> {
+    /// The code the server closed the connection with, when the server closed it: after the
+    /// handshake (`peer_closed`), during it (`handshake_failed` without [`LOCAL_ERROR`]), or
+    /// before it (`refused`, CONNECTION_REFUSED).
+    pub fn peer_close_code(&self) -> Option<u64> {
+        match self.outcome {
+            Outcome::PeerClosed | Outcome::Refused => self.error_code,
+            Outcome::HandshakeFailed if !self.detail.unwrap_or_default().starts_with(LOCAL_ERROR) => self.error_code,
+            _ => None,
+        }
+    }
+}
+
 /// Whether a peer's close code says the peer itself broke: RFC 9000 §20.1, "INTERNAL_ERROR
 /// (0x01): The endpoint encountered an internal error and cannot continue with the connection",
 /// and its TLS twin, the internal_error alert (80) as a CRYPTO_ERROR (RFC 9001 §4.8: 0x0100 +

@@ -126,7 +126,12 @@ impl ConnReport {
 
     /// The RFC oracle's verdict on how the server took this connection's decisions.
     pub fn verdict(&self) -> Option<fuzz_shared::oracle::Verdict> {
-        fuzz_shared::oracle::judge(&self.mutated, self.outcome, self.error_code)
+        let end = fuzz_shared::log::Ending {
+            outcome: self.outcome,
+            error_code: self.error_code,
+            detail: self.detail.as_deref(),
+        };
+        fuzz_shared::oracle::judge(&self.mutated, end)
     }
 
     pub fn fuzzed_packets(&self) -> u64 {
@@ -189,7 +194,11 @@ fn classify(error: &ConnError, handshake_done: bool) -> End {
         E::MaxHandshakeDurationExceeded { .. } => End::new(Outcome::Timeout, None, "handshake too long"),
         E::Transport { code, reason, .. } => {
             let outcome = if handshake_done { Outcome::LocalClosed } else { Outcome::HandshakeFailed };
-            End::new(outcome, Some(code.as_u64()), format!("local error: {}{reason}", error_name(code.as_u64())))
+            End::new(
+                outcome,
+                Some(code.as_u64()),
+                format!("{}: {}{reason}", fuzz_shared::log::LOCAL_ERROR, error_name(code.as_u64())),
+            )
         }
         other => {
             let outcome = if handshake_done { Outcome::LocalClosed } else { Outcome::HandshakeFailed };

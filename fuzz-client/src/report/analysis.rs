@@ -67,6 +67,10 @@ pub struct Conn {
     pub detail: Option<String>,
     /// The RFC oracle's verdict (`cid_end`'s `verdict`), when it judged the connection.
     pub verdict: Option<fuzz_shared::oracle::Verdict>,
+    /// The digest of its decisions: the same CID made the same decisions where it is the same.
+    pub mutation_digest: String,
+    /// Its decisions, by content.
+    pub mutated: fuzz_shared::log::MutatedContents,
 }
 
 impl Conn {
@@ -74,12 +78,12 @@ impl Conn {
     /// the server with a non-zero code (RFC 9000 §20: 0x0 is NO_ERROR). Closes the client made
     /// itself (`local error: ...`) are not the server's.
     pub fn server_error(&self) -> bool {
-        let from_server = match self.outcome {
-            Outcome::PeerClosed | Outcome::Refused => true,
-            Outcome::HandshakeFailed => !self.detail.as_deref().unwrap_or_default().starts_with("local error"),
-            _ => false,
-        };
-        from_server && self.error_code.is_some_and(|c| c != 0)
+        self.ending().peer_close_code().is_some_and(|c| c != 0)
+    }
+
+    /// How it ended, as the oracle and the differential table read it.
+    pub fn ending(&self) -> fuzz_shared::log::Ending<'_> {
+        fuzz_shared::log::Ending { outcome: self.outcome, error_code: self.error_code, detail: self.detail.as_deref() }
     }
 }
 
@@ -209,6 +213,8 @@ impl Analysis {
                         operators,
                         detail,
                         verdict,
+                        mutation_digest,
+                        mutated,
                         ..
                     } => {
                         a.segments[segment].connections += 1;
@@ -225,6 +231,8 @@ impl Analysis {
                             operators: operators.clone(),
                             detail: detail.clone(),
                             verdict: verdict.clone(),
+                            mutation_digest: mutation_digest.clone(),
+                            mutated: mutated.clone(),
                         });
                     }
                     Event::Checkpoint { seq, server_rss_kb, .. } => {

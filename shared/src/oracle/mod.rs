@@ -17,7 +17,7 @@ pub mod rules;
 mod tests;
 
 use crate::content::ContentId;
-use crate::log::{MutatedContents, Outcome};
+use crate::log::{Ending, MutatedContents, Outcome};
 use crate::seed::PacketSpace;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -29,13 +29,18 @@ pub use rules::RULES;
 pub enum Reaction {
     /// The peer closes the connection with this transport error code (RFC 9000 §20.1).
     Closes(u64),
+    /// The peer goes on: every request is answered (where the RFC says SHOULD close, going on
+    /// is allowed too).
+    Completes,
 }
 
 impl Reaction {
-    /// Whether the connection's end is this reaction.
-    fn seen_in(self, outcome: Outcome, error_code: Option<u64>) -> bool {
+    /// Whether the connection's end is this reaction. A close is the server's whether it came
+    /// during the handshake or after it.
+    fn seen_in(self, end: Ending) -> bool {
         match self {
-            Reaction::Closes(code) => outcome == Outcome::PeerClosed && error_code == Some(code),
+            Reaction::Closes(code) => end.peer_close_code() == Some(code),
+            Reaction::Completes => end.outcome == Outcome::Completed,
         }
     }
 }
@@ -44,6 +49,7 @@ impl fmt::Display for Reaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reaction::Closes(code) => write!(f, "closes with {} ({code:#04x})", transport_error_name(*code)),
+            Reaction::Completes => f.write_str("completes"),
         }
     }
 }
@@ -94,13 +100,13 @@ impl Verdict {
     }
 }
 
-/// The verdict of a connection that mutated `mutated` and ended with `outcome` and
-/// `error_code`: `None` when it mutated nothing, or its decisions do not all fall under one rule.
-pub fn judge(mutated: &MutatedContents, outcome: Outcome, error_code: Option<u64>) -> Option<Verdict> {
-    judge_with(&RULES, mutated, outcome, error_code)
+/// The verdict of a connection that mutated `mutated` and ended as `end` says: `None` when it
+/// mutated nothing, or its decisions do not all fall under one rule.
+pub fn judge(mutated: &MutatedContents, end: Ending) -> Option<Verdict> {
+    judge_with(&RULES, mutated, end)
 }
 
-fn judge_with(rules: &[Rule], mutated: &MutatedContents, outcome: Outcome, error_code: Option<u64>) -> Option<Verdict> {
+fn judge_with(rules: &[Rule], mutated: &MutatedContents, end: Ending) -> Option<Verdict> {
     let mut decisions = mutated.iter().flat_map(|(id, ops)| ops.iter().map(move |op| (id, op.as_str()))).peekable();
     let (id, op) = *decisions.peek()?;
     // The rule of the first decision must cover them all, and be the only one that does. What
@@ -111,22 +117,22 @@ fn judge_with(rules: &[Rule], mutated: &MutatedContents, outcome: Outcome, error
     if under.next().is_some() || !decisions.all(|(id, op)| judged(id, op)) {
         return None;
     }
-    let expected = rule.allowed.iter().any(|r| r.seen_in(outcome, error_code));
+    let expected = rule.allowed.iter().any(|r| r.seen_in(end));
     Some(Verdict {
         rule: rule.name.to_string(),
         section: rule.section.to_string(),
         expected,
         allowed: rule.expected(),
-        seen: seen(outcome, error_code),
+        seen: seen(end),
     })
 }
 
 /// A connection's end in words, as a verdict says it.
-fn seen(outcome: Outcome, error_code: Option<u64>) -> String {
-    match (outcome, error_code) {
-        (Outcome::PeerClosed, Some(code)) => Reaction::Closes(code).to_string(),
-        (outcome, Some(code)) => format!("{} ({code:#04x})", outcome.as_str()),
-        (outcome, None) => outcome.as_str().to_string(),
+fn seen(end: Ending) -> String {
+    match (end.peer_close_code(), end.error_code) {
+        (Some(code), _) if end.outcome != Outcome::Refused => Reaction::Closes(code).to_string(),
+        (_, Some(code)) => format!("{} ({code:#04x})", end.outcome.as_str()),
+        (_, None) => end.outcome.as_str().to_string(),
     }
 }
 

@@ -1,9 +1,10 @@
 //! The rules of the oracle, each with the text of the RFC that fixes it.
 //!
 //! A rule covers a decision by what it sent and where: the operator's name (the frame an
-//! `insert:` put in) and the content's packet number space. Only insertions of whole frames are
-//! covered so far: an inserted frame is well formed and its type is known, so the reaction the
-//! RFC requires is the one to the frame alone.
+//! `insert:` put in) and the content's packet number space. Covered are the operators whose
+//! result is known from their name alone: insertions of whole frames (well formed, of a known
+//! type, so the reaction the RFC requires is the one to the frame alone) and a transport
+//! parameter sent twice.
 
 use super::{in_handshake_spaces, Reaction, Rule};
 use crate::content::ContentId;
@@ -12,6 +13,8 @@ use crate::content::ContentId;
 const PROTOCOL_VIOLATION: u64 = 0x0a;
 /// FRAME_ENCODING_ERROR, RFC 9000 §20.1.
 const FRAME_ENCODING_ERROR: u64 = 0x07;
+/// TRANSPORT_PARAMETER_ERROR, RFC 9000 §20.1.
+const TRANSPORT_PARAMETER_ERROR: u64 = 0x08;
 
 /// The frames a packet of the Initial or Handshake space may carry, RFC 9000 §12.4, Table 3
 /// (types marked `I` and `H`): PADDING, PING, ACK, CRYPTO and CONNECTION_CLOSE. The
@@ -39,7 +42,7 @@ const UNNEGOTIATED_INSERTS: &[&str] = &[
 ];
 
 /// Every rule, in the order `judge` tries them; a decision falls under one rule at most.
-pub static RULES: [Rule; 4] = [
+pub static RULES: [Rule; 5] = [
     // RFC 9000 §19.20: "A server MUST treat receipt of a HANDSHAKE_DONE frame as a connection
     // error of type PROTOCOL_VIOLATION." (In Initial and Handshake packets too: Table 3 allows
     // it in 1-RTT packets only, and that is PROTOCOL_VIOLATION as well.)
@@ -75,6 +78,16 @@ pub static RULES: [Rule; 4] = [
         section: "RFC 9000 §12.4",
         covers: |id, op| !in_handshake_spaces(id) && UNNEGOTIATED_INSERTS.contains(&op),
         allowed: &[Reaction::Closes(FRAME_ENCODING_ERROR), Reaction::Closes(PROTOCOL_VIOLATION)],
+    },
+    // RFC 9000 §7.4: "An endpoint SHOULD treat receipt of duplicate transport parameters as a
+    // connection error of type TRANSPORT_PARAMETER_ERROR." A SHOULD: a server that goes on is
+    // within the RFC too; what the rule flags is a server that does neither (falls silent,
+    // closes with another code).
+    Rule {
+        name: "duplicate_transport_parameter",
+        section: "RFC 9000 §7.4",
+        covers: |_, op| op == "tls:tp.duplicate",
+        allowed: &[Reaction::Closes(TRANSPORT_PARAMETER_ERROR), Reaction::Completes],
     },
 ];
 

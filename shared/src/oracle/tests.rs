@@ -18,7 +18,11 @@ fn mutated(decisions: &[(PacketSpace, &str)]) -> MutatedContents {
 }
 
 fn verdict(decisions: &[(PacketSpace, &str)], outcome: Outcome, code: Option<u64>) -> Option<Verdict> {
-    judge(&mutated(decisions), outcome, code)
+    judge(&mutated(decisions), end(outcome, code))
+}
+
+fn end(outcome: Outcome, error_code: Option<u64>) -> Ending<'static> {
+    Ending { outcome, error_code, detail: None }
 }
 
 const APP: PacketSpace = PacketSpace::ApplicationData;
@@ -64,6 +68,19 @@ fn a_frame_not_permitted_in_its_packet_type_is_a_protocol_violation() {
                 ("frame_not_permitted_in_packet_type", "RFC 9000 §12.4", true)
             );
             assert!(!verdict(&[(space, op)], Outcome::HandshakeFailed, None).unwrap().expected);
+            // A server that closes before the handshake is over closes all the same (aioquic
+            // does, for a STREAM frame in the client's Initial); the client's own close does not
+            // count.
+            let in_handshake = |detail| {
+                let end = Ending { outcome: Outcome::HandshakeFailed, error_code: Some(0x0a), detail: Some(detail) };
+                judge(&mutated(&[(space, op)]), end).unwrap()
+            };
+            let v = in_handshake("peer closed the handshake: PROTOCOL_VIOLATION");
+            assert!(v.expected, "{v:?}");
+            assert_eq!(v.seen, "closes with PROTOCOL_VIOLATION (0x0a)");
+            let v = in_handshake("local error: PROTOCOL_VIOLATION");
+            assert!(!v.expected, "{v:?}");
+            assert_eq!(v.seen, "handshake_failed (0x0a)");
         }
         for allowed in ["insert:ping", "insert:padding", "insert:ack", "insert:crypto", "insert:connection_close"] {
             assert_eq!(verdict(&[(space, allowed)], Outcome::Completed, None), None, "{allowed} is permitted there");
@@ -93,6 +110,22 @@ fn an_extension_frame_not_negotiated_is_closed_over() {
     }
 }
 
+/// RFC 9000 §7.4: "An endpoint SHOULD treat receipt of duplicate transport parameters as a
+/// connection error of type TRANSPORT_PARAMETER_ERROR": closing so, or going on, are as expected.
+#[test]
+fn a_duplicate_transport_parameter_is_closed_over_or_tolerated() {
+    let init = PacketSpace::Initial;
+    let closes = verdict(&[(init, "tls:tp.duplicate")], Outcome::HandshakeFailed, Some(0x08)).unwrap();
+    assert_eq!((closes.rule.as_str(), closes.section.as_str()), ("duplicate_transport_parameter", "RFC 9000 §7.4"));
+    assert!(closes.expected, "{closes:?}");
+    assert!(verdict(&[(init, "tls:tp.duplicate")], Outcome::Completed, None).unwrap().expected);
+    let silent = verdict(&[(init, "tls:tp.duplicate")], Outcome::Timeout, None).unwrap();
+    assert!(!silent.expected);
+    assert_eq!(silent.allowed, "closes with TRANSPORT_PARAMETER_ERROR (0x08) or completes");
+    assert!(!verdict(&[(init, "tls:tp.duplicate")], Outcome::PeerClosed, Some(0x0a)).unwrap().expected);
+    assert_eq!(verdict(&[(init, "tls:tp.duplicate"), (init, "tls:tp.value")], Outcome::Completed, None), None);
+}
+
 /// No verdict for a connection that mutated nothing, whose decisions fall under no rule, or whose
 /// decisions mix rules or mix a rule with other decisions: a guess would be noise.
 #[test]
@@ -106,7 +139,7 @@ fn mixed_or_unruled_decisions_get_no_verdict() {
     // What rides with the client's CONNECTION_CLOSE: the server owes it no reaction.
     let mut closing = MutatedContents::new();
     closing.insert(content(APP, 0x1c), vec!["insert:handshake_done".into()]);
-    assert_eq!(judge(&closing, Outcome::Completed, None), None);
+    assert_eq!(judge(&closing, end(Outcome::Completed, None)), None);
     // Two decisions of one rule are one test case.
     let twice = [(APP, "insert:handshake_done"), (PacketSpace::Handshake, "insert:handshake_done")];
     assert!(verdict(&twice, Outcome::PeerClosed, Some(0x0a)).unwrap().expected);
