@@ -27,7 +27,8 @@ Exit status:
   2  bad input or usage: malformed CID, unresolvable host, missing CA file, --count 0, ...
   3  findings: the server went down at least once (a campaign with --server-cmd keeps going past
      each death; its findings, their triage and the restart command are printed); replay,
-     minimize: the run killed it; merge: a shard saw it
+     minimize: the run killed it; merge: a shard saw it; differential: the servers reacted
+     differently to some CID
   4  bisect, minimize: the crash did not reproduce (the whole window, or the connection with all its
      mutations, ran against a fresh server, which survived)
   130  interrupted (Ctrl-C or SIGTERM): connections in flight are closed and logged first";
@@ -73,6 +74,14 @@ pub enum Command {
     /// slowest connections and those the server closed with an error code, each with the
     /// command that replays it; or, with --text, a terminal summary.
     Report(ReportArgs),
+    /// Compare the run logs of one chain (the same --start-cid) against several servers: print
+    /// where the servers reacted differently to the same CID (completed, closed with code X,
+    /// silent, handshake failed, wrong answer), grouped by the decisions that led to it, with
+    /// the command that replays each group's first CID against each server, and flag the
+    /// reactions the RFC oracle calls deviations. Only CIDs that made the same decisions against
+    /// every server are compared. Exit status 0 when every compared CID got the same reactions,
+    /// 3 when some did not (a finding), 2 for bad input. scripts/differential.sh runs the campaigns and this.
+    Differential(DifferentialArgs),
     /// Write a man page or a shell completion script, made from these very options, on stdout:
     /// `fuzz-client generate man > fuzz-client.1`,
     /// `fuzz-client generate complete-bash > /etc/bash_completion.d/fuzz-client`.
@@ -115,6 +124,21 @@ pub struct ReportArgs {
     /// Print a terminal summary on stdout (and write the HTML page only with -o).
     #[arg(long)]
     pub text: bool,
+}
+
+/// `differential`: one chain's run logs against several servers.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DifferentialArgs {
+    /// A server's client run log, as NAME=LOG (fuzz-server=fs.jsonl ngtcp2=ng.jsonl), or LOG
+    /// alone, named by its file stem; logs given under one name are read together. At least two
+    /// servers.
+    #[arg(value_name = "NAME=LOG", required = true, num_args = 1..)]
+    pub logs: Vec<String>,
+
+    /// Also write every CID that got different reactions here, as JSON lines (its decisions,
+    /// and per server the reaction, the oracle's deviation and the replay command).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// A campaign (the default command).
@@ -702,6 +726,7 @@ pub enum Job {
     Generate(fuzz_cli_generate::Kind),
     /// `report`: (logs, HTML output, terminal summary).
     Report(crate::report::ReportJob),
+    Differential(crate::differential::DifferentialJob),
 }
 
 impl Cli {
@@ -712,7 +737,9 @@ impl Cli {
             Some(Command::Replay(r)) => &r.conn,
             Some(Command::Bisect(b)) => &b.conn,
             Some(Command::Minimize(m)) => &m.conn,
-            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_)) => return None,
+            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_) | Command::Differential(_)) => {
+                return None
+            }
         };
         conn.qlog_dir.as_deref().map(|d| (d, conn.qlog_keep))
     }
@@ -724,7 +751,7 @@ impl Cli {
             Some(Command::Replay(r)) => r.conn.keylog.as_deref(),
             Some(Command::Bisect(b)) => b.conn.keylog.as_deref(),
             Some(Command::Minimize(m)) => m.conn.keylog.as_deref(),
-            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_)) => None,
+            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_) | Command::Differential(_)) => None,
         }
     }
 
@@ -736,7 +763,7 @@ impl Cli {
             Some(Command::Replay(r)) => place_ports(&mut r.conn, &mut r.server)?,
             Some(Command::Bisect(b)) => place_ports(&mut b.conn, &mut b.server)?,
             Some(Command::Minimize(m)) => place_ports(&mut m.conn, &mut m.server)?,
-            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_)) => {}
+            Some(Command::Report(_) | Command::Merge(_) | Command::Generate(_) | Command::Differential(_)) => {}
         }
         match self.command {
             None => {
@@ -760,6 +787,9 @@ impl Cli {
             }
             Some(Command::Report(r)) => Ok(Job::Report(crate::report::ReportJob::load(&r.logs, r.output, r.text)?)),
             Some(Command::Generate(g)) => Ok(Job::Generate(g.kind)),
+            Some(Command::Differential(d)) => {
+                Ok(Job::Differential(crate::differential::DifferentialJob::load(&d.logs, d.json)?))
+            }
         }
     }
 }
@@ -1094,7 +1124,7 @@ mod tests {
             Job::Bisect(b) => Ok(b.base),
             Job::Minimize(m) => Ok(m.base),
             Job::InitialReplay(j) => Ok(j.config),
-            Job::Merge(_) | Job::Generate(_) => panic!("no campaign"),
+            Job::Merge(_) | Job::Generate(_) | Job::Differential(_) => panic!("no campaign"),
             Job::Report(_) => Err(UsageError("report makes no connections".into())),
         }
     }

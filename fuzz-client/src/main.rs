@@ -13,6 +13,7 @@
 
 mod campaign;
 mod cli;
+mod differential;
 mod findings;
 mod quic;
 mod report;
@@ -89,7 +90,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Replay(ref r)) if r.pcap.is_some() => "warn,s2n_quic=error",
         Some(cli::Command::Replay(_)) => "info,s2n_quic=warn,mutation=debug",
         Some(cli::Command::Bisect(_) | cli::Command::Minimize(_) | cli::Command::Report(_)) => "warn,s2n_quic=error",
-        Some(cli::Command::Merge(_) | cli::Command::Generate(_)) => "warn",
+        Some(cli::Command::Merge(_) | cli::Command::Generate(_) | cli::Command::Differential(_)) => "warn",
         None => "info,s2n_quic=warn",
     };
     tracing_subscriber::fmt()
@@ -124,6 +125,9 @@ fn main() -> ExitCode {
     // `merge` reads files: no runtime, no network.
     if let cli::Job::Merge(job) = &job {
         return ExitCode::from(report::merge::run(job));
+    }
+    if let cli::Job::Differential(job) = &job {
+        return ExitCode::from(job.run());
     }
     if let cli::Job::Generate(kind) = job {
         return generate(kind);
@@ -213,6 +217,7 @@ fn main() -> ExitCode {
             })
         }
         cli::Job::Merge(_) => unreachable!("merge ran above"),
+        cli::Job::Differential(_) => unreachable!("compared above, without a runtime"),
         cli::Job::Generate(_) => unreachable!("written above, without a runtime"),
         cli::Job::Report(_) => unreachable!("written above, without a runtime"),
         cli::Job::Bisect(job) => runtime

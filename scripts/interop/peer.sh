@@ -126,9 +126,11 @@ command_line() {
                 --idle-timeout 5 "$@")
             ;;
     esac
-    local out="" a
+    # `{port}` is left unquoted wherever it is (`--listen 127.0.0.1:{port}` too), the rest quoted.
+    local out="" a quoted
     for a in "${argv[@]}"; do
-        if [[ $a == "{port}" ]]; then out+=" $a"; else out+="${out:+ }$(printf '%q' "$a")"; fi
+        quoted=$(printf '%q' "${a//\{port\}/PORT_PLACEHOLDER}")
+        out+="${out:+ }${quoted//PORT_PLACEHOLDER/\{port\}}"
     done
     echo "$out"
 }

@@ -27,15 +27,7 @@ impl ReportJob {
     /// log, is bad input. The page goes to `output`, or to `report.html` unless `text` asks for
     /// the terminal summary only.
     pub fn load(paths: &[PathBuf], output: Option<PathBuf>, text: bool) -> Result<ReportJob, UsageError> {
-        let mut logs = Vec::with_capacity(paths.len());
-        for path in paths {
-            let name = path.display().to_string();
-            let file = std::fs::File::open(path).map_err(|e| UsageError(format!("{name}: {e}")))?;
-            let lines = fuzz_shared::log::read_log(std::io::BufReader::new(file))
-                .map_err(|e| UsageError(format!("{name}: {e}")))?;
-            logs.push((name, lines));
-        }
-        let mut analysis = Analysis::from_logs(&logs).map_err(UsageError)?;
+        let mut analysis = Analysis::from_logs(&read_logs(paths)?).map_err(UsageError)?;
         for finding in &mut analysis.findings {
             finding.record = read_record(finding.dir.as_deref(), paths);
         }
@@ -55,6 +47,20 @@ impl ReportJob {
         }
         Ok(())
     }
+}
+
+/// Reads run logs whole, each as (its name as given, its lines); one that cannot be read or holds
+/// a line that is no run-log line is bad input.
+pub fn read_logs(paths: &[PathBuf]) -> Result<Vec<(String, Vec<fuzz_shared::LogLine>)>, UsageError> {
+    let mut logs = Vec::with_capacity(paths.len());
+    for path in paths {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| UsageError(format!("{name}: {e}")))?;
+        let lines = fuzz_shared::log::read_log(std::io::BufReader::new(file))
+            .map_err(|e| UsageError(format!("{name}: {e}")))?;
+        logs.push((name, lines));
+    }
+    Ok(logs)
 }
 
 /// A finding's `finding.json`: in its folder as the campaign named it (relative to where the
