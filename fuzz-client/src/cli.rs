@@ -230,6 +230,15 @@ pub struct Args {
     #[arg(long)]
     pub no_triage: bool,
 
+    /// With --server-cmd: read the server's own coverage and log it with each checkpoint
+    /// (`edges`: the edges of its code covered so far). `afl`: a server built with AFL++'s
+    /// instrumentation (afl-cc, afl-clang-fast; scripts/interop/install.sh ngtcp2-afl builds
+    /// ngtcp2's so), run without afl-fuzz: the client creates the shared memory and gives the
+    /// command __AFL_SHM_ID and AFL_MAP_SIZE. A server command that is not instrumented, or whose
+    /// server writes no coverage, is bad input (exit status 2), never a blind run.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub coverage: Option<crate::coverage::CoverageKind>,
+
     /// Run only these connections of the chain (sequence numbers, comma-separated, within
     /// --start-seq..--start-seq + --count), in chain order; the others' places pass and nothing
     /// runs for them. What a triage of accumulated state prints: "these connections, in this
@@ -768,8 +777,18 @@ impl Cli {
         match self.command {
             None => {
                 let server = self.campaign.server.clone();
+                let coverage = self.campaign.coverage;
                 let config = self.campaign.into_config(argv)?;
-                let server = server.into_server(config.log.as_deref())?;
+                let mut server = server.into_server(config.log.as_deref())?;
+                match (coverage, server.as_mut()) {
+                    (Some(kind), Some(server)) => server.coverage = Some(kind),
+                    (Some(_), None) => {
+                        return Err(usage(
+                            "--coverage reads the coverage of a server the client starts: it needs --server-cmd",
+                        ))
+                    }
+                    (None, _) => {}
+                }
                 Ok(Job::Campaign { config, server })
             }
             Some(Command::Replay(r)) if r.pcap.is_some() => Ok(Job::InitialReplay(r.into_pcap_job(argv)?)),

@@ -13,6 +13,7 @@
 
 mod campaign;
 mod cli;
+mod coverage;
 mod differential;
 mod findings;
 mod quic;

@@ -2,7 +2,7 @@
 # Installs the third-party QUIC peers that scripts/interop/peer.sh starts, and what they need;
 # idempotent and non-interactive (CI runs it as root on a fresh Debian machine).
 #
-#   scripts/interop/install.sh [PEER...]     # default: every peer (ngtcp2 ngtcp2-asan aioquic)
+#   scripts/interop/install.sh [PEER...]     # default: every peer (ngtcp2 ngtcp2-asan ngtcp2-afl aioquic)
 #
 # Peers:
 # - ngtcp2: Debian's ngtcp2 example client (ngtcp2-client: `gtlsclient`, HTTP/3, which
@@ -18,6 +18,10 @@
 #   linked in statically, into $INTEROP_DIR/bin/h09gtlsserver-asan (about 40 s on two cores):
 #   a real third-party server whose memory faults and internal assertions (`ngtcp2_unreachable`,
 #   `assert`) abort it with a report that the findings' signatures read.
+# - ngtcp2-afl: the same static build with AFL++'s instrumentation (Debian's afl++ and clang:
+#   afl-clang-fast, LLVM PCGUARD edges, -O1 -g), into $INTEROP_DIR/bin/h09gtlsserver-afl, for
+#   fuzz-client --coverage afl. libngtcp2, its crypto helper and the example server are
+#   instrumented; GnuTLS is Debian's shared library, so the map covers the QUIC stack, not TLS.
 # - aioquic: the Python package from PyPI (pinned: AIOQUIC_VERSION, default 1.7.2), served by
 #   scripts/interop/aioquic_server.py.
 # Both use a self-signed certificate that peer.sh makes with openssl (installed here).
@@ -31,7 +35,7 @@ cd "$(dirname "$0")/../.."
 interop_dir=${INTEROP_DIR:-target/interop}
 aioquic_version=${AIOQUIC_VERSION:-1.7.2}
 peers=("$@")
-[[ ${#peers[@]} -gt 0 ]] || peers=(ngtcp2 ngtcp2-asan aioquic)
+[[ ${#peers[@]} -gt 0 ]] || peers=(ngtcp2 ngtcp2-asan ngtcp2-afl aioquic)
 
 fail() {
     echo "install.sh: $*" >&2
@@ -150,13 +154,17 @@ ngtcp2_source() {
     echo "$version" >"$src/version"
 }
 
-install_ngtcp2_asan() {
+# build_ngtcp2_static NAME DESCRIPTION CC CXX FLAGS: libngtcp2 and its GnuTLS crypto helper
+# compiled from Debian's source of the installed version, with FLAGS, and linked statically
+# into h09server, installed as $INTEROP_DIR/bin/h09gtlsserver-NAME.
+build_ngtcp2_static() {
+    local name=$1 what=$2 cc=$3 cxx=$4 flags=$5
     install_ngtcp2
-    local bin=$interop_dir/bin/h09gtlsserver-asan version stamp
+    local bin=$interop_dir/bin/h09gtlsserver-$name version stamp
     version=$(dpkg-query -W -f='${Version}' libngtcp2-dev)
     stamp=$bin.version
     if [[ -x $bin && $(cat "$stamp" 2>/dev/null) == "$version" ]]; then
-        echo "install.sh: ngtcp2 h09gtlsserver-asan $version is built ($bin)" >&2
+        echo "install.sh: ngtcp2 h09gtlsserver-$name $version is built ($bin)" >&2
         return 0
     fi
     ngtcp2_source "$version"
@@ -164,7 +172,7 @@ install_ngtcp2_asan() {
     top=$(echo "$interop_dir"/src/ngtcp2-*)
     upstream=${version%%+*}
     upstream=${upstream%%-*}
-    echo "install.sh: building libngtcp2 $version and h09server with AddressSanitizer" >&2
+    echo "install.sh: building libngtcp2 $version and h09server $what" >&2
     (
         set -e
         cd "$top"
@@ -173,31 +181,42 @@ install_ngtcp2_asan() {
         num=$(echo "$upstream" | awk -F. '{ printf "0x%02x%02x%02x", $1, $2, $3 }')
         sed "s/@PACKAGE_VERSION@/$upstream/; s/@PACKAGE_VERSION_NUM@/$num/" lib/includes/ngtcp2/version.h.in \
             >lib/includes/ngtcp2/version.h
-        local asan="-O1 -g -fsanitize=address -fno-omit-frame-pointer -DNGTCP2_STATICLIB"
+        flags+=" -DNGTCP2_STATICLIB"
         local have="-DHAVE_ARPA_INET_H -DHAVE_NETINET_IN_H -DHAVE_UNISTD_H -DHAVE_ENDIAN_H -DHAVE_BYTESWAP_H"
         have+=" -DHAVE_BSWAP_64 -DHAVE_BE64TOH"
-        rm -rf asan-obj
-        mkdir asan-obj
+        rm -rf "$name-obj"
+        mkdir "$name-obj"
         local c
         for c in lib/*.c crypto/shared.c crypto/gnutls/gnutls.c; do
             # shellcheck disable=SC2086 # flags
-            gcc $asan $have -Ilib -Ilib/includes -Icrypto -Icrypto/includes -c "$c" -o "asan-obj/$(basename "$c" .c).o"
+            $cc $flags $have -Ilib -Ilib/includes -Icrypto -Icrypto/includes -c "$c" -o "$name-obj/$(basename "$c" .c).o"
         done
-        cc -O1 -Ithird-party -c third-party/http-parser/http_parser.c -o asan-obj/http_parser.o
+        cc -O1 -Ithird-party -c third-party/http-parser/http_parser.c -o "$name-obj/http_parser.o"
         cd examples
         sed 's/H3_ALPN_V1/HQ_ALPN_V1/g' tls_server_session_gnutls.cc >tls_server_session_gnutls_hq.cc
         # shellcheck disable=SC2046,SC2086 # pkg-config prints several flags
-        g++ -std=c++20 $asan -DENABLE_EXAMPLE_GNUTLS -DWITH_EXAMPLE_GNUTLS -DHAVE_ARPA_INET_H -DHAVE_NETINET_IN_H \
+        $cxx -std=c++20 $flags -DENABLE_EXAMPLE_GNUTLS -DWITH_EXAMPLE_GNUTLS -DHAVE_ARPA_INET_H -DHAVE_NETINET_IN_H \
             -DHAVE_SYS_SOCKET_H -DHAVE_ASM_TYPES_H -DHAVE_LINUX_NETLINK_H -DHAVE_LINUX_RTNETLINK_H \
             -I. -I../third-party -I../lib/includes -I../crypto/includes $(pkg-config --cflags gnutls libnghttp3) \
             h09server.cc server_base.cc debug.cc util.cc shared.cc http.cc tls_server_context_gnutls.cc \
-            tls_server_session_gnutls_hq.cc tls_session_base_gnutls.cc util_gnutls.cc ../asan-obj/*.o \
-            -o h09gtlsserver-asan $(pkg-config --libs gnutls libnghttp3) -lev
-    ) >"$interop_dir/src/asan-build.log" 2>&1 ||
-        fail "building ngtcp2 with AddressSanitizer failed: $(grep -m3 error "$interop_dir/src/asan-build.log")"
-    install -m 755 "$top/examples/h09gtlsserver-asan" "$bin"
+            tls_server_session_gnutls_hq.cc tls_session_base_gnutls.cc util_gnutls.cc ../"$name"-obj/*.o \
+            -o "h09gtlsserver-$name" $(pkg-config --libs gnutls libnghttp3) -lev
+    ) >"$interop_dir/src/$name-build.log" 2>&1 ||
+        fail "building ngtcp2 $what failed: $(grep -m3 error "$interop_dir/src/$name-build.log")"
+    install -m 755 "$top/examples/h09gtlsserver-$name" "$bin"
     echo "$version" >"$stamp"
     echo "install.sh: built $bin" >&2
+}
+
+install_ngtcp2_asan() {
+    build_ngtcp2_static asan "with AddressSanitizer" gcc g++ "-O1 -g -fsanitize=address -fno-omit-frame-pointer"
+}
+
+install_ngtcp2_afl() {
+    apt_install afl++ clang
+    command -v afl-clang-fast >/dev/null || fail "afl-clang-fast not found after installing afl++"
+    # AFL_QUIET: afl-cc's banner on every file; the map size is the binary's own (PCGUARD).
+    AFL_QUIET=1 build_ngtcp2_static afl "with AFL++'s instrumentation" afl-clang-fast afl-clang-fast++ "-O1 -g"
 }
 
 install_aioquic() {
@@ -222,10 +241,11 @@ for peer in "${peers[@]}"; do
     case $peer in
         ngtcp2 | ngtcp2-h3) install_ngtcp2 ;;
         ngtcp2-asan) install_ngtcp2_asan ;;
+        ngtcp2-afl) install_ngtcp2_afl ;;
         aioquic) install_aioquic ;;
         fuzz-server) ;; # built by cargo
         *)
-            echo "install.sh: unknown peer '$peer' (known: ngtcp2 ngtcp2-asan aioquic)" >&2
+            echo "install.sh: unknown peer '$peer' (known: ngtcp2 ngtcp2-asan ngtcp2-afl aioquic)" >&2
             exit 2
             ;;
     esac

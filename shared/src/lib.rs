@@ -22,6 +22,7 @@
 //! - [`minimize`]: shrinking a culprit connection's mutated contents to a 1-minimal set (ddmin).
 //! - [`shard`]: one campaign split into disjoint chains (shards) of one root CID.
 //! - [`oracle`]: what the RFCs say a server must do with what a connection's decisions sent it.
+//! - [`coverage`]: the server's edge coverage (AFL++ maps): buckets, what a map adds.
 
 pub mod application;
 pub mod bisect;
@@ -29,6 +30,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod cid;
 pub mod content;
+pub mod coverage;
 pub mod fuzzer;
 pub mod handshake;
 pub mod initial;

@@ -226,6 +226,10 @@ pub enum Event {
         /// The client's pacing in force when the checkpoint was confirmed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pacing: Option<Pacing>,
+        /// With `--coverage`: the edges of the server's code covered since the campaign began
+        /// ([`crate::coverage`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        edges: Option<u64>,
     },
     /// The server refused a connection (CONNECTION_REFUSED) or answered clean probes only with a
     /// close: it is alive but busy. Launching pauses until a clean probe completes.
@@ -441,8 +445,16 @@ mod tests {
         let cid: Cid = "0123456789abcdef".parse().unwrap();
         let mut w = LogWriter::new(Vec::new(), Role::Client);
         w.write(Event::CidStart { seq: 0, cid, plan: ConnectionPlan::from_cid(&cid, Role::Client) }).unwrap();
-        w.write(Event::Checkpoint { seq: 50, cid, server_up: true, probe_ms: 3, server_rss_kb: None, pacing: None })
-            .unwrap();
+        w.write(Event::Checkpoint {
+            seq: 50,
+            cid,
+            server_up: true,
+            probe_ms: 3,
+            server_rss_kb: None,
+            pacing: None,
+            edges: None,
+        })
+        .unwrap();
         let bytes = w.into_inner();
         let text = String::from_utf8(bytes.clone()).unwrap();
         for line in text.lines() {

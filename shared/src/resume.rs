@@ -145,6 +145,7 @@ mod tests {
             probe_ms: 1,
             server_rss_kb: None,
             pacing: None,
+            edges: None,
         })
         .unwrap();
         w.write(Event::Checkpoint {
@@ -154,6 +155,7 @@ mod tests {
             probe_ms: 1,
             server_rss_kb: None,
             pacing: None,
+            edges: None,
         })
         .unwrap();
         let lines = read_log(&w.into_inner()[..]).unwrap();
@@ -184,6 +186,7 @@ mod tests {
             probe_ms: 1,
             server_rss_kb: None,
             pacing: None,
+            edges: None,
         })
         .unwrap();
         let point = resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap();

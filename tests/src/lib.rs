@@ -149,6 +149,22 @@ pub fn hq_get(server: &Server, ca: &Path, args: &[&str], paths: &[&str]) -> (Exi
     (out.status, lines)
 }
 
+/// The command line `scripts/interop/peer.sh cmd` gives for `peer` on `port` (a number, or
+/// `{port}` for fuzz-client to fill), or `None`, said loudly, when the peer is not installed
+/// here (`scripts/interop/install.sh` builds it; `.ci/run` runs that).
+pub fn peer_cmd_at(peer: &str, port: &str) -> Option<String> {
+    let script = workspace().join("scripts/interop/peer.sh");
+    let out = Command::new("bash").arg(&script).args(["cmd", peer, port]).output().expect("run peer.sh");
+    if !out.status.success() {
+        eprintln!(
+            "SKIPPED: the {peer} peer is not installed (scripts/interop/install.sh {peer}): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// The result of one fuzz-client run.
 pub struct ClientRun {
     pub status: ExitStatus,

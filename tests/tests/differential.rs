@@ -124,25 +124,9 @@ fn a_planted_non_compliance_is_where_two_servers_disagree() {
     assert!(stderr.contains("at least two servers"), "{stderr}");
 }
 
-/// Whether scripts/interop/peer.sh can run `peer` here; says loudly when it cannot.
-fn installed(peer: &str) -> bool {
-    let out = Command::new("bash")
-        .arg(workspace().join("scripts/interop/peer.sh"))
-        .args(["cmd", peer, "4433"])
-        .output()
-        .expect("run peer.sh");
-    if !out.status.success() {
-        eprintln!(
-            "SKIPPED: the {peer} peer is not installed (scripts/interop/install.sh): {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    out.status.success()
-}
-
 #[test]
 fn one_chain_against_fuzz_server_ngtcp2_and_aioquic() {
-    if !["ngtcp2", "aioquic"].into_iter().all(installed) {
+    if !["ngtcp2", "aioquic"].into_iter().all(|p| fuzz_e2e::peer_cmd_at(p, "4433").is_some()) {
         return;
     }
     let dir = scratch_dir("differential-peers");

@@ -27,9 +27,8 @@
 //! known answer of the mutation engine: a change of its decisions (a derivation bump) needs a
 //! new stretch, found the same way.
 
-use fuzz_e2e::{digest_agreement, free_udp_port, run_client, scratch_dir, workspace, ClientRun};
+use fuzz_e2e::{digest_agreement, free_udp_port, peer_cmd_at, run_client, scratch_dir, ClientRun};
 use fuzz_shared::{Event, Outcome};
-use std::process::Command;
 
 const START: &str = "0123456789abcdef";
 const COUNT: &str = "200";
@@ -38,20 +37,6 @@ const COUNT: &str = "200";
 /// is not installed.
 fn peer_cmd(peer: &str, port: u16) -> Option<String> {
     peer_cmd_at(peer, &port.to_string())
-}
-
-/// [`peer_cmd`] with the port as given: a number, or `{port}` for fuzz-client to fill.
-fn peer_cmd_at(peer: &str, port: &str) -> Option<String> {
-    let script = workspace().join("scripts/interop/peer.sh");
-    let out = Command::new("bash").arg(&script).args(["cmd", peer, port]).output().expect("run peer.sh");
-    if !out.status.success() {
-        eprintln!(
-            "SKIPPED: the {peer} peer is not installed (scripts/interop/install.sh {peer}): {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn campaign(peer: &str, name: &str, extra: &[&str]) -> Option<ClientRun> {

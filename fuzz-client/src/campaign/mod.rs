@@ -102,6 +102,11 @@ pub trait ServerWatch: Send {
     fn rss_kb(&mut self) -> Option<u64> {
         None
     }
+    /// The server's coverage since the campaign began, read (and its map zeroed) at each
+    /// checkpoint; `None` without `--coverage`.
+    fn coverage(&mut self) -> Option<crate::coverage::EdgesAt> {
+        None
+    }
     /// Resolves when the watched server process exits; never for a server that is not watched.
     /// The campaign stops at once then, instead of waiting for probes to time out. It is polled
     /// afresh on every turn of the campaign's loop, so it must be cancel-safe.
@@ -781,10 +786,22 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     ProbeKind::Checkpoint { seq, cid } => {
                         let rss = pending_cps.front().and_then(|&(_, _, rss)| rss);
                         let pacing = Some(pacing_state(&pacer, limits, &probe_times, &ep));
-                        log.write(Event::Checkpoint { seq, cid, server_up: true, probe_ms: result.probe_ms, server_rss_kb: rss, pacing })?;
+                        let coverage = watch.coverage();
+                        log.write(Event::Checkpoint {
+                            seq,
+                            cid,
+                            server_up: true,
+                            probe_ms: result.probe_ms,
+                            server_rss_kb: rss,
+                            pacing,
+                            edges: coverage.map(|c| c.edges),
+                        })?;
                         crate::quic::qlog_files::release(seq);
+                        let edges = coverage
+                            .map(|c| format!(", {} edges (+{} new, +{} new counts)", c.edges, c.new.edges, c.new.buckets))
+                            .unwrap_or_default();
                         progress.println(&format!(
-                            "checkpoint #{seq} cid {cid}: server up (probe {} ms), concurrency {}, idle limit {} ms",
+                            "checkpoint #{seq} cid {cid}: server up (probe {} ms), concurrency {}, idle limit {} ms{edges}",
                             result.probe_ms,
                             pacer.concurrency(),
                             limits.idle.as_millis()

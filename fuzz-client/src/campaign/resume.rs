@@ -79,6 +79,7 @@ mod tests {
             probe_ms: 1,
             server_rss_kb: None,
             pacing: None,
+            edges: None,
         })
         .unwrap();
         drop(w);

@@ -38,7 +38,8 @@ impl Supervisor {
     /// `exec env <command>`, the same process with them in its environment. Its stderr is kept (the last lines in memory, all of it
     /// appended to `stderr_copy` when given, after a line naming the command, so that a restarted
     /// run adds to the file of the run it repeats); its stdout is discarded.
-    pub async fn start(command: &str, stderr_copy: Option<&Path>) -> io::Result<Self> {
+    /// `env` is added to the server's environment (`--coverage`'s shared memory).
+    pub async fn start(command: &str, stderr_copy: Option<&Path>, env: &[(String, String)]) -> io::Result<Self> {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(if starts_with_assignment(command) {
@@ -46,6 +47,7 @@ impl Supervisor {
             } else {
                 format!("exec {command}")
             })
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -238,7 +240,7 @@ mod tests {
     #[tokio::test]
     async fn a_command_may_start_with_variable_assignments() {
         let mut server =
-            Supervisor::start("MARK=seen OTHER=too sh -c 'echo $MARK $OTHER >&2; exit 3'", None).await.unwrap();
+            Supervisor::start("MARK=seen OTHER=too sh -c 'echo $MARK $OTHER >&2; exit 3'", None, &[]).await.unwrap();
         let status = server.wait_exit(Duration::from_secs(10)).await.unwrap();
         assert_eq!(describe_exit(status), "exit status 3");
         assert_eq!(server.stderr_tail(), vec!["seen too".to_string()]);
@@ -261,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn reports_signal_deaths_and_stderr() {
         let mut server =
-            Supervisor::start("sh -c 'echo first >&2; echo ==ERROR: AddressSanitizer >&2; kill -ABRT $$'", None)
+            Supervisor::start("sh -c 'echo first >&2; echo ==ERROR: AddressSanitizer >&2; kill -ABRT $$'", None, &[])
                 .await
                 .unwrap();
         let status = server.wait_exit(Duration::from_secs(10)).await.expect("exits");
@@ -272,7 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn measures_a_running_server_and_stops_it() {
-        let mut server = Supervisor::start("sleep 30", None).await.unwrap();
+        let mut server = Supervisor::start("sleep 30", None, &[]).await.unwrap();
         assert!(server.exited().is_none());
         assert!(server.rss_kb().unwrap() > 0);
         server.stop(Duration::from_secs(5)).await;
@@ -280,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn plain_exit_codes() {
-        let mut server = Supervisor::start("sh -c 'exit 7'", None).await.unwrap();
+        let mut server = Supervisor::start("sh -c 'exit 7'", None, &[]).await.unwrap();
         let status = server.wait_exit(Duration::from_secs(10)).await.unwrap();
         assert_eq!(describe_exit(status), "exit status 7");
     }

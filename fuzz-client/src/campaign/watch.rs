@@ -17,6 +17,7 @@ use crate::campaign::supervise::{describe_exit, Supervisor};
 use crate::campaign::{
     self, CampaignConfig, CampaignResult, Death, Restart, ServerWatch, StartDeath, StartUp, StartupTimes, Unwatched,
 };
+use crate::coverage::{Coverage, CoverageKind, EdgesAt};
 use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,13 +39,15 @@ pub struct ServerCmd {
     pub start_timeout: Duration,
     /// Where all of its stderr is appended (`<log>.server-stderr`), if anywhere.
     pub stderr_copy: Option<PathBuf>,
+    /// Whose coverage the campaign reads (`--coverage`); the servers of triage trials write none.
+    pub coverage: Option<CoverageKind>,
 }
 
 impl ServerCmd {
     /// The server's stderr goes next to the run log, when there is one.
     pub fn new(command: String, start_timeout: Duration, log: Option<&Path>) -> Self {
         let stderr_copy = log.map(|l| campaign::next_to(l, ".server-stderr"));
-        Self { command, start_timeout, stderr_copy }
+        Self { command, start_timeout, stderr_copy, coverage: None }
     }
 }
 
@@ -60,11 +63,24 @@ pub struct Watched {
     server: ServerCmd,
     /// It died of the clean start-up probe, for the campaign to record.
     start_death: Option<StartDeath>,
+    /// The map the server (and every server restarted after it) writes its coverage into.
+    coverage: Option<Coverage>,
+}
+
+impl Watched {
+    /// The environment of the server command: the coverage map's, when there is one.
+    fn env(&self) -> Vec<(String, String)> {
+        self.coverage.as_ref().map(Coverage::server_env).unwrap_or_default()
+    }
 }
 
 impl ServerWatch for Watched {
     fn rss_kb(&mut self) -> Option<u64> {
         self.sup.rss_kb()
+    }
+
+    fn coverage(&mut self) -> Option<EdgesAt> {
+        self.coverage.as_mut().map(Coverage::update)
     }
 
     fn exited(&mut self) -> BoxFuture<'_, ()> {
@@ -110,7 +126,9 @@ impl ServerWatch for Watched {
                 // The old process is dead, or alive but hung (it may ignore SIGTERM): a short
                 // grace, and it must be gone before a fresh one binds its port.
                 self.sup.terminate(RESTART_GRACE).await;
-                self.sup = match Supervisor::start(&self.server.command, self.server.stderr_copy.as_deref()).await {
+                let env = self.env();
+                self.sup = match Supervisor::start(&self.server.command, self.server.stderr_copy.as_deref(), &env).await
+                {
                     Ok(sup) => sup,
                     Err(e) => {
                         return Ok(Restart::NotServing(format!(
@@ -240,11 +258,16 @@ impl ServerUnderTest {
             }
             return Ok(Self { watched: None, unwatched: Unwatched, startup });
         };
-        let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref())
+        let coverage = match server.coverage {
+            Some(kind) => Some(Coverage::prepare(kind, &server.command).await.map_err(StartError)?),
+            None => None,
+        };
+        let env = coverage.as_ref().map(Coverage::server_env).unwrap_or_default();
+        let sup = Supervisor::start(&server.command, server.stderr_copy.as_deref(), &env)
             .await
             .map_err(|e| StartError(format!("starting the server command {:?}: {e}", server.command)))?;
         let pid = sup.pid();
-        let mut watched = Watched { sup, server: server.clone(), start_death: None };
+        let mut watched = Watched { sup, server: server.clone(), start_death: None, coverage };
         let limit = server.start_timeout;
         let mut startup = StartupTimes::default();
         let problem = match campaign::wait_until_serving_probed(config, &mut watched, limit).await {
@@ -278,6 +301,15 @@ impl ServerUnderTest {
                 return Err(e);
             }
         };
+        // A server that answered without attaching the map writes no coverage: a blind run
+        // under the name of a coverage one would mislead, so it is bad input.
+        let problem = problem.or_else(|| {
+            watched.coverage.as_ref().filter(|c| !c.attached()).map(|_| {
+                "--coverage afl: the server answered but wrote no coverage (its AFL++ runtime did not attach the \
+                 shared memory __AFL_SHM_ID names: is the binary the command runs the instrumented one?)"
+                    .to_string()
+            })
+        });
         if let Some(problem) = problem {
             let tail = watched.sup.stderr_tail();
             watched.sup.stop(STOP_GRACE).await;

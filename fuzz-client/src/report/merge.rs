@@ -403,6 +403,7 @@ mod tests {
                     probe_ms: 1,
                     server_rss_kb: None,
                     pacing: None,
+                    edges: None,
                 })
                 .unwrap();
             }

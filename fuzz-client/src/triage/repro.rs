@@ -26,7 +26,7 @@ const REPLACED: [&str; 6] = ["--start-cid", "--start-seq", "--resume-from", "--c
 /// Options of a campaign that `bisect` does not take, or sets itself (all take a value;
 /// `--no-progress` is a flag, dropped separately). `--log` stays: bisect's trial logs go next to
 /// the run's (`<log>.trial-N`).
-const CAMPAIGN_ONLY: [&str; 16] = [
+const CAMPAIGN_ONLY: [&str; 17] = [
     "--only-seqs",
     "--shard",
     "--shards",
@@ -43,6 +43,7 @@ const CAMPAIGN_ONLY: [&str; 16] = [
     "--down-wait",
     "--leak-limit",
     "--leak-per-conn",
+    "--coverage",
 ];
 /// A campaign's own flags (no value), dropped with [`CAMPAIGN_ONLY`].
 const CAMPAIGN_FLAGS: [&str; 2] = ["--no-progress", "--no-triage"];
