@@ -94,6 +94,8 @@ pub struct Checkpoint {
     pub seq: u64,
     pub at: f64,
     pub rss_kb: Option<u64>,
+    /// The server's edges covered so far (`--coverage`).
+    pub edges: Option<u64>,
 }
 
 /// A `server_down` line.
@@ -235,8 +237,8 @@ impl Analysis {
                             mutated: mutated.clone(),
                         });
                     }
-                    Event::Checkpoint { seq, server_rss_kb, .. } => {
-                        a.checkpoints.push(Checkpoint { segment, seq: *seq, at, rss_kb: *server_rss_kb })
+                    Event::Checkpoint { seq, server_rss_kb, edges, .. } => {
+                        a.checkpoints.push(Checkpoint { segment, seq: *seq, at, rss_kb: *server_rss_kb, edges: *edges })
                     }
                     Event::ServerDown {
                         last_checkpoint_seq,
@@ -434,6 +436,15 @@ impl Analysis {
             }
         }
         (judged, groups)
+    }
+
+    /// The server's coverage at each checkpoint that has it (`--coverage`): (seconds since
+    /// [`Self::t0`], edges), in time order.
+    pub fn edges_series(&self) -> Vec<(f64, u64)> {
+        let t0 = self.t0();
+        let mut pts: Vec<(f64, u64)> = self.checkpoints.iter().filter_map(|c| Some((c.at - t0, c.edges?))).collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pts
     }
 
     /// The command that replays `conn` alone, with its run's options.

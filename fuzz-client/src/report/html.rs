@@ -77,6 +77,15 @@ pub fn render(a: &Analysis) -> String {
         );
     }
 
+    if let Some(&(_, last)) = a.edges_series().last() {
+        let _ = writeln!(
+            h,
+            "<h2>The server's coverage</h2>\n<p>Edges of the server's code covered at the last checkpoint: \
+             <b id=\"edges-last\">{last}</b> (<code>--coverage</code>).</p><figure id=\"plot-edges\">{}</figure>",
+            plots::edges(a)
+        );
+    }
+
     let by_state = a.outcomes_by_state();
     h.push_str("<h2>Outcomes per fuzz state</h2>\n<figure id=\"plot-states\">");
     h.push_str(&plots::outcome_bars("outcomes per plan fuzz state", &by_state));
@@ -376,6 +385,24 @@ mod tests {
             !page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http"),
             "nothing fetched"
         );
+    }
+
+    /// Checkpoints with `edges` (a `--coverage` campaign) give the page a coverage section with
+    /// the last count and a plot; without them there is none.
+    #[test]
+    fn checkpoints_with_edges_plot_the_servers_coverage() {
+        assert!(!render(&sample()).contains("plot-edges"), "the sample has no coverage");
+        let log = LOG
+            .replace(r#""server_rss_kb":1000}"#, r#""server_rss_kb":1000,"edges":2933}"#)
+            .replace(r#""server_rss_kb":1400}"#, r#""server_rss_kb":1400,"edges":3160}"#);
+        let lines = fuzz_shared::log::read_log(log.as_bytes()).unwrap();
+        let a = Analysis::from_logs(&[("run.jsonl".into(), lines)]).unwrap();
+        assert_eq!(a.edges_series().iter().map(|p| p.1).collect::<Vec<_>>(), [2933, 3160]);
+        let page = render(&a);
+        assert!(page.contains("id=\"edges-last\">3160<"), "the last checkpoint's edges");
+        assert!(page.contains("id=\"plot-edges\"><svg"));
+        assert!(crate::report::text::render(&a)
+            .contains("server coverage: 2933 edges at the first checkpoint, 3160 at the last"));
     }
 
     #[test]

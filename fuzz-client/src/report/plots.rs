@@ -129,6 +129,36 @@ pub fn rate(a: &Analysis) -> String {
     })
 }
 
+/// The server's edges covered at each checkpoint over time (`--coverage`), with each crash (red
+/// line, labelled with its cause): where the line goes flat, blind fuzzing stopped finding code.
+pub fn edges(a: &Analysis) -> String {
+    let pts = a.edges_series();
+    let t0 = a.t0();
+    let x_max = a.span().max(1.0) * 1.03;
+    let y_max = pts.iter().map(|p| p.1 as f64).fold(1.0, f64::max) * 1.15;
+    svg(HEIGHT, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("edges of the server's code covered", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .map_err(err)?;
+        chart.configure_mesh().x_desc("seconds since the first run_start").y_desc("edges").draw().map_err(err)?;
+        let line: Vec<(f64, f64)> = pts.iter().map(|&(t, e)| (t, e as f64)).collect();
+        chart
+            .draw_series(LineSeries::new(line.iter().copied(), BLUE.stroke_width(2)))
+            .map_err(err)?
+            .label("edges at checkpoint")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], BLUE.stroke_width(2)));
+        chart.draw_series(line.iter().map(|&p| Circle::new(p, 3, BLUE.filled()))).map_err(err)?;
+        for c in &a.crashes {
+            crash_line(&mut chart, c.at - t0, y_max, c.cause.as_deref())?;
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
 /// Stacked bars: one bar per group (fuzz state, operator family), one colour per outcome.
 pub fn outcome_bars(title: &str, groups: &BTreeMap<String, BTreeMap<Outcome, u64>>) -> String {
     // A log with no connection in it (a campaign whose server died at once) has no bars, and

@@ -71,6 +71,16 @@ pub fn render(a: &Analysis) -> String {
         }
         _ => t.push_str("\nserver RSS: not enough supervised checkpoints (--server-cmd) to tell a slope\n"),
     }
+    let edges = a.edges_series();
+    if let (Some(first), Some(last)) = (edges.first(), edges.last()) {
+        let _ = writeln!(
+            t,
+            "server coverage: {} edges at the first checkpoint, {} at the last ({} checkpoints, --coverage)",
+            first.1,
+            last.1,
+            edges.len()
+        );
+    }
     outcome_table(&mut t, "fuzz state", &a.outcomes_by_state());
     outcome_table(&mut t, "operator family", &a.outcomes_by_family());
     let _ = writeln!(t, "({NO_MUTATION}: connections that mutated nothing)");
