@@ -22,6 +22,7 @@
 //! - [`minimize`]: shrinking a culprit connection's mutated contents to a 1-minimal set (ddmin).
 //! - [`shard`]: one campaign split into disjoint chains (shards) of one root CID.
 //! - [`oracle`]: what the RFCs say a server must do with what a connection's decisions sent it.
+//! - [`transport_error`]: QUIC's transport error codes by name.
 //! - [`coverage`]: the server's edge coverage (AFL++ maps): buckets, what a map adds.
 
 pub mod application;
@@ -45,6 +46,7 @@ pub mod resume;
 pub mod seed;
 pub mod shard;
 pub mod signature;
+pub mod transport_error;
 
 pub use cid::{Cid, CidError};
 pub use content::{ContentId, ContentKey};

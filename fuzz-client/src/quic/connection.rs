@@ -207,31 +207,13 @@ fn classify(error: &ConnError, handshake_done: bool) -> End {
     }
 }
 
-/// The name of a QUIC transport error code (RFC 9000 §20.1; RFC 9001 §4.8 for CRYPTO_ERROR,
-/// 0x0100-0x01ff, which carries a TLS alert), followed by a space.
+/// The name of a QUIC transport error code ([`fuzz_shared::transport_error::name`], `error
+/// 0x..` for one RFC 9000 does not name), followed by a space.
 pub fn error_name(code: u64) -> String {
-    let name = match code {
-        0x0 => "NO_ERROR",
-        0x1 => "INTERNAL_ERROR",
-        0x2 => "CONNECTION_REFUSED",
-        0x3 => "FLOW_CONTROL_ERROR",
-        0x4 => "STREAM_LIMIT_ERROR",
-        0x5 => "STREAM_STATE_ERROR",
-        0x6 => "FINAL_SIZE_ERROR",
-        0x7 => "FRAME_ENCODING_ERROR",
-        0x8 => "TRANSPORT_PARAMETER_ERROR",
-        0x9 => "CONNECTION_ID_LIMIT_ERROR",
-        0xa => "PROTOCOL_VIOLATION",
-        0xb => "INVALID_TOKEN",
-        0xc => "APPLICATION_ERROR",
-        0xd => "CRYPTO_BUFFER_EXCEEDED",
-        0xe => "KEY_UPDATE_ERROR",
-        0xf => "AEAD_LIMIT_REACHED",
-        0x10 => "NO_VIABLE_PATH",
-        0x100..=0x1ff => return format!("CRYPTO_ERROR (TLS alert {}) ", code - 0x100),
-        _ => return format!("error 0x{code:x} "),
-    };
-    format!("{name} ")
+    match fuzz_shared::transport_error::name(code) {
+        Some(name) => format!("{name} "),
+        None => format!("error 0x{code:x} "),
+    }
 }
 
 /// Waits for `fut`, at most `limit`, giving up early when the campaign is cancelled.

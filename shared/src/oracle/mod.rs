@@ -45,6 +45,11 @@ impl Reaction {
     }
 }
 
+/// A code's name for the verdicts' words: an unknown one says so.
+fn transport_error_name(code: u64) -> String {
+    crate::transport_error::name(code).unwrap_or_else(|| "an unknown code".to_string())
+}
+
 impl fmt::Display for Reaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -134,33 +139,6 @@ fn seen(end: Ending) -> String {
         (_, Some(code)) => format!("{} ({code:#04x})", end.outcome.as_str()),
         (_, None) => end.outcome.as_str().to_string(),
     }
-}
-
-/// The name of a transport error code, RFC 9000 §20.1 (CRYPTO_ERROR for 0x0100-0x01ff, the TLS
-/// alert in its low byte, RFC 9001 §4.8).
-pub fn transport_error_name(code: u64) -> String {
-    let name = match code {
-        0x00 => "NO_ERROR",
-        0x01 => "INTERNAL_ERROR",
-        0x02 => "CONNECTION_REFUSED",
-        0x03 => "FLOW_CONTROL_ERROR",
-        0x04 => "STREAM_LIMIT_ERROR",
-        0x05 => "STREAM_STATE_ERROR",
-        0x06 => "FINAL_SIZE_ERROR",
-        0x07 => "FRAME_ENCODING_ERROR",
-        0x08 => "TRANSPORT_PARAMETER_ERROR",
-        0x09 => "CONNECTION_ID_LIMIT_ERROR",
-        0x0a => "PROTOCOL_VIOLATION",
-        0x0b => "INVALID_TOKEN",
-        0x0c => "APPLICATION_ERROR",
-        0x0d => "CRYPTO_BUFFER_EXCEEDED",
-        0x0e => "KEY_UPDATE_ERROR",
-        0x0f => "AEAD_LIMIT_REACHED",
-        0x10 => "NO_VIABLE_PATH",
-        0x0100..=0x01ff => return format!("CRYPTO_ERROR (alert {})", code - 0x100),
-        _ => "an unknown code",
-    };
-    name.to_string()
 }
 
 /// Whether `id` is a content of the Initial or Handshake packet number space.

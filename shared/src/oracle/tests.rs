@@ -158,11 +158,3 @@ fn rules_do_not_overlap() {
         }
     }
 }
-
-#[test]
-fn transport_error_names_follow_rfc_9000_section_20_1() {
-    assert_eq!(transport_error_name(0x0a), "PROTOCOL_VIOLATION");
-    assert_eq!(transport_error_name(0x03), "FLOW_CONTROL_ERROR");
-    assert_eq!(transport_error_name(0x10), "NO_VIABLE_PATH");
-    assert_eq!(transport_error_name(0x128), "CRYPTO_ERROR (alert 40)");
-}
