@@ -71,7 +71,9 @@
 //!   So does the `0` or `1` of `0-RTT` and `1-RTT` (QUIC's packet spaces, not counters).
 //!   Digits inside words stay (`ngtcp2`, `h3`, `u64`), and so do numbers inside quotes (`'int
 //!   [4]'`, a type).
-//! - Assertion expressions are source code and stay as they are (`seq == 0`).
+//! - Assertion expressions are source code and stay as they are (`seq == 0`); the function an
+//!   assertion names loses its return type and parameters (clang's `void check_seq(int)` is
+//!   gcc's `check_seq`).
 //!
 //! # The id
 //!
@@ -529,6 +531,7 @@ fn assertion(lines: &[&str]) -> Option<Report> {
 }
 
 fn assertion_report(func: &str, file: &str, expr: &str) -> Report {
+    let func = bare_function(func);
     let at = match (func.is_empty(), file.is_empty()) {
         (false, false) => format!("{func} ({file})"),
         (false, true) => func.to_string(),
@@ -536,6 +539,18 @@ fn assertion_report(func: &str, file: &str, expr: &str) -> Report {
     };
     let summary = format!("assertion `{expr}' failed in {at}");
     Report { kind: "assertion".into(), frames: vec![at, expr.to_string()], summary }
+}
+
+/// A function as an assertion names it, without its return type and parameters: clang (and any
+/// C++ compiler) gives glibc `__PRETTY_FUNCTION__` (`void check_seq(int)`, `ngtcp2_ssize
+/// conn_write_pkt(ngtcp2_conn *, ...)`), gcc compiling C the bare name (`check_seq`), and one
+/// bug built by both must get one signature.
+fn bare_function(func: &str) -> &str {
+    let head = func.split('(').next().unwrap_or(func).trim_end();
+    match head.rsplit([' ', '*', '&']).next() {
+        Some(name) if !name.is_empty() => name,
+        _ => func,
+    }
 }
 
 /// `prog: file.c:123: func: Assertion `expr' failed.`
@@ -1078,6 +1093,16 @@ SUMMARY: AddressSanitizer: 14 byte(s) leaked in 2 allocation(s).";
 
     #[test]
     fn other_assertion_forms() {
+        // clang (and C++) name the function with its return type and parameters: the same frame.
+        let clang = sig(
+            ABRT,
+            "server: lib/ngtcp2_conn.c:12207: int ngtcp2_conn_retire_dcid(ngtcp2_conn *, const ngtcp2_cid *): \
+             Assertion `conn->dcid.current.seq == 0' failed.",
+        );
+        assert_eq!(clang.frames[0], "ngtcp2_conn_retire_dcid (ngtcp2_conn.c)");
+        assert_eq!(bare_function("ngtcp2_ssize conn_write_pkt(ngtcp2_conn *, uint8_t)"), "conn_write_pkt");
+        assert_eq!(bare_function("const char *ns::Conn::name() const"), "ns::Conn::name");
+        assert_eq!(bare_function("check_seq"), "check_seq");
         let s = sig(ABRT, "Assertion failed: n > 0 (src/conn.c: conn_read: 42)");
         assert_eq!(
             (s.kind.as_str(), s.frames.clone()),
