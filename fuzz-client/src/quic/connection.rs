@@ -402,8 +402,7 @@ async fn drive(ep: &ClientEndpoint, shared: &Arc<ConnShared>, t: Timeouts, cance
     if *cancel.borrow() {
         return End::new(Outcome::Timeout, None, "abandoned: campaign stopping before it connected");
     }
-    // s2n-quic keeps an abandoned handshake until its own limit: one idle period after ours.
-    let attempt = match ep.connect(shared.clone(), t.handshake() + t.idle).await {
+    let attempt = match ep.connect(shared.clone()).await {
         Attempt::Pending(a) => a,
         Attempt::Failed(e) => return classify(&e, false),
     };

@@ -44,47 +44,12 @@ pub struct OdcidControl {
     /// Set by `rotate_handshake_connection_id`, which s2n-quic's client calls once per new
     /// connection just before it fills the ODCID.
     armed: AtomicBool,
-    /// The connections handed to the endpoint whose ODCID is not filled yet, in order.
-    queue: Mutex<VecDeque<Queued>>,
+    /// The CIDs of connections handed to the endpoint whose ODCID is not filled yet, in order.
+    queue: Mutex<VecDeque<Cid>>,
     /// The ODCID filled last (None: the fill found the queue empty).
     last_filled: Mutex<Option<Option<Cid>>>,
-    /// The handshake limit of the connection whose ODCID was filled last, for
-    /// [`HandshakeLimiter`], which s2n-quic asks right after the fill.
-    last_handshake: Mutex<Option<Duration>>,
     /// ODCIDs that were not the intended CID: a bug, fatal to the campaign.
     pub mismatches: AtomicU64,
-}
-
-/// A connection handed to the endpoint: its CID and how long s2n-quic may keep its handshake.
-struct Queued {
-    cid: Cid,
-    handshake: Duration,
-}
-
-/// The endpoint's limits, with each connection's own max_handshake_duration.
-///
-/// A handshake the client gives up on (it drops the attempt: the server went silent, or only
-/// acknowledges) lives on inside s2n-quic, TLS state and all, until the transport gives up too.
-/// With one limit for every connection, that is the longest any connection may need (a slow
-/// server's, a probe's), and a fuzz campaign at 1,000 connections/s held about 4,000 abandoned
-/// handshakes: 45 MB of s2n-tls buffers. Each connection's limit is its own budget instead
-/// (`Timeouts::handshake`, plus a margin so that the client's own deadline comes first).
-struct HandshakeLimiter {
-    base: s2n_quic::provider::limits::Limits,
-    control: Arc<OdcidControl>,
-}
-
-impl s2n_quic::provider::limits::Limiter for HandshakeLimiter {
-    fn on_connection(
-        &mut self,
-        _info: &s2n_quic::provider::limits::ConnectionInfo,
-    ) -> s2n_quic::provider::limits::Limits {
-        // s2n-quic's client fills the ODCID, then asks for the limits, of the same connection.
-        match self.control.last_handshake.lock().expect("odcid last").take() {
-            Some(limit) => self.base.with_max_handshake_duration(limit).unwrap_or(self.base),
-            None => self.base,
-        }
-    }
 }
 
 /// The default connection-ID format, plus arming [`OdcidControl`].
@@ -126,12 +91,11 @@ impl s2n_quic::provider::random::Generator for CidRandom {
         // unpredictable value". Ours is unpredictable to the server, and a function of the chain.
         if dest.len() == fuzz_shared::cid::CLIENT_LEN && self.control.armed.swap(false, Ordering::SeqCst) {
             let wanted = self.control.queue.lock().expect("odcid queue").pop_front();
-            match &wanted {
-                Some(q) => dest.copy_from_slice(q.cid.as_bytes()),
+            match wanted {
+                Some(cid) => dest.copy_from_slice(cid.as_bytes()),
                 None => self.inner.public_random_fill(dest),
             }
-            *self.control.last_handshake.lock().expect("odcid last") = wanted.as_ref().map(|q| q.handshake);
-            *self.control.last_filled.lock().expect("odcid last") = Some(wanted.map(|q| q.cid));
+            *self.control.last_filled.lock().expect("odcid last") = Some(wanted);
             return;
         }
         self.inner.public_random_fill(dest)
@@ -431,8 +395,6 @@ pub enum Attempt {
 pub struct ClientEndpoint {
     client: Client,
     control: Arc<OdcidControl>,
-    /// The longest handshake any connection gets (`--max-conn-ms`).
-    handshake_cap: Duration,
     gate: tokio::sync::Mutex<()>,
     server: SocketAddr,
     server_name: String,
@@ -514,7 +476,7 @@ impl ClientEndpoint {
         let client = Client::builder()
             .with_io(io)?
             .with_tls(tls)?
-            .with_limits(HandshakeLimiter { base: limits, control: control.clone() })?
+            .with_limits(limits)?
             .with_connection_id(CidFormatProvider(format))?
             .with_random(CidRandomProvider(random))?
             .with_event((
@@ -532,7 +494,6 @@ impl ClientEndpoint {
         Ok(Arc::new(Self {
             client,
             control,
-            handshake_cap: s.handshake_cap,
             gate: tokio::sync::Mutex::new(()),
             server: s.server,
             server_name: s.server_name.to_string(),
@@ -544,15 +505,13 @@ impl ClientEndpoint {
         }))
     }
 
-    /// Starts a connection whose ODCID is `conn.cid`, whose handshake s2n-quic keeps going for
-    /// at most `handshake` (and never longer than the endpoint's cap).
-    pub async fn connect(&self, conn: Arc<ConnShared>, handshake: Duration) -> Attempt {
+    /// Starts a connection whose ODCID is `conn.cid`.
+    pub async fn connect(&self, conn: Arc<ConnShared>) -> Attempt {
         let cid = conn.cid;
         // Held across "queue the CID" and the first poll, which hands the request to the
         // endpoint: requests reach it in the order of the queue.
         let _gate = self.gate.lock().await;
-        let handshake = handshake.min(self.handshake_cap);
-        self.control.queue.lock().expect("odcid queue").push_back(Queued { cid, handshake });
+        self.control.queue.lock().expect("odcid queue").push_back(cid);
         let connect = Connect::new(self.server).with_server_name(self.server_name.as_str());
         let mut attempt = self.client.connect(connect);
         attempt.set_application_context(Box::new(conn));
@@ -562,7 +521,7 @@ impl ClientEndpoint {
                 // Completed at once: the request may never have reached the endpoint, so its CID
                 // must not stay queued for the next connection.
                 let mut queue = self.control.queue.lock().expect("odcid queue");
-                if queue.back().map(|q| q.cid) == Some(cid) {
+                if queue.back() == Some(&cid) {
                     queue.pop_back();
                 }
                 match result {
