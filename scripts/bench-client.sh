@@ -52,9 +52,6 @@ sample_rss() {
     done
 }
 
-# cpu_ticks PID: the process's user + system time so far, in clock ticks (proc(5): fields 14 and
-# 15 of /proc/PID/stat, counted after the parenthesised command name, which may hold spaces).
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 # agreement LOG_A LOG_B ROLE: "agreed/compared = share%", or "-".
 agreement() {

@@ -47,7 +47,6 @@ cleanup() {
 }
 trap cleanup EXIT
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 echo "| target | client | concurrency | connections | conn/s | client CPU ms/conn | server CPU % | client peak MB | exit |"
 echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"

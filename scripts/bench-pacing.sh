@@ -38,7 +38,6 @@ cleanup() {
 }
 trap cleanup EXIT
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 echo "| target | concurrency | connections | seconds | conn/s | conn/s, 2nd half | server CPU % | busy periods | refused | concurrency at end | outcomes | exit |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"

@@ -40,3 +40,7 @@ udp_port_bound() {
     awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
         /proc/net/udp /proc/net/udp6 2>/dev/null
 }
+
+# cpu_ticks PID: the process's user + system time so far, in clock ticks (proc(5): fields 14 and
+# 15 of /proc/PID/stat, counted after the parenthesised command name, which may hold spaces).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
