@@ -236,8 +236,20 @@ pub struct Args {
     /// ngtcp2's so), run without afl-fuzz: the client creates the shared memory and gives the
     /// command __AFL_SHM_ID and AFL_MAP_SIZE. A server command that is not instrumented, or whose
     /// server writes no coverage, is bad input (exit status 2), never a blind run.
+    ///
+    /// Coverage guides the chain: a connection that reaches new coverage joins the corpus
+    /// (logged as `corpus_entry`), and about half of the later connections are children of an
+    /// entry: its decisions first, then their own (docs/coverage.md). The corpus changes only
+    /// at checkpoints and lives in the run log (--log is needed), so a restart by CID still
+    /// repeats the tail; the restart, bisect and replay commands printed read it back
+    /// (--corpus-from).
     #[arg(long, value_enum, value_name = "SOURCE")]
     pub coverage: Option<crate::coverage::CoverageKind>,
+
+    /// With --coverage: measure the server's coverage and derive no children, every connection
+    /// blind (the baseline scripts/bench-coverage.sh compares guidance with).
+    #[arg(long, requires = "coverage")]
+    pub no_guidance: bool,
 
     /// Run only these connections of the chain (sequence numbers, comma-separated, within
     /// --start-seq..--start-seq + --count), in chain order; the others' places pass and nothing
@@ -413,6 +425,13 @@ pub struct ConnArgs {
     /// everything for people goes to stderr), as a container's log collector wants.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+
+    /// The corpus of a --coverage campaign, read from its run log: connections that campaign
+    /// made children of corpus entries are made so again, with their parents' decisions first
+    /// (docs/coverage.md). The commands a coverage campaign prints (restart, bisect, replay)
+    /// carry it; with --coverage, the campaign goes on building the corpus from it.
+    #[arg(long, value_name = "LOG")]
+    pub corpus_from: Option<PathBuf>,
 
     /// `clean` makes the same connections with the same plans and requests, and mutates nothing.
     #[arg(long, value_enum, default_value_t = ModeArg::Fuzz)]
@@ -778,10 +797,19 @@ impl Cli {
             None => {
                 let server = self.campaign.server.clone();
                 let coverage = self.campaign.coverage;
-                let config = self.campaign.into_config(argv)?;
+                let guided = !self.campaign.no_guidance;
+                let resume_from = self.campaign.resume_from.clone();
+                let mut config = self.campaign.into_config(argv)?;
                 let mut server = server.into_server(config.log.as_deref())?;
                 match (coverage, server.as_mut()) {
-                    (Some(kind), Some(server)) => server.coverage = Some(kind),
+                    (Some(kind), Some(server)) => {
+                        server.coverage = Some(kind);
+                        if guided {
+                            config.corpus = Some(crate::coverage::campaign_corpus(&config, resume_from.as_deref())?);
+                        } else if config.corpus.is_some() {
+                            return Err(usage("--no-guidance with --corpus-from: a blind campaign has no children"));
+                        }
+                    }
                     (Some(_), None) => {
                         return Err(usage(
                             "--coverage reads the coverage of a server the client starts: it needs --server-cmd",
@@ -1125,6 +1153,7 @@ impl ConnArgs {
             findings: None,
             only: None,
             only_seqs: None,
+            corpus: self.corpus_from.as_deref().map(crate::coverage::read_corpus).transpose()?,
         })
     }
 }
@@ -1186,6 +1215,7 @@ mod tests {
             pacing: None,
             client_knobs: Some(knobs),
             alpn: Some("h3".into()),
+            corpus_every: None,
         })
         .unwrap();
         drop(w);

@@ -97,6 +97,7 @@ async fn run(args: cli::Args) -> Result<Result<(), BadInput>> {
         pacing: None,
         client_knobs: None,
         alpn: None,
+        corpus_every: None,
     });
     let delays: String = [(args.delay_ms, "handshakes"), (args.answer_delay_ms, "answers")]
         .into_iter()

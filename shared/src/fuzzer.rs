@@ -15,6 +15,9 @@
 //!   so every retransmission of a content carries the mutation its first transmission carried;
 //!   the packet's other frames pass untouched and PADDING is given back where it was there;
 //! - the decisions of a content are recorded once, when it is first sent;
+//! - a coverage-guided child ([`ConnectionFuzzer::child`], [`crate::coverage::corpus`]) runs
+//!   its root ancestor's plan, and mutates each target with every ancestor's generator in turn,
+//!   root first, then with its own: its parents' decisions, then its own on top;
 //! - a fuzzer [`ConnectionFuzzer::restricted_to`] a set of contents ([`ContentId`]s) mutates
 //!   only those: every other target passes untouched, and the kept ones make exactly the
 //!   decisions they make without the restriction (their generators are their own, and ordinals
@@ -47,6 +50,8 @@ pub struct ConnectionFuzzer {
     /// What the connection speaks, which decides whether STREAM data are mutated as HTTP/3.
     application: Application,
     seed: ConnectionSeed,
+    /// A child's ancestors' seeds, root first: their mutations come before its own.
+    ancestors: Vec<ConnectionSeed>,
     plan: ConnectionPlan,
     order: ContentOrder,
     decisions: Vec<Decision>,
@@ -68,12 +73,20 @@ impl ConnectionFuzzer {
     /// The fuzzer of `role`'s end of the connection whose initial CID is `cid`, speaking
     /// `application` (a client's plan depends on it, [`ConnectionPlan::from_cid_at`]).
     pub fn new(cid: &Cid, role: Role, application: Application) -> Self {
+        Self::child(cid, role, application, &[])
+    }
+
+    /// The fuzzer of the connection `cid` that is a child of `lineage` (corpus entries, root
+    /// first; empty: [`Self::new`]'s blind fuzzer): the root's plan, and in every target the
+    /// ancestors' mutations, then its own.
+    pub fn child(cid: &Cid, role: Role, application: Application, lineage: &[Cid]) -> Self {
         Self {
             role,
             application,
             seed: ConnectionSeed::from_cid(cid),
+            ancestors: lineage.iter().map(ConnectionSeed::from_cid).collect(),
             // The resumption rate draws nothing the fuzzer uses: the plan's fuzzing comes first.
-            plan: ConnectionPlan::from_cid_at(cid, role, Inputs::speaking(application)),
+            plan: ConnectionPlan::of(cid, lineage.to_vec(), role, Inputs::speaking(application)),
             order: ContentOrder::default(),
             decisions: Vec::new(),
             repeated: Vec::new(),
@@ -230,7 +243,6 @@ impl ConnectionFuzzer {
             scratch.piece.clear();
             scratch.piece.extend_from_slice(bytes);
             scratch.piece.resize(room, 0);
-            let mut rng = self.seed.content_rng(self.role, space, &key);
             let info = PacketInfo { role: self.role, space, content: key, application: self.application };
             let decisions = if *first {
                 &mut self.decisions
@@ -238,7 +250,11 @@ impl ConnectionFuzzer {
                 self.repeated.clear();
                 &mut self.repeated
             };
-            let n = mutator.mutate(&mut rng, &info, &mut scratch.piece, bytes.len(), decisions);
+            let mut n = bytes.len();
+            for seed in self.ancestors.iter().chain(std::iter::once(&self.seed)) {
+                let mut rng = seed.content_rng(self.role, space, &key);
+                n = mutator.mutate(&mut rng, &info, &mut scratch.piece, n, decisions);
+            }
             scratch.out.extend_from_slice(&scratch.piece[..n]);
         }
         let mut new_len = scratch.out.len().min(buf.len());

@@ -171,6 +171,11 @@ pub enum Event {
         /// written before it was logged.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         alpn: Option<String>,
+        /// With a corpus (`--coverage`, `--corpus-from`): the period of its generations, the
+        /// campaign's checkpoint period ([`crate::coverage::corpus::Generations`]). A log's
+        /// corpus is read with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        corpus_every: Option<u64>,
     },
     CidStart {
         seq: u64,
@@ -230,6 +235,21 @@ pub enum Event {
         /// ([`crate::coverage`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         edges: Option<u64>,
+        /// With `--coverage`: the corpus's size (entries joined since the campaign began).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        corpus: Option<u64>,
+    },
+    /// With `--coverage`: connection `seq` reached new coverage and joined the corpus
+    /// ([`crate::coverage::corpus`]), logged when it is credited, so that the log holds every
+    /// entry a later connection can be the child of.
+    CorpusEntry {
+        seq: u64,
+        cid: Cid,
+        /// Its ancestors, root first (empty: a blind connection).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lineage: Vec<Cid>,
+        new_edges: u64,
+        new_counts: u64,
     },
     /// The server refused a connection (CONNECTION_REFUSED) or answered clean probes only with a
     /// close: it is alive but busy. Launching pauses until a clean probe completes.
@@ -453,6 +473,7 @@ mod tests {
             server_rss_kb: None,
             pacing: None,
             edges: None,
+            corpus: None,
         })
         .unwrap();
         let bytes = w.into_inner();

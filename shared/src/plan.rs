@@ -187,6 +187,11 @@ pub struct ConnectionPlan {
     /// come after the window.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub streams_only: bool,
+    /// A coverage-guided child's ancestors, root first ([`crate::coverage::corpus`]): the plan
+    /// is the root's, and each mutated content gets the ancestors' mutations before its own.
+    /// Empty for every other connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage: Vec<Cid>,
 }
 
 impl ConnectionPlan {
@@ -259,7 +264,34 @@ impl ConnectionPlan {
                 (Role::Client, Application::HqInterop) => 0.25,
                 (Role::Server, _) => 0.5,
             });
-        Self { fuzz_state, wait_packets, fuzz_packets, resume_session, attempt_0rtt, requests, streams_only }
+        Self {
+            fuzz_state,
+            wait_packets,
+            fuzz_packets,
+            resume_session,
+            attempt_0rtt,
+            requests,
+            streams_only,
+            lineage: Vec::new(),
+        }
+    }
+
+    /// The plan of `role`'s end of a child of the corpus entries `lineage` (root first): the
+    /// root's plan, so that the ancestors' decisions fall on the same contents, with the lineage
+    /// it repeats. An empty lineage is no child: use [`Self::from_cid_at`].
+    pub fn child(lineage: Vec<Cid>, role: Role, inputs: Inputs) -> Self {
+        let root = *lineage.first().expect("a child has a lineage");
+        Self { lineage, ..Self::from_cid_at(&root, role, inputs) }
+    }
+
+    /// The plan of connection `cid` with `lineage` (its parents, from the corpus; empty for a
+    /// blind connection).
+    pub fn of(cid: &Cid, lineage: Vec<Cid>, role: Role, inputs: Inputs) -> Self {
+        if lineage.is_empty() {
+            Self::from_cid_at(cid, role, inputs)
+        } else {
+            Self::child(lineage, role, inputs)
+        }
     }
 
     /// A plan that mutates nothing and resumes nothing and makes `requests`: the plan of the
@@ -273,6 +305,7 @@ impl ConnectionPlan {
             attempt_0rtt: false,
             requests,
             streams_only: false,
+            lineage: Vec::new(),
         }
     }
 

@@ -115,6 +115,7 @@ mod tests {
             pacing: None,
             client_knobs: None,
             alpn: None,
+            corpus_every: None,
         }
     }
 
@@ -146,6 +147,7 @@ mod tests {
             server_rss_kb: None,
             pacing: None,
             edges: None,
+            corpus: None,
         })
         .unwrap();
         w.write(Event::Checkpoint {
@@ -156,6 +158,7 @@ mod tests {
             server_rss_kb: None,
             pacing: None,
             edges: None,
+            corpus: None,
         })
         .unwrap();
         let lines = read_log(&w.into_inner()[..]).unwrap();
@@ -187,6 +190,7 @@ mod tests {
             server_rss_kb: None,
             pacing: None,
             edges: None,
+            corpus: None,
         })
         .unwrap();
         let point = resume_point(&read_log(&w.into_inner()[..]).unwrap()).unwrap();

@@ -55,6 +55,9 @@ pub struct ConnectionSeed([u64; 4]);
 enum Purpose {
     Plan = 1,
     Content = 3,
+    /// Whether a coverage-guided connection is the child of a corpus entry, and of which
+    /// ([`crate::coverage::corpus`]).
+    Lineage = 4,
 }
 
 impl ConnectionSeed {
@@ -70,6 +73,12 @@ impl ConnectionSeed {
     /// The generator for the connection's plan.
     pub fn plan_rng(&self, role: Role) -> Pcg64 {
         self.rng(Purpose::Plan, role, 0, 0)
+    }
+
+    /// The generator that picks a coverage-guided connection's parents: apart from the plan's
+    /// and the contents', so that a connection that is no child is the blind one of its CID.
+    pub fn lineage_rng(&self) -> Pcg64 {
+        self.rng(Purpose::Lineage, Role::Client, 0, 0)
     }
 
     /// The generator for the packets of `space` that carry `content`: the same for the original

@@ -318,6 +318,7 @@ mod tests {
             pacing: None,
             client_knobs: None,
             alpn: None,
+            corpus_every: None,
         })
         .unwrap();
         let lines = crate::log::read_log(&w.into_inner()[..]).unwrap();

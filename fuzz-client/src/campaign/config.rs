@@ -89,6 +89,9 @@ pub struct CampaignConfig {
     /// Launch only these connections of the chain (`--only-seqs`, a triage of accumulated
     /// state); `None`: every one.
     pub only_seqs: Option<std::collections::BTreeSet<u64>>,
+    /// The corpus children are drawn from (`--coverage`, `--corpus-from`,
+    /// [`fuzz_shared::coverage::corpus`]); `None`: every connection is blind.
+    pub corpus: Option<fuzz_shared::coverage::corpus::Guide>,
 }
 
 impl CampaignConfig {

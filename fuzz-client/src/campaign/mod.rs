@@ -107,6 +107,11 @@ pub trait ServerWatch: Send {
     fn coverage(&mut self) -> Option<crate::coverage::EdgesAt> {
         None
     }
+    /// What the server's coverage gained since the last read, read as a connection ends (its
+    /// credit, [`crate::coverage::Coverage::credit`]); `None` without `--coverage`.
+    fn credit(&mut self) -> Option<fuzz_shared::coverage::NewCoverage> {
+        None
+    }
     /// Resolves when the watched server process exits; never for a server that is not watched.
     /// The campaign stops at once then, instead of waiting for probes to time out. It is polled
     /// afresh on every turn of the campaign's loop, so it must be cancel-safe.
@@ -264,7 +269,20 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
         pacing: Some(pacing_state(&pacer, limits, &probe_times, &ep)),
         client_knobs: Some(c.knobs),
         alpn: Some(c.alpn.clone()),
+        corpus_every: c.corpus.as_ref().map(|g| g.generations.every),
     })?;
+    // Coverage guidance (module `fuzz_shared::coverage::corpus`): the corpus children are drawn
+    // from, and whether this run credits coverage of its own (`--coverage`) or only follows a
+    // logged corpus (`--corpus-from`: bisect, replay). The first read takes what the start-up
+    // probe covered. A run that credits logs the corpus it starts from, so that its own log
+    // holds every entry its connections can be children of.
+    let mut guide = c.corpus.clone();
+    let credits = watch.credit().is_some();
+    if let (true, Some(g)) = (credits, &guide) {
+        for entry in g.corpus.entries() {
+            log.write(entry.clone().into())?;
+        }
+    }
     if !c.quiet {
         tracing::info!(
             "campaign from cid {} (seq {}) against {} ({}), mode {}, concurrency {}, checkpoint every {}, \
@@ -536,13 +554,14 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 let (seq, cid) = (again.seq, again.cid);
                 launches.insert(seq, pacer.on_launch(Instant::now()));
                 let t = Timeouts { idle: limits.idle, ..c.timeouts };
+                let lineage = guide.as_ref().map(|g| g.lineage(seq, &cid)).unwrap_or_default();
                 spawn_connection(
                     &ep,
                     &done_tx,
                     &cancel_rx,
                     seq,
                     cid,
-                    ConnectionPlan::from_cid_at(&cid, Role::Client, c.plan_inputs()),
+                    ConnectionPlan::of(&cid, lineage, Role::Client, c.plan_inputs()),
                     (c.fuzzing(), c.only.as_ref()),
                     t,
                 );
@@ -563,6 +582,12 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
             }
             let seq = next_seq;
             let cid = next_cid;
+            // A child's parents come from connections below its generation: when this run
+            // credits them itself, each must have ended (and been credited) first.
+            if guide.as_ref().and_then(|g| g.launch_waits_for(seq)).is_some_and(|below| !tracker.all_done_before(below))
+            {
+                break;
+            }
             if let Some(repeat) = repeats.observe(seq, &cid) {
                 // Every further connection would run again what already ran: stop launching.
                 tracing::warn!("#{seq} {cid}: {repeat}; stopping the campaign (README: shards)");
@@ -586,7 +611,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                 next_cid = chain::next(&cid);
                 continue;
             }
-            let plan = ConnectionPlan::from_cid_at(&cid, Role::Client, c.plan_inputs());
+            let lineage = guide.as_ref().map(|g| g.lineage(seq, &cid)).unwrap_or_default();
+            let plan = ConnectionPlan::of(&cid, lineage, Role::Client, c.plan_inputs());
             if plan.attempt_0rtt {
                 summary.zero_rtt_unsupported += 1;
             }
@@ -650,6 +676,8 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     return Err(InternalError(format!("connection #{} ({}): {err}", report.seq, report.cid)).into());
                 }
                 let launch = launches.remove(&report.seq).unwrap_or(0);
+                // Read as the connection ends: what the server's coverage gained is its credit.
+                let credit = watch.credit();
                 let mut report = report;
                 let of_this_server = report.seq >= server_since;
                 if report.outcome == Outcome::Refused && !server_down && !interrupted && of_this_server {
@@ -683,6 +711,12 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                     limits = fit(&probe_times, &ep);
                 }
                 log.end(&mut summary, &report, report.detail.clone())?;
+                if let (Some(g), Some(new)) = (guide.as_mut(), credit) {
+                    let lineage = g.lineage(report.seq, &report.cid);
+                    if let Some(entry) = g.credit(report.seq, report.cid, &lineage, new) {
+                        log.write(entry.into())?;
+                    }
+                }
                 crate::quic::qlog_files::pin_if_culprit(&report);
                 tracing::debug!(
                     target: "mutation",
@@ -795,10 +829,20 @@ pub async fn run(config: CampaignConfig, watch: &mut dyn ServerWatch) -> anyhow:
                             server_rss_kb: rss,
                             pacing,
                             edges: coverage.map(|c| c.edges),
+                            corpus: guide.as_ref().filter(|_| credits).map(|g| g.corpus.len() as u64),
                         })?;
                         crate::quic::qlog_files::release(seq);
+                        let corpus = guide.as_ref().filter(|_| credits).map(|g| g.corpus.len());
                         let edges = coverage
-                            .map(|c| format!(", {} edges (+{} new, +{} new counts)", c.edges, c.new.edges, c.new.buckets))
+                            .map(|c| {
+                                format!(
+                                    ", {} edges (+{} new, +{} new counts), corpus {}",
+                                    c.edges,
+                                    c.new.edges,
+                                    c.new.buckets,
+                                    corpus.unwrap_or(0)
+                                )
+                            })
                             .unwrap_or_default();
                         progress.println(&format!(
                             "checkpoint #{seq} cid {cid}: server up (probe {} ms), concurrency {}, idle limit {} ms{edges}",

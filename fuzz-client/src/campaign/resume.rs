@@ -69,6 +69,7 @@ mod tests {
             pacing: None,
             client_knobs: None,
             alpn: None,
+            corpus_every: None,
         })
         .unwrap();
         let c50 = chain::nth(start, 50);
@@ -80,6 +81,7 @@ mod tests {
             server_rss_kb: None,
             pacing: None,
             edges: None,
+            corpus: None,
         })
         .unwrap();
         drop(w);

@@ -80,7 +80,11 @@ impl ServerWatch for Watched {
     }
 
     fn coverage(&mut self) -> Option<EdgesAt> {
-        self.coverage.as_mut().map(Coverage::update)
+        self.coverage.as_mut().map(Coverage::at_checkpoint)
+    }
+
+    fn credit(&mut self) -> Option<fuzz_shared::coverage::NewCoverage> {
+        self.coverage.as_mut().map(Coverage::credit)
     }
 
     fn exited(&mut self) -> BoxFuture<'_, ()> {

@@ -123,6 +123,8 @@ impl ConnShared {
 
     pub fn with_session(seq: u64, cid: Cid, plan: ConnectionPlan, fuzzing: Fuzzing, session: Session) -> Arc<Self> {
         let offers = matches!(session, Session::Offer(_));
+        let fuzzer = (fuzzing.mode == Mode::Fuzz)
+            .then(|| ConnectionFuzzer::child(&cid, Role::Client, fuzzing.application, &plan.lineage));
         Arc::new(Self {
             seq,
             cid,
@@ -130,8 +132,7 @@ impl ConnShared {
             session,
             ticket_arrived: Notify::new(),
             stats: Mutex::new(ConnStats {
-                fuzzer: (fuzzing.mode == Mode::Fuzz)
-                    .then(|| ConnectionFuzzer::new(&cid, Role::Client, fuzzing.application)),
+                fuzzer,
                 server_hello: offers.then(FirstMessage::default),
                 ..ConnStats::default()
             }),

@@ -291,6 +291,7 @@ impl Analysis {
                     Event::ServerBusy { .. }
                     | Event::ServerReady { .. }
                     | Event::ChainRepeat { .. }
+                    | Event::CorpusEntry { .. }
                     | Event::ServerRestarted { .. } => {}
                 }
             }
@@ -480,6 +481,7 @@ fn event_name(e: &Event) -> &'static str {
         Event::ChainRepeat { .. } => "chain_repeat",
         Event::Finding { .. } => "finding",
         Event::ServerRestarted { .. } => "server_restarted",
+        Event::CorpusEntry { .. } => "corpus_entry",
     }
 }
 

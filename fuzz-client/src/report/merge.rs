@@ -374,6 +374,7 @@ mod tests {
             pacing: None,
             client_knobs: None,
             alpn: None,
+            corpus_every: None,
         })
         .unwrap();
         for (seq, cid) in chain::iter(info.start_cid).take(connections as usize).enumerate() {
@@ -404,6 +405,7 @@ mod tests {
                     server_rss_kb: None,
                     pacing: None,
                     edges: None,
+                    corpus: None,
                 })
                 .unwrap();
             }

@@ -46,7 +46,7 @@ const CAMPAIGN_ONLY: [&str; 17] = [
     "--coverage",
 ];
 /// A campaign's own flags (no value), dropped with [`CAMPAIGN_ONLY`].
-const CAMPAIGN_FLAGS: [&str; 2] = ["--no-progress", "--no-triage"];
+const CAMPAIGN_FLAGS: [&str; 3] = ["--no-progress", "--no-triage", "--no-guidance"];
 /// Options of `bisect` that mean nothing to the command reproducing its verdict (all take a
 /// value). `--log` is dropped too: the reproduction should not append to bisect's trial logs.
 const BISECT_ONLY: [&str; 6] = ["--from", "--from-seq", "--until", "--tries", "--log", "--leak"];
@@ -72,6 +72,35 @@ fn strip(args: &[String], drop: &[&str]) -> (Vec<String>, Vec<String>) {
         kept.push(arg.clone());
     }
     (kept, Vec::new())
+}
+
+/// `--corpus-from LOG` for a command derived from a `--coverage` campaign's command line `args`
+/// (without its program): the campaign's children are drawn from the corpus its run log holds,
+/// and a restart, bisect or replay of them needs it. `None` when the campaign ran blind, or
+/// names its corpus itself (`--corpus-from` is kept like any connection option).
+fn corpus_of_campaign(args: &[String]) -> Option<[String; 2]> {
+    let (mut coverage, mut named, mut log) = (false, false, None);
+    let mut rest = args.iter().take_while(|a| *a != "--");
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--coverage" => coverage = true,
+            // Measured, not guided: every connection blind, no corpus.
+            "--no-guidance" => named = true,
+            "--corpus-from" => named = true,
+            "--log" => log = rest.next().cloned(),
+            a if a.starts_with("--coverage=") => coverage = true,
+            a if a.starts_with("--corpus-from=") => named = true,
+            a => {
+                if let Some(v) = a.strip_prefix("--log=") {
+                    log = Some(v.to_string());
+                }
+            }
+        }
+    }
+    match (coverage && !named, log) {
+        (true, Some(log)) => Some(["--corpus-from".into(), log]),
+        _ => None,
+    }
 }
 
 /// A command line as given (program first), quoted for a shell.
@@ -115,14 +144,7 @@ pub fn replay_from_run(argv: &[String], seq: u64, cid: &Cid) -> String {
             let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
             join(head.into_iter().chain(kept).chain(tail))
         }
-        _ => {
-            let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
-            let drop: Vec<&str> = CAMPAIGN_ONLY.iter().copied().chain(["--log"]).collect();
-            let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &drop);
-            let kept = kept.into_iter().filter(|a| !CAMPAIGN_FLAGS.contains(&a.as_str()));
-            let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
-            join(head.into_iter().chain(kept).chain(tail))
-        }
+        _ => replay_from_campaign(argv, seq, cid),
     }
 }
 
@@ -186,11 +208,13 @@ pub fn replay_only_command(argv: &[String], seq: u64, cid: &Cid, only: &[fuzz_sh
 /// `--log` is dropped, so that the replay does not append to the campaign's log.
 pub fn replay_from_campaign(argv: &[String], seq: u64, cid: &Cid) -> String {
     let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
+    let args = argv.get(1..).unwrap_or_default();
     let drop: Vec<&str> = CAMPAIGN_ONLY.iter().copied().chain(["--log"]).collect();
-    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &drop);
+    let (kept, tail) = strip(args, &drop);
     let kept = kept.into_iter().filter(|a| !CAMPAIGN_FLAGS.contains(&a.as_str()));
+    let corpus = corpus_of_campaign(args).into_iter().flatten();
     let head = [program, "replay".into(), "--cid".into(), cid.to_hex(), "--seq".into(), seq.to_string()];
-    join(head.into_iter().chain(kept).chain(tail))
+    join(head.into_iter().chain(kept).chain(corpus).chain(tail))
 }
 
 /// The restart command: `argv` is the original command line (program first), `start_seq` the
@@ -219,8 +243,10 @@ pub fn shard_restart_command(
 fn restart_at(argv: &[String], start: Vec<String>, start_seq: u64, count: Option<u64>, seq: u64) -> String {
     let mut out: Vec<String> = Vec::with_capacity(argv.len() + 8);
     out.extend(argv.first().cloned());
-    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &REPLACED);
+    let args = argv.get(1..).unwrap_or_default();
+    let (kept, tail) = strip(args, &REPLACED);
     out.extend(kept);
+    out.extend(corpus_of_campaign(args).into_iter().flatten());
     out.extend(start);
     out.push("--start-seq".into());
     out.push(seq.to_string());
@@ -243,8 +269,10 @@ pub fn bisect_command(argv: &[String], seq: u64, cid: &Cid, count: u64, concurre
 /// [`bisect_command`] as arguments, program first: what the automatic triage runs.
 pub fn bisect_argv(argv: &[String], seq: u64, cid: &Cid, count: u64, concurrency: usize) -> Vec<String> {
     let program = argv.first().cloned().unwrap_or_else(|| "fuzz-client".into());
-    let (kept, tail) = strip(argv.get(1..).unwrap_or_default(), &CAMPAIGN_ONLY);
+    let args = argv.get(1..).unwrap_or_default();
+    let (kept, tail) = strip(args, &CAMPAIGN_ONLY);
     let kept = kept.into_iter().filter(|a| !CAMPAIGN_FLAGS.contains(&a.as_str()));
+    let kept = kept.chain(corpus_of_campaign(args).into_iter().flatten());
     let head = [
         program,
         "bisect".into(),
@@ -339,6 +367,43 @@ mod tests {
             clean.starts_with("fuzz-client replay --cid de62710ead78d644 --seq 206 --mode clean --idle-ms"),
             "{clean}"
         );
+    }
+
+    /// A coverage campaign's children come from the corpus in its run log: every command made
+    /// from its command line reads it back (`--corpus-from`), and none measures coverage again.
+    #[test]
+    fn commands_of_a_coverage_campaign_read_its_corpus() {
+        let cid: Cid = "cac106eb3b28bca3".parse().unwrap();
+        let a = argv(&[
+            "fuzz-client",
+            "--coverage",
+            "afl",
+            "--log=run.jsonl",
+            "--server-cmd",
+            "srv {port}",
+            "127.0.0.1:{port}",
+        ]);
+        let restart = restart_command(&a, 0, None, 100, &cid);
+        assert_eq!(
+            restart,
+            "fuzz-client --coverage afl --log=run.jsonl --server-cmd 'srv {port}' '127.0.0.1:{port}' --corpus-from \
+             run.jsonl --start-cid cac106eb3b28bca3 --start-seq 100"
+        );
+        let bisect = bisect_argv(&a, 100, &cid, 7, 16);
+        assert!(!bisect.contains(&"--coverage".to_string()), "{bisect:?}");
+        let at = bisect.iter().position(|x| x == "--corpus-from").expect("--corpus-from");
+        assert_eq!(bisect[at + 1], "run.jsonl");
+        let replay = replay_command(&bisect, 103, &cid);
+        assert!(replay.contains("--corpus-from run.jsonl") && !replay.contains("--coverage"), "{replay}");
+        assert!(replay_from_campaign(&a, 3, &cid).contains("--corpus-from run.jsonl"));
+        // Named already: kept once. Blind: none.
+        let named = argv(&["fuzz-client", "--coverage", "afl", "--corpus-from", "old.jsonl", "--log", "r", "srv"]);
+        assert_eq!(restart_command(&named, 0, None, 100, &cid).matches("--corpus-from").count(), 1);
+        let blind = argv(&["fuzz-client", "--log", "run.jsonl", "127.0.0.1:4433"]);
+        assert!(!bisect_command(&blind, 100, &cid, 7, 16).contains("--corpus-from"));
+        let measured = argv(&["fuzz-client", "--coverage", "afl", "--no-guidance", "--log", "r", "srv"]);
+        assert!(!restart_command(&measured, 0, None, 100, &cid).contains("--corpus-from"));
+        assert!(!bisect_command(&measured, 100, &cid, 7, 16).contains("--no-guidance"));
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! zeroes it; what a campaign keeps is [`Seen`]: per edge, which hit-count buckets any
 //! connection has shown so far (AFL's "virgin" map, the other way round). This module is the
 //! pure part: the buckets, merging a map, counting. Reading the memory is fuzz-client's
-//! (`fuzz-client/src/coverage/`).
+//! (`fuzz-client/src/coverage/`). What a campaign does with new coverage (the corpus, and the
+//! connections derived from its entries) is [`corpus`].
+
+pub mod corpus;
 
 /// The map's byte 0: the AFL runtime sets it to 1 when it attaches the shared memory, an
 /// "alive" marker rather than an edge.

@@ -343,3 +343,62 @@ fn decisions_group_by_content_in_first_mutated_order() {
     let names: Vec<String> = groups.iter().map(|(id, ds)| format!("{id}={}", ds.len())).collect();
     assert_eq!(names, ["initial/crypto@0=2", "handshake/crypto@0=1", "handshake/crypto@36=1"]);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A child makes its parent's decisions first, on the contents its parent mutated, then its
+    /// own: each of its contents' decisions begin with the parent's for that content, and its
+    /// plan is the parent's. Timing changes none of it, as for any connection.
+    #[test]
+    fn a_child_repeats_its_parents_decisions_then_adds_its_own(
+        parent in any::<[u8; 8]>(),
+        child in any::<[u8; 8]>(),
+        client in any::<bool>(),
+        seed in any::<u64>(),
+        timings in proptest::collection::vec(timing(), 5),
+        interleave in proptest::collection::vec(any::<u8>(), 1..8),
+    ) {
+        let (parent, child) = (Cid::from_slice(&parent).unwrap(), Cid::from_slice(&child).unwrap());
+        let role = if client { Role::Client } else { Role::Server };
+        let kind = flight(role, seed);
+        let mut of_parent = ConnectionFuzzer::new(&parent, role, Application::HqInterop);
+        feed(&mut of_parent, &kind);
+        let mut of_child = ConnectionFuzzer::child(&child, role, Application::HqInterop, &[parent]);
+        prop_assert_eq!(&of_child.plan().lineage, &vec![parent]);
+        prop_assert_eq!(
+            ConnectionPlan { lineage: Vec::new(), ..of_child.plan().clone() },
+            of_parent.plan().clone(),
+            "the parent's plan"
+        );
+        feed(&mut of_child, &kind);
+        let theirs = by_content(&of_parent);
+        let ours = by_content(&of_child);
+        prop_assert_eq!(
+            theirs.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            ours.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            "the same contents"
+        );
+        for ((_, p), (_, c)) in theirs.iter().zip(&ours) {
+            prop_assert!(c.len() >= p.len() && c[..p.len()] == p[..], "{:?} then more, got {:?}", p, c);
+        }
+        let mut again = ConnectionFuzzer::child(&child, role, Application::HqInterop, &[parent]);
+        feed(&mut again, &reshape(&kind, &timings, &interleave, false));
+        prop_assert_eq!(again.digest(), of_child.digest());
+    }
+}
+
+/// A child's own decisions are its own CID's: two children of one parent differ.
+#[test]
+fn children_of_one_parent_add_different_decisions() {
+    let parent: Cid = "0123456789abcdef".parse().unwrap();
+    let digests: BTreeSet<String> = crate::chain::iter("fedcba9876543210".parse().unwrap())
+        .take(20)
+        .map(|cid| {
+            let mut f = ConnectionFuzzer::child(&cid, Role::Client, Application::HqInterop, &[parent]);
+            feed(&mut f, &flight(Role::Client, 1));
+            f.digest()
+        })
+        .collect();
+    assert!(digests.len() > 15, "{} distinct of 20", digests.len());
+}
