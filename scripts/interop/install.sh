@@ -22,6 +22,9 @@
 #   afl-clang-fast, LLVM PCGUARD edges, -O1 -g), into $INTEROP_DIR/bin/h09gtlsserver-afl, for
 #   fuzz-client --coverage afl. libngtcp2, its crypto helper and the example server are
 #   instrumented; GnuTLS is Debian's shared library, so the map covers the QUIC stack, not TLS.
+# - ngtcp2-afl-deep: ngtcp2-afl with a planted two-step fault (plant_deep_fault below), into
+#   $INTEROP_DIR/bin/h09gtlsserver-afl-deep: the target of scripts/bench-coverage.sh. Not among
+#   the defaults.
 # - aioquic: the Python package from PyPI (pinned: AIOQUIC_VERSION, default 1.7.2), served by
 #   scripts/interop/aioquic_server.py.
 # Both use a self-signed certificate that peer.sh makes with openssl (installed here).
@@ -154,16 +157,20 @@ ngtcp2_source() {
     echo "$version" >"$src/version"
 }
 
-# build_ngtcp2_static NAME DESCRIPTION CC CXX FLAGS: libngtcp2 and its GnuTLS crypto helper
-# compiled from Debian's source of the installed version, with FLAGS, and linked statically
-# into h09server, installed as $INTEROP_DIR/bin/h09gtlsserver-NAME.
+# build_ngtcp2_static NAME DESCRIPTION CC CXX FLAGS [PATCH]: libngtcp2 and its GnuTLS crypto
+# helper compiled from Debian's source of the installed version, with FLAGS, and linked
+# statically into h09server, installed as $INTEROP_DIR/bin/h09gtlsserver-NAME. PATCH, when
+# given, is a function run on a copy of the library's sources (the other builds keep theirs).
 build_ngtcp2_static() {
-    local name=$1 what=$2 cc=$3 cxx=$4 flags=$5
+    local name=$1 what=$2 cc=$3 cxx=$4 flags=$5 patch=${6:-}
     install_ngtcp2
-    local bin=$interop_dir/bin/h09gtlsserver-$name version stamp
+    local bin=$interop_dir/bin/h09gtlsserver-$name version stamp built
     version=$(dpkg-query -W -f='${Version}' libngtcp2-dev)
     stamp=$bin.version
-    if [[ -x $bin && $(cat "$stamp" 2>/dev/null) == "$version" ]]; then
+    # What the binary is built from: the version, and the patch's own text when there is one.
+    built=$version
+    [[ -z $patch ]] || built+=" $(declare -f "$patch" | sha256sum | cut -c1-16)"
+    if [[ -x $bin && $(cat "$stamp" 2>/dev/null) == "$built" ]]; then
         echo "install.sh: ngtcp2 h09gtlsserver-$name $version is built ($bin)" >&2
         return 0
     fi
@@ -186,10 +193,16 @@ build_ngtcp2_static() {
         have+=" -DHAVE_BSWAP_64 -DHAVE_BE64TOH"
         rm -rf "$name-obj"
         mkdir "$name-obj"
-        local c
-        for c in lib/*.c crypto/shared.c crypto/gnutls/gnutls.c; do
+        local c lib=lib
+        if [[ -n $patch ]]; then
+            lib=$name-lib
+            rm -rf "$lib"
+            cp -r lib "$lib"
+            "$patch" "$lib"
+        fi
+        for c in "$lib"/*.c crypto/shared.c crypto/gnutls/gnutls.c; do
             # shellcheck disable=SC2086 # flags
-            $cc $flags $have -Ilib -Ilib/includes -Icrypto -Icrypto/includes -c "$c" -o "$name-obj/$(basename "$c" .c).o"
+            $cc $flags $have -I"$lib" -I"$lib/includes" -Icrypto -Icrypto/includes -c "$c" -o "$name-obj/$(basename "$c" .c).o"
         done
         cc -O1 -Ithird-party -c third-party/http-parser/http_parser.c -o "$name-obj/http_parser.o"
         cd examples
@@ -204,7 +217,7 @@ build_ngtcp2_static() {
     ) >"$interop_dir/src/$name-build.log" 2>&1 ||
         fail "building ngtcp2 $what failed: $(grep -m3 error "$interop_dir/src/$name-build.log")"
     install -m 755 "$top/examples/h09gtlsserver-$name" "$bin"
-    echo "$version" >"$stamp"
+    echo "$built" >"$stamp"
     echo "install.sh: built $bin" >&2
 }
 
@@ -217,6 +230,30 @@ install_ngtcp2_afl() {
     command -v afl-clang-fast >/dev/null || fail "afl-clang-fast not found after installing afl++"
     # AFL_QUIET: afl-cc's banner on every file; the map size is the binary's own (PCGUARD).
     AFL_QUIET=1 build_ngtcp2_static afl "with AFL++'s instrumentation" afl-clang-fast afl-clang-fast++ "-O1 -g"
+}
+
+# The planted deep fault of scripts/bench-coverage.sh, a two-step sequence in one connection:
+# step 1, a DATA_BLOCKED frame (RFC 9000 §19.12) whose limit is above 0x3fff and below 0x10000
+# (about one fuzzed connection in 2,000 sends one) marks the connection, a branch of its own, so
+# coverage sees it; step 2, a STREAMS_BLOCKED frame (§19.14) after it, aborts. A blind fuzzer
+# must draw both in one connection; a guided one keeps the connection that took the first step
+# and mutates it further. Built with NDEBUG: 0.12.1's `assert(conn->negotiated_version)`, which
+# fuzzing reaches every few hundred connections, would otherwise restart the server all through
+# the benchmark and measure restarts rather than guidance.
+plant_deep_fault() {
+    local lib=$1
+    perl -0pi -e 's/^struct ngtcp2_conn \{\n/struct ngtcp2_conn {\n  int planted_deep_step;\n/m' "$lib/ngtcp2_conn.h"
+    perl -0pi -e 's|(case NGTCP2_FRAME_DATA_BLOCKED:\n\s*/\* TODO Not implemented yet \*/\n)|$1      if (fr->data_blocked.offset > 0x3fff \&\& fr->data_blocked.offset < 0x10000) {\n        conn->planted_deep_step = 1;\n      }\n|' "$lib/ngtcp2_conn.c"
+    perl -0pi -e 's|(\n(\s*)rv = conn_recv_streams_blocked_(bidi\|uni)\(conn, &fr->streams_blocked\);)|\n$2if (conn->planted_deep_step) {\n$2  fprintf(stderr, "planted deep fault: STREAMS_BLOCKED after a marked DATA_BLOCKED\\n");\n$2  abort();\n$2}$1|g' "$lib/ngtcp2_conn.c"
+    perl -0pi -e 's|^(#include "ngtcp2_conn.h"\n)|$1#include <stdio.h>\n#include <stdlib.h>\n|m' "$lib/ngtcp2_conn.c"
+    [[ $(grep -c planted_deep_step "$lib/ngtcp2_conn.c") == 3 ]] || { echo "plant_deep_fault: the patch did not apply" >&2; return 1; }
+}
+
+install_ngtcp2_afl_deep() {
+    apt_install afl++ clang
+    command -v afl-clang-fast >/dev/null || fail "afl-clang-fast not found after installing afl++"
+    AFL_QUIET=1 build_ngtcp2_static afl-deep "with AFL++'s instrumentation and the planted deep fault" \
+        afl-clang-fast afl-clang-fast++ "-O1 -g -DNDEBUG" plant_deep_fault
 }
 
 install_aioquic() {
@@ -242,10 +279,11 @@ for peer in "${peers[@]}"; do
         ngtcp2 | ngtcp2-h3) install_ngtcp2 ;;
         ngtcp2-asan) install_ngtcp2_asan ;;
         ngtcp2-afl) install_ngtcp2_afl ;;
+        ngtcp2-afl-deep) install_ngtcp2_afl_deep ;;
         aioquic) install_aioquic ;;
         fuzz-server) ;; # built by cargo
         *)
-            echo "install.sh: unknown peer '$peer' (known: ngtcp2 ngtcp2-asan ngtcp2-afl aioquic)" >&2
+            echo "install.sh: unknown peer '$peer' (known: ngtcp2 ngtcp2-asan ngtcp2-afl ngtcp2-afl-deep aioquic)" >&2
             exit 2
             ;;
     esac

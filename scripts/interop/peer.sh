@@ -45,6 +45,7 @@ fuzz-server|this project's instrumented s2n-quic server (target/release/fuzz-ser
 ngtcp2|ngtcp2's h09server (hq-interop) built on Debian's libngtcp2 with GnuTLS (install.sh ngtcp2)
 ngtcp2-asan|the same h09server, libngtcp2 and all built with AddressSanitizer (install.sh ngtcp2-asan)
 ngtcp2-afl|the same h09server, libngtcp2 and all built with AFL++'s instrumentation, for --coverage afl (install.sh ngtcp2-afl)
+ngtcp2-afl-deep|ngtcp2-afl with the planted two-step fault of scripts/bench-coverage.sh (install.sh ngtcp2-afl-deep)
 ngtcp2-h3|Debian's ngtcp2 gtlsserver: HTTP/3 only (fuzz-client --alpn h3) (install.sh ngtcp2)
 aioquic|scripts/interop/aioquic_server.py on aioquic from PyPI: hq-interop and h3 (install.sh aioquic)
 EOF
@@ -59,6 +60,8 @@ missing() {
             echo "ngtcp2's h09server with AddressSanitizer is not built: run scripts/interop/install.sh ngtcp2-asan" ;;
         ngtcp2-afl) [[ -x $interop_dir/bin/h09gtlsserver-afl ]] ||
             echo "ngtcp2's h09server with AFL++'s instrumentation is not built: run scripts/interop/install.sh ngtcp2-afl" ;;
+        ngtcp2-afl-deep) [[ -x $interop_dir/bin/h09gtlsserver-afl-deep ]] ||
+            echo "ngtcp2's h09server with the planted deep fault is not built: run scripts/interop/install.sh ngtcp2-afl-deep" ;;
         ngtcp2-h3) command -v gtlsserver >/dev/null || [[ -x /usr/sbin/gtlsserver ]] ||
             echo "gtlsserver is not installed: run scripts/interop/install.sh ngtcp2" ;;
         aioquic) python3 -c 'import aioquic' 2>/dev/null || echo "aioquic is not installed: run scripts/interop/install.sh aioquic" ;;
@@ -112,7 +115,7 @@ command_line() {
     local argv
     case $name in
         fuzz-server) argv=("$target_dir/release/fuzz-server" --listen "127.0.0.1:$port" "$@") ;;
-        ngtcp2 | ngtcp2-h3 | ngtcp2-asan | ngtcp2-afl)
+        ngtcp2 | ngtcp2-h3 | ngtcp2-asan | ngtcp2-afl | ngtcp2-afl-deep)
             prepare
             local bin=$interop_dir/bin/h09gtlsserver
             [[ $name == ngtcp2-h3 ]] && bin=$(command -v gtlsserver || echo /usr/sbin/gtlsserver)
@@ -120,6 +123,7 @@ command_line() {
             # LeakSanitizer would report every allocation still held when the campaign stops it.
             [[ $name == ngtcp2-asan ]] && argv=(env ASAN_OPTIONS=detect_leaks=0) bin=$bin-asan
             [[ $name == ngtcp2-afl ]] && bin=$bin-afl
+            [[ $name == ngtcp2-afl-deep ]] && bin=$bin-afl-deep
             # -q: without it every packet is printed; --timeout: the idle timeout.
             argv+=("$bin" -q --timeout=5s -d "$interop_dir/www" "$@" 127.0.0.1 "$port" "$interop_dir/key.pem" "$interop_dir/cert.pem")
             ;;

@@ -40,6 +40,12 @@ pub const MAX_LINEAGE: usize = 3;
 /// explore blind, as AFL++'s havoc keeps exploring beside its queue.
 pub const CHILD_SHARE: f64 = 0.5;
 
+/// The share of children whose parent is drawn among the entries that reached an edge no
+/// connection had (when there are such): they are few, and they are where the campaign went
+/// somewhere new, as AFL's "favored" entries are; a hit count in a new bucket is common, and the
+/// rest of the corpus is mostly such entries.
+pub const FAVORED_SHARE: f64 = 0.75;
+
 /// A connection that reached new coverage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -75,6 +81,8 @@ impl Generations {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Corpus {
     entries: Vec<Entry>,
+    /// The seqs of the entries that reached new edges ([`FAVORED_SHARE`]), in order.
+    favored: Vec<u64>,
 }
 
 impl Corpus {
@@ -87,6 +95,10 @@ impl Corpus {
         match self.entries.binary_search_by_key(&entry.seq, |e| e.seq) {
             Ok(_) => false,
             Err(at) => {
+                if entry.new_edges > 0 {
+                    let at = self.favored.partition_point(|&s| s < entry.seq);
+                    self.favored.insert(at, entry.seq);
+                }
                 self.entries.insert(at, entry);
                 true
             }
@@ -112,8 +124,9 @@ impl Corpus {
 
     /// The lineage of the connection `cid` that sees the entries below `visible_below`: its
     /// parent's lineage and its parent, root first; empty when it is no child (nothing visible,
-    /// the draw says blind, or the parent drawn is [`MAX_LINEAGE`] deep already). One draw for
-    /// the share and one for the parent, uniform over the visible entries.
+    /// the draw says blind, or the parent drawn is [`MAX_LINEAGE`] deep already). Draws, always
+    /// all three: the share, whether the parent is a favored entry ([`FAVORED_SHARE`]), and
+    /// the parent, uniform over the visible entries of its kind.
     pub fn lineage(&self, cid: &Cid, visible_below: u64) -> Vec<Cid> {
         let visible = self.below(visible_below);
         if visible.is_empty() {
@@ -121,7 +134,13 @@ impl Corpus {
         }
         let mut rng = ConnectionSeed::from_cid(cid).lineage_rng();
         let child = rng.gen_bool(CHILD_SHARE);
-        let parent = &visible[rng.gen_range(0..visible.len())];
+        let favored = &self.favored[..self.favored.partition_point(|&s| s < visible_below)];
+        let parent = if rng.gen_bool(FAVORED_SHARE) && !favored.is_empty() {
+            let seq = favored[rng.gen_range(0..favored.len())];
+            &visible[visible.binary_search_by_key(&seq, |e| e.seq).expect("a favored entry is an entry")]
+        } else {
+            &visible[rng.gen_range(0..visible.len())]
+        };
         if !child || parent.lineage.len() >= MAX_LINEAGE {
             return Vec::new();
         }
@@ -284,6 +303,29 @@ mod tests {
         let visible: Vec<Cid> = c.below(50).iter().map(|e| e.cid).collect();
         assert!(children.iter().filter(|l| !l.is_empty()).all(|l| l.len() == 1 && visible.contains(&l[0])));
         assert!(Corpus::new().lineage(&chain[0], 1000).is_empty(), "an empty corpus makes no child");
+    }
+
+    #[test]
+    fn children_favor_the_entries_that_reached_new_edges() {
+        let mut c = Corpus::new();
+        for seq in 0..40 {
+            // One entry in ten reached a new edge; the rest, new hit counts.
+            let e = Entry { new_edges: (seq % 10 == 0) as u64, new_counts: 1, ..entry(seq, vec![]) };
+            c.join(e);
+        }
+        let favored: Vec<Cid> = c.entries().iter().filter(|e| e.new_edges > 0).map(|e| e.cid).collect();
+        let parents: Vec<Cid> = chain::iter("fedcba9876543210".parse().unwrap())
+            .take(2000)
+            .filter_map(|cid| c.lineage(&cid, 40).pop())
+            .collect();
+        let share = parents.iter().filter(|p| favored.contains(p)).count() as f64 / parents.len() as f64;
+        // 3/4 drawn among them, and a tenth of the rest.
+        assert!((0.72..0.83).contains(&share), "{share}");
+        // Only the visible ones: below 25, the favored are #0, #10 and #20.
+        assert!(chain::iter("fedcba9876543210".parse().unwrap())
+            .take(500)
+            .filter_map(|cid| c.lineage(&cid, 25).pop())
+            .all(|p| c.below(25).iter().any(|e| e.cid == p)));
     }
 
     #[test]
