@@ -63,6 +63,18 @@ pub fn cid_starts(log: &[LogLine]) -> Vec<(u64, fuzz_shared::Cid, fuzz_shared::C
         .collect()
 }
 
+/// seq -> (mutation digest, detail) of every `cid_end` of a run log.
+pub fn cid_ends(log: &[LogLine]) -> std::collections::BTreeMap<u64, (String, String)> {
+    log.iter()
+        .filter_map(|l| match &l.event {
+            fuzz_shared::Event::CidEnd { seq, mutation_digest, detail, .. } => {
+                Some((*seq, (mutation_digest.clone(), detail.clone().unwrap_or_default())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// A running fuzz-server, killed when dropped.
 pub struct Server {
     pub child: Child,

@@ -12,7 +12,7 @@
 //! - Against a server that is not instrumented (fuzz-server), or without a server the client
 //!   starts, the campaign refuses to run blind: exit status 2 and a message that says why.
 
-use fuzz_e2e::{bin, run_client, scratch_dir, server_cmd};
+use fuzz_e2e::{bin, cid_ends as ends, run_client, scratch_dir, server_cmd};
 use fuzz_shared::coverage::corpus::Generations;
 use fuzz_shared::{Cid, ConnectionPlan, Event, LogLine};
 use std::collections::BTreeMap;
@@ -42,14 +42,10 @@ fn checkpoints_log_the_edges_an_instrumented_server_covered() {
         ],
     );
     assert_eq!(run.status.code(), Some(0), "stderr:\n{}", run.stderr);
-    let edges: Vec<u64> = run
-        .log
-        .iter()
-        .filter_map(|l| match &l.event {
-            Event::Checkpoint { edges, .. } => Some(edges.expect("every checkpoint of a coverage campaign has edges")),
-            _ => None,
-        })
-        .collect();
+    let edges: Vec<u64> = at_checkpoints(&run.log, |e| match e {
+        Event::Checkpoint { edges, .. } => Some(edges.expect("every checkpoint of a coverage campaign has edges")),
+        _ => None,
+    });
     println!("edges at the checkpoints: {edges:?}");
     assert!(edges.len() >= 6, "{edges:?}");
     assert!(edges[0] >= 1000, "a few hundred fuzzed connections reach a thousand edges of ngtcp2: {edges:?}");
@@ -75,24 +71,12 @@ fn coverage_is_never_a_blind_run() {
 
 /// seq -> (CID, plan) of every `cid_start`.
 fn starts(log: &[LogLine]) -> BTreeMap<u64, (Cid, ConnectionPlan)> {
-    log.iter()
-        .filter_map(|l| match &l.event {
-            Event::CidStart { seq, cid, plan } => Some((*seq, (*cid, plan.clone()))),
-            _ => None,
-        })
-        .collect()
+    fuzz_e2e::cid_starts(log).into_iter().map(|(seq, cid, plan)| (seq, (cid, plan))).collect()
 }
 
-/// seq -> (digest, detail) of every `cid_end`.
-fn ends(log: &[LogLine]) -> BTreeMap<u64, (String, String)> {
-    log.iter()
-        .filter_map(|l| match &l.event {
-            Event::CidEnd { seq, mutation_digest, detail, .. } => {
-                Some((*seq, (mutation_digest.clone(), detail.clone().unwrap_or_default())))
-            }
-            _ => None,
-        })
-        .collect()
+/// The values of one field of every `checkpoint`.
+fn at_checkpoints<T>(log: &[LogLine], field: impl Fn(&Event) -> Option<T>) -> Vec<T> {
+    log.iter().filter(|l| matches!(l.event, Event::Checkpoint { .. })).filter_map(|l| field(&l.event)).collect()
 }
 
 #[test]
@@ -127,14 +111,10 @@ fn the_corpus_grows_and_a_restart_makes_the_same_children() {
             _ => None,
         })
         .collect();
-    let sizes: Vec<u64> = first
-        .log
-        .iter()
-        .filter_map(|l| match &l.event {
-            Event::Checkpoint { corpus, .. } => Some(corpus.expect("a coverage checkpoint has the corpus size")),
-            _ => None,
-        })
-        .collect();
+    let sizes: Vec<u64> = at_checkpoints(&first.log, |e| match e {
+        Event::Checkpoint { corpus, .. } => Some(corpus.expect("a coverage checkpoint has the corpus size")),
+        _ => None,
+    });
     println!("corpus at the checkpoints: {sizes:?}");
     assert!(entries.len() >= 20, "connections that reach new edges join: {}", entries.len());
     assert!(sizes.windows(2).all(|w| w[0] <= w[1]) && sizes.last() > sizes.first(), "{sizes:?}");

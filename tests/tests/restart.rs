@@ -50,18 +50,6 @@ fn runs(log: &[LogLine]) -> Vec<&[LogLine]> {
     starts.iter().enumerate().map(|(k, &i)| &log[i..starts.get(k + 1).copied().unwrap_or(log.len())]).collect()
 }
 
-/// seq -> (digest, detail) of every cid_end.
-fn ends(log: &[LogLine]) -> HashMap<u64, (String, String)> {
-    log.iter()
-        .filter_map(|l| match &l.event {
-            Event::CidEnd { seq, mutation_digest, detail, .. } => {
-                Some((*seq, (mutation_digest.clone(), detail.clone().unwrap_or_default())))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// (seq, cid, server_rss_kb) of every checkpoint.
 fn checkpoints(log: &[LogLine]) -> Vec<(u64, Cid, Option<u64>)> {
     log.iter()
@@ -102,7 +90,7 @@ fn server_down(log: &[LogLine]) -> Down {
 /// Agreement of the mutation digests of the seqs both logs ended: (same, compared). Connections
 /// cut short by the crash ("abandoned: campaign stopping") are left out when `skip_cut`.
 fn digest_agreement(a: &[LogLine], b: &[LogLine], skip_cut: bool) -> (usize, usize) {
-    let (a, b) = (ends(a), ends(b));
+    let (a, b) = (fuzz_e2e::cid_ends(a), fuzz_e2e::cid_ends(b));
     let cut = |d: &str| skip_cut && d.contains("campaign stopping");
     let common: Vec<u64> = a.keys().filter(|s| b.contains_key(s)).copied().collect();
     let compared: Vec<u64> = common.into_iter().filter(|s| !cut(&a[s].1) && !cut(&b[s].1)).collect();
