@@ -96,6 +96,8 @@ pub struct Checkpoint {
     pub rss_kb: Option<u64>,
     /// The server's edges covered so far (`--coverage`).
     pub edges: Option<u64>,
+    /// The corpus's size (`--coverage` with guidance).
+    pub corpus: Option<u64>,
 }
 
 /// A `server_down` line.
@@ -148,6 +150,8 @@ pub struct Analysis {
     pub other_role_lines: usize,
     /// The time of the last client line (seconds since the Unix epoch).
     pub last: f64,
+    /// Connections started as children of corpus entries (`plan.lineage`, `--coverage`).
+    pub children: u64,
 }
 
 /// Seconds since the Unix epoch of a log line's `ts`.
@@ -204,6 +208,7 @@ impl Analysis {
                     Event::RunStart { .. } => unreachable!("handled above"),
                     Event::CidStart { seq, plan, .. } => {
                         plans.insert(*seq, plan.fuzz_state);
+                        a.children += !plan.lineage.is_empty() as u64;
                     }
                     Event::CidEnd {
                         seq,
@@ -237,9 +242,14 @@ impl Analysis {
                             mutated: mutated.clone(),
                         });
                     }
-                    Event::Checkpoint { seq, server_rss_kb, edges, .. } => {
-                        a.checkpoints.push(Checkpoint { segment, seq: *seq, at, rss_kb: *server_rss_kb, edges: *edges })
-                    }
+                    Event::Checkpoint { seq, server_rss_kb, edges, corpus, .. } => a.checkpoints.push(Checkpoint {
+                        segment,
+                        seq: *seq,
+                        at,
+                        rss_kb: *server_rss_kb,
+                        edges: *edges,
+                        corpus: *corpus,
+                    }),
                     Event::ServerDown {
                         last_checkpoint_seq,
                         last_checkpoint_cid,
@@ -441,6 +451,12 @@ impl Analysis {
 
     /// The server's coverage at each checkpoint that has it (`--coverage`): (seconds since
     /// [`Self::t0`], edges), in time order.
+    /// The corpus at the last checkpoint that logged one, and how many connections were
+    /// children of its entries; `None` for a campaign without guidance.
+    pub fn corpus(&self) -> Option<(u64, u64)> {
+        self.checkpoints.iter().rev().find_map(|c| c.corpus).map(|size| (size, self.children))
+    }
+
     pub fn edges_series(&self) -> Vec<(f64, u64)> {
         let t0 = self.t0();
         let mut pts: Vec<(f64, u64)> = self.checkpoints.iter().filter_map(|c| Some((c.at - t0, c.edges?))).collect();

@@ -78,10 +78,19 @@ pub fn render(a: &Analysis) -> String {
     }
 
     if let Some(&(_, last)) = a.edges_series().last() {
+        let corpus = a
+            .corpus()
+            .map(|(size, children)| {
+                format!(
+                    " The corpus: <b id=\"corpus-last\">{size}</b> entries; {children} connections were children of \
+                     entries."
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             h,
             "<h2>The server's coverage</h2>\n<p>Edges of the server's code covered at the last checkpoint: \
-             <b id=\"edges-last\">{last}</b> (<code>--coverage</code>).</p><figure id=\"plot-edges\">{}</figure>",
+             <b id=\"edges-last\">{last}</b> (<code>--coverage</code>).{corpus}</p><figure id=\"plot-edges\">{}</figure>",
             plots::edges(a)
         );
     }
@@ -403,6 +412,17 @@ mod tests {
         assert!(page.contains("id=\"plot-edges\"><svg"));
         assert!(crate::report::text::render(&a)
             .contains("server coverage: 2933 edges at the first checkpoint, 3160 at the last"));
+        assert!(!page.contains("corpus-last"), "no guidance, no corpus");
+        let guided = LOG
+            .replace(r#""server_rss_kb":1000}"#, r#""server_rss_kb":1000,"edges":2933,"corpus":12}"#)
+            .replace(r#""server_rss_kb":1400}"#, r#""server_rss_kb":1400,"edges":3160,"corpus":40}"#)
+            .replace(r#""requests":[]}}"#, r#""requests":[],"lineage":["0123456789abcdef"]}}"#);
+        let lines = fuzz_shared::log::read_log(guided.as_bytes()).unwrap();
+        let a = Analysis::from_logs(&[("run.jsonl".into(), lines)]).unwrap();
+        assert_eq!(a.corpus(), Some((40, a.children)));
+        assert!(a.children > 0);
+        assert!(render(&a).contains("id=\"corpus-last\">40<"));
+        assert!(crate::report::text::render(&a).contains("corpus: 40 entries at the last checkpoint"));
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub fn render(a: &Analysis) -> String {
             edges.len()
         );
     }
+    if let Some((size, children)) = a.corpus() {
+        let _ = writeln!(
+            t,
+            "corpus: {size} entries at the last checkpoint; {children} connections were children of entries"
+        );
+    }
     outcome_table(&mut t, "fuzz state", &a.outcomes_by_state());
     outcome_table(&mut t, "operator family", &a.outcomes_by_family());
     let _ = writeln!(t, "({NO_MUTATION}: connections that mutated nothing)");
